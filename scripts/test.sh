@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up, then run the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh dev
+exec .venv/bin/python -m pytest -q "$@"

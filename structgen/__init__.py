@@ -1,0 +1,67 @@
+"""structgen: constrained generation for LLMs, exact at the byte level and fast.
+
+    vocab = structgen.Vocabulary.from_tokenizer(tokenizer)
+    constraint = structgen.compile_regex(r"\\d{4}-\\d{2}-\\d{2}", vocab)
+    matcher = constraint.matcher()
+"""
+
+from .automata.bitmask import allocate_token_bitmask, apply_token_bitmask_inplace, bitmask_width
+from .automata.byte_dfa import ByteDFA
+from .constraints.base import Constraint
+from .constraints.regular import RegularConstraint, compile_choices, compile_regex
+from .errors import CompileBudgetError, RegexError, StructgenError, TokenizerError
+from .matching.matcher import Matcher
+from .tokenizers.vocabulary import Vocabulary
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "generate": ("structgen.generation.decode", "generate"),
+    "GenerationResult": ("structgen.generation.result", "GenerationResult"),
+    "load_default_model": ("structgen.generation.models", "load_default_model"),
+    "load_model": ("structgen.generation.models", "load_model"),
+    "ConstraintLogitsProcessor": ("structgen.generation.logits_processor", "ConstraintLogitsProcessor"),
+    "vocabulary_for": ("structgen.generation.decode", "vocabulary_for"),
+}
+
+
+def __getattr__(name: str):
+    # generation pulls in transformers; load it only when asked for
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'structgen' has no attribute {name!r}")
+
+
+def warm_up() -> None:
+    """Compiles the numba kernels (or loads them from the on-disk cache)."""
+    from .automata.kernels import warm_up as _warm
+
+    _warm()
+
+
+__all__ = [
+    "ByteDFA",
+    "CompileBudgetError",
+    "Constraint",
+    "ConstraintLogitsProcessor",
+    "GenerationResult",
+    "Matcher",
+    "RegexError",
+    "RegularConstraint",
+    "StructgenError",
+    "TokenizerError",
+    "Vocabulary",
+    "allocate_token_bitmask",
+    "apply_token_bitmask_inplace",
+    "bitmask_width",
+    "compile_choices",
+    "compile_regex",
+    "generate",
+    "load_default_model",
+    "load_model",
+    "vocabulary_for",
+    "warm_up",
+]

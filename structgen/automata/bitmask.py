@@ -1,0 +1,45 @@
+"""Packed token bitmasks: int32 words, bit ``i % 32`` of word ``i // 32`` for token ``i``
+(xgrammar's layout), and applying them to logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+_BIT_SHIFTS = torch.arange(32, dtype=torch.int32)
+
+
+def bitmask_width(logits_width: int) -> int:
+    """Words per row for a model whose logits have ``logits_width`` entries."""
+    return (logits_width + 31) // 32
+
+
+def allocate_token_bitmask(batch_size: int, logits_width: int) -> torch.Tensor:
+    """A zeroed ``(batch_size, ceil(logits_width / 32))`` int32 bitmask."""
+    return torch.zeros((batch_size, bitmask_width(logits_width)), dtype=torch.int32)
+
+
+def unpack_bitmask(bitmask: torch.Tensor, logits_width: int) -> torch.Tensor:
+    """Booleans ``(batch, logits_width)``: True where the token is allowed."""
+    bits = (bitmask.unsqueeze(-1) >> _BIT_SHIFTS.to(bitmask.device)) & 1
+    return bits.reshape(bitmask.shape[0], -1)[:, :logits_width].bool()
+
+
+def apply_token_bitmask_inplace(logits: torch.Tensor, bitmask: torch.Tensor) -> torch.Tensor:
+    """Sets disallowed logits to -inf, in place; works on a batch ``(B, V)`` or one row ``(V,)``.
+    Logits beyond the bitmask's width are disallowed."""
+    rows = logits if logits.dim() == 2 else logits.unsqueeze(0)
+    mask = bitmask if bitmask.dim() == 2 else bitmask.unsqueeze(0)
+    width = rows.shape[-1]
+    allowed = unpack_bitmask(mask.to(rows.device), min(width, mask.shape[-1] * 32))
+    if allowed.shape[-1] < width:
+        pad = torch.zeros((allowed.shape[0], width - allowed.shape[-1]), dtype=torch.bool, device=rows.device)
+        allowed = torch.cat([allowed, pad], dim=-1)
+    rows.masked_fill_(~allowed, float("-inf"))
+    return logits
+
+
+def words_to_ids(words: np.ndarray, limit: int) -> np.ndarray:
+    """Token ids whose bits are set in uint32/int32 ``words`` (ids below ``limit``)."""
+    bits = np.unpackbits(words.view(np.uint8), bitorder="little")
+    return np.flatnonzero(bits[:limit]).astype(np.int32)

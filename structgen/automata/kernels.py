@@ -1,0 +1,60 @@
+"""numba kernels: walking token bytes through byte DFAs.
+
+Compiled with ``cache=True`` (the compiled code is kept on disk) and ``nogil=True``; call
+:func:`warm_up` once at start-up so that JIT time never lands on a request.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def dfa_token_mask(
+    transitions: np.ndarray,
+    state: int,
+    node_byte: np.ndarray,
+    node_depth: np.ndarray,
+    subtree_end: np.ndarray,
+    token_ptr: np.ndarray,
+    token_ids: np.ndarray,
+    max_depth: int,
+    out: np.ndarray,
+) -> None:
+    """Sets bit ``t`` of ``out`` (uint32 words) for every trie token that the DFA reads
+    from ``state`` without dying. Dead subtrees are skipped in one jump."""
+    stack = np.empty(max_depth + 1, dtype=np.int32)
+    stack[0] = state
+    i = 1
+    n = node_byte.shape[0]
+    while i < n:
+        d = node_depth[i]
+        nxt = transitions[stack[d - 1], node_byte[i]]
+        if nxt < 0:
+            i = subtree_end[i]
+            continue
+        stack[d] = nxt
+        for k in range(token_ptr[i], token_ptr[i + 1]):
+            t = token_ids[k]
+            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        i += 1
+
+
+@njit(cache=True, nogil=True)
+def dfa_walk(transitions: np.ndarray, state: int, data: np.ndarray, start: int, end: int) -> int:
+    """The DFA state after reading ``data[start:end]`` from ``state``, or -1."""
+    for k in range(start, end):
+        state = transitions[state, data[k]]
+        if state < 0:
+            return -1
+    return state
+
+
+def warm_up() -> None:
+    """Compiles (or loads from the on-disk cache) every kernel with its real signatures."""
+    transitions = np.zeros((1, 256), dtype=np.int32)
+    u8 = np.zeros(2, dtype=np.uint8)
+    i32 = np.zeros(2, dtype=np.int32)
+    dfa_token_mask(transitions, 0, u8, i32, i32, np.zeros(3, dtype=np.int32), i32, 1, np.zeros(1, dtype=np.uint32))
+    dfa_walk(transitions, 0, u8, 0, 0)

@@ -1,0 +1,69 @@
+"""The tokenizer's token trie, flattened in depth-first order for the numba kernels.
+
+Node 0 is the root (the empty string). For node ``i > 0``: ``byte[i]`` is the byte on the
+edge from its parent, ``depth[i]`` its length, ``subtree_end[i]`` the first node after its
+subtree (so a dead node's whole subtree is skipped in one jump), and
+``token_ids[token_ptr[i]:token_ptr[i + 1]]`` the tokens whose bytes end exactly there
+(several ids may share one byte string, e.g. SentencePiece's ``<0x41>`` and ``A``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class TokenTrie:
+    byte: np.ndarray  # uint8 (n_nodes,)
+    depth: np.ndarray  # int32 (n_nodes,)
+    subtree_end: np.ndarray  # int32 (n_nodes,)
+    token_ptr: np.ndarray  # int32 (n_nodes + 1,)
+    token_ids: np.ndarray  # int32
+    max_depth: int
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.byte.shape[0])
+
+    @classmethod
+    def build(cls, token_bytes: Sequence[bytes], ids: np.ndarray) -> "TokenTrie":
+        order = sorted((token_bytes[i], int(i)) for i in ids if token_bytes[i])
+        node_byte = [0]
+        node_depth = [0]
+        subtree_end = [0]
+        node_tokens: list[list[int]] = [[]]
+        path = [0]  # node index at each depth along the current token
+        prev = b""
+        for data, tid in order:
+            common = 0
+            limit = min(len(prev), len(data))
+            while common < limit and prev[common] == data[common]:
+                common += 1
+            for closed in path[common + 1 :]:
+                subtree_end[closed] = len(node_byte)
+            del path[common + 1 :]
+            for depth in range(common, len(data)):
+                path.append(len(node_byte))
+                node_byte.append(data[depth])
+                node_depth.append(depth + 1)
+                subtree_end.append(0)
+                node_tokens.append([])
+            node_tokens[path[len(data)]].append(tid)
+            prev = data
+        for closed in path:
+            subtree_end[closed] = len(node_byte)
+        counts = np.fromiter((len(t) for t in node_tokens), dtype=np.int32, count=len(node_tokens))
+        token_ptr = np.zeros(len(node_tokens) + 1, dtype=np.int32)
+        np.cumsum(counts, out=token_ptr[1:])
+        token_ids = np.fromiter((t for ts in node_tokens for t in ts), dtype=np.int32, count=int(token_ptr[-1]))
+        return cls(
+            byte=np.array(node_byte, dtype=np.uint8),
+            depth=np.array(node_depth, dtype=np.int32),
+            subtree_end=np.array(subtree_end, dtype=np.int32),
+            token_ptr=token_ptr,
+            token_ids=token_ids,
+            max_depth=max(node_depth),
+        )

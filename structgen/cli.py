@@ -1,0 +1,66 @@
+"""The ``structgen`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="structgen", description="Constrained generation with LLMs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="generate text that satisfies a constraint")
+    which = gen.add_mutually_exclusive_group(required=True)
+    which.add_argument("--regex", help="the output must fully match this regular expression")
+    which.add_argument("--choices", nargs="+", metavar="CHOICE", help="the output is one of these strings")
+    which.add_argument("--free", action="store_true", help="no constraint (for comparison)")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--model", help="a GGUF file or transformers folder (default: SmolLM2-135M-Instruct)")
+    gen.add_argument("--max-new-tokens", type=int, default=64)
+    gen.add_argument("--temperature", type=float, default=1.0, help="0 for greedy decoding")
+    gen.add_argument("--top-k", type=int)
+    gen.add_argument("--top-p", type=float)
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--raw", action="store_true", help="do not apply the chat template to the prompt")
+    gen.add_argument("--json", action="store_true", help="print a JSON object with the whole result")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .errors import StructgenError
+    from .generation.decode import generate
+    from .generation.models import load_model
+
+    started = time.perf_counter()
+    model, tokenizer = load_model(args.model)
+    try:
+        result = generate(
+            args.prompt,
+            regex=args.regex,
+            choices=args.choices,
+            model=model,
+            tokenizer=tokenizer,
+            max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=args.seed,
+            chat_template=not args.raw,
+        )
+    except StructgenError as exc:
+        print(f"structgen: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        out = result.to_dict()
+        out["seconds"] = round(time.perf_counter() - started, 3)
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(result.text)
+    return 0 if result.completed or args.free else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

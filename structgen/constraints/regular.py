@@ -1,0 +1,101 @@
+"""Regular constraints (regexes, choice lists): a byte DFA and the vocabulary's token trie.
+
+No parser at run time: a state is a DFA state, a token advances it by walking its bytes, and
+a state's mask is computed once by the numba trie walk and then served from a cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..automata import kernels
+from ..automata.byte_dfa import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, ByteDFA
+from ..tokenizers.vocabulary import Vocabulary
+from .base import Constraint
+
+
+class RegularConstraint(Constraint):
+    """A byte DFA over a vocabulary, with masks memoised per DFA state."""
+
+    def __init__(self, dfa: ByteDFA, vocab: Vocabulary, description: str = "") -> None:
+        self.dfa = dfa
+        self.vocab = vocab
+        self.description = description
+        self._masks: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self._flat, self._offsets = vocab.flat_bytes
+
+    def __repr__(self) -> str:
+        return f"RegularConstraint({self.description}, states={self.dfa.n_states}, {self.vocab!r})"
+
+    @property
+    def initial_state(self) -> int:
+        return 0
+
+    def is_accepting(self, state: int) -> bool:
+        return bool(self.dfa.accepting[state])
+
+    def advance(self, state: int, token_id: int) -> int | None:
+        if self.vocab.special[token_id]:
+            return None
+        start, end = self._offsets[token_id], self._offsets[token_id + 1]
+        if start == end:
+            return None
+        nxt = kernels.dfa_walk(self.dfa.transitions, state, self._flat, start, end)
+        return None if nxt < 0 else int(nxt)
+
+    def advance_bytes(self, state: int, data: bytes) -> int | None:
+        nxt = self.dfa.walk(data, state)
+        return None if nxt < 0 else nxt
+
+    def mask_words(self, state: int) -> np.ndarray:
+        words = self._masks.get(state)
+        if words is None:
+            words = self._compute_mask(state)
+            with self._lock:
+                self._masks.setdefault(state, words)
+        return words
+
+    def _compute_mask(self, state: int) -> np.ndarray:
+        trie = self.vocab.trie
+        words = np.zeros((self.vocab.logits_width + 31) // 32, dtype=np.uint32)
+        kernels.dfa_token_mask(
+            self.dfa.transitions,
+            state,
+            trie.byte,
+            trie.depth,
+            trie.subtree_end,
+            trie.token_ptr,
+            trie.token_ids,
+            trie.max_depth,
+            words,
+        )
+        if self.dfa.accepting[state]:
+            words |= self.eos_words
+        return words
+
+    @property
+    def cached_states(self) -> int:
+        return len(self._masks)
+
+
+def compile_regex(
+    pattern: str, vocab: Vocabulary, *, max_states: int = DEFAULT_MAX_STATES, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> RegularConstraint:
+    """A constraint whose outputs fully match ``pattern`` (Python ``re`` syntax, see
+    :mod:`structgen.automata.regex` for the exact semantics)."""
+    dfa = ByteDFA.from_regex(pattern, max_states=max_states, timeout_s=timeout_s)
+    return RegularConstraint(dfa, vocab, description=f"regex {pattern!r}")
+
+
+def compile_choices(choices: Sequence[str | bytes], vocab: Vocabulary) -> RegularConstraint:
+    """A constraint whose outputs are exactly one of ``choices``."""
+    if not choices:
+        raise ValueError("compile_choices needs at least one choice")
+    strings = [c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in choices]
+    dfa = ByteDFA.from_strings(strings)
+    shown = ", ".join(repr(c) for c in list(choices)[:5]) + (", ..." if len(choices) > 5 else "")
+    return RegularConstraint(dfa, vocab, description=f"choices [{shown}]")

@@ -1,0 +1,235 @@
+"""structgen's own decode loop: batched prompts, KV cache, the constraint's mask applied before
+temperature / top-k / top-p, stopping at EOS or where the constraint ends."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..automata.bitmask import allocate_token_bitmask, apply_token_bitmask_inplace
+from ..constraints.base import Constraint
+from ..constraints.regular import compile_choices, compile_regex
+from ..tokenizers.vocabulary import Vocabulary
+from .models import eos_ids_of, load_default_model, logits_width_of
+from .result import GenerationResult
+from .sampling import check_sampling_args, select_tokens
+
+_vocab_cache: dict[int, tuple[Any, Vocabulary]] = {}
+_constraint_cache: OrderedDict[tuple, Constraint] = OrderedDict()
+_cache_lock = threading.Lock()
+CONSTRAINT_CACHE_SIZE = 64
+
+
+def vocabulary_for(model: Any, tokenizer: Any) -> Vocabulary:
+    """The Vocabulary of a (model, tokenizer) pair, built once per tokenizer object."""
+    with _cache_lock:
+        hit = _vocab_cache.get(id(tokenizer))
+        if hit is not None and hit[0] is tokenizer:
+            return hit[1]
+    vocab = Vocabulary.from_tokenizer(
+        tokenizer, eos_token_ids=eos_ids_of(model, tokenizer), logits_width=logits_width_of(model)
+    )
+    with _cache_lock:
+        _vocab_cache[id(tokenizer)] = (tokenizer, vocab)
+    return vocab
+
+
+def resolve_constraint(
+    vocab: Vocabulary,
+    *,
+    regex: str | None = None,
+    choices: Sequence[str] | None = None,
+    constraint: Constraint | None = None,
+) -> Constraint | None:
+    """The constraint named by exactly one of the arguments (or None), compiled once per
+    vocabulary and kept in a small LRU cache together with its masks."""
+    given = [x is not None for x in (regex, choices, constraint)]
+    if sum(given) > 1:
+        raise ValueError("give at most one of regex=, choices=, constraint=")
+    if constraint is not None:
+        if constraint.vocab is not vocab and constraint.vocab.fingerprint != vocab.fingerprint:
+            raise ValueError("the constraint was compiled for a different vocabulary")
+        return constraint
+    if regex is None and choices is None:
+        return None
+    key = (vocab.fingerprint, "regex", regex) if regex is not None else (vocab.fingerprint, "choices", tuple(choices))
+    with _cache_lock:
+        hit = _constraint_cache.get(key)
+        if hit is not None:
+            _constraint_cache.move_to_end(key)
+            return hit
+    compiled = compile_regex(regex, vocab) if regex is not None else compile_choices(list(choices), vocab)
+    with _cache_lock:
+        _constraint_cache[key] = compiled
+        while len(_constraint_cache) > CONSTRAINT_CACHE_SIZE:
+            _constraint_cache.popitem(last=False)
+    return compiled
+
+
+def render_prompt(tokenizer: Any, prompt: str, *, chat_template: bool, system_prompt: str | None) -> list[int]:
+    """Prompt token ids: through the tokenizer's chat template when it has one (and
+    ``chat_template`` is True), otherwise the raw text."""
+    if chat_template and getattr(tokenizer, "chat_template", None):
+        messages = [{"role": "user", "content": prompt}]
+        if system_prompt is not None:
+            messages.insert(0, {"role": "system", "content": system_prompt})
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return list(tokenizer.encode(text, add_special_tokens=False))
+    return list(tokenizer.encode(prompt, add_special_tokens=True))
+
+
+def generate(
+    prompt: str | Sequence[str],
+    *,
+    regex: str | None = None,
+    choices: Sequence[str] | None = None,
+    constraint: Constraint | None = None,
+    model: Any = None,
+    tokenizer: Any = None,
+    max_new_tokens: int = 64,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    chat_template: bool = True,
+    system_prompt: str | None = None,
+) -> GenerationResult | list[GenerationResult]:
+    """Generates from one prompt (returns a result) or several (returns a list, decoded as
+    one batch). With no constraint the output is unconstrained. ``temperature=0`` is greedy."""
+    check_sampling_args(temperature, top_k, top_p)
+    if model is None:
+        if tokenizer is not None:
+            raise ValueError("a tokenizer was given without its model")
+        model, tokenizer = load_default_model()
+    elif tokenizer is None:
+        raise ValueError("a model was given without its tokenizer")
+    vocab = vocabulary_for(model, tokenizer)
+    compiled = resolve_constraint(vocab, regex=regex, choices=choices, constraint=constraint)
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    prompt_ids = [render_prompt(tokenizer, p, chat_template=chat_template, system_prompt=system_prompt) for p in prompts]
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    results = decode_batch(
+        model,
+        vocab,
+        prompt_ids,
+        compiled,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        generator=generator,
+    )
+    for r, p in zip(results, prompts):
+        r.prompt = p
+    return results[0] if isinstance(prompt, str) else results
+
+
+@torch.inference_mode()
+def decode_batch(
+    model: Any,
+    vocab: Vocabulary,
+    prompt_ids: list[list[int]],
+    constraint: Constraint | None,
+    *,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> list[GenerationResult]:
+    """The decode loop over already-tokenized prompts (left-padded into one batch)."""
+    batch = len(prompt_ids)
+    device = model.device
+    pad_id = vocab.eos_token_ids[0] if vocab.eos_token_ids else 0
+    longest = max(len(p) for p in prompt_ids)
+    input_ids = torch.full((batch, longest), pad_id, dtype=torch.long)
+    attention = torch.zeros((batch, longest), dtype=torch.long)
+    for row, ids in enumerate(prompt_ids):
+        input_ids[row, longest - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        attention[row, longest - len(ids) :] = 1
+    input_ids, attention = input_ids.to(device), attention.to(device)
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+
+    matchers = [constraint.matcher() for _ in range(batch)] if constraint is not None else None
+    bitmask = allocate_token_bitmask(batch, vocab.logits_width) if constraint is not None else None
+    eos_ids = set(vocab.eos_token_ids)
+    tokens: list[list[int]] = [[] for _ in range(batch)]
+    log_z: list[list[float]] = [[] for _ in range(batch)]
+    logprob = [0.0] * batch
+    finish: list[str | None] = [None] * batch
+
+    past = None
+    step_ids, step_positions = input_ids, positions
+    for _ in range(max_new_tokens):
+        out = model(
+            input_ids=step_ids, attention_mask=attention, position_ids=step_positions, past_key_values=past, use_cache=True
+        )
+        past = out.past_key_values
+        logits = out.logits[:, -1, :].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        masked = logprobs.clone()
+        # ids past the tokenizer's end (padding of the output layer) are never generated
+        if masked.shape[-1] > vocab.n_tokens:
+            masked[:, vocab.n_tokens :] = float("-inf")
+        if constraint is not None:
+            for row, m in enumerate(matchers):
+                m.fill_bitmask(bitmask, row)
+            apply_token_bitmask_inplace(masked, bitmask)
+        row_log_z = torch.logsumexp(masked, dim=-1)
+        chosen = select_tokens(masked, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+        chosen_list = chosen.tolist()
+        for row in range(batch):
+            if finish[row] is not None:
+                continue
+            tid = chosen_list[row]
+            log_z[row].append(float(row_log_z[row]))
+            if not np.isfinite(log_z[row][-1]):
+                finish[row] = "dead_end"  # the constraint allows nothing the model can produce
+                continue
+            logprob[row] += float(logprobs[row, tid])
+            if matchers is not None and not matchers[row].accept_token(tid):
+                raise RuntimeError(f"internal error: masked token {tid} refused by the matcher")
+            if tid in eos_ids:
+                finish[row] = "eos"
+                continue
+            tokens[row].append(tid)
+            if matchers is not None and _only_eos_left(matchers[row]):
+                finish[row] = "constraint_end"
+        if all(f is not None for f in finish):
+            break
+        step_ids = torch.tensor(
+            [[t if finish[r] is None else pad_id] for r, t in enumerate(chosen_list)], dtype=torch.long, device=device
+        )
+        attention = torch.cat([attention, torch.ones((batch, 1), dtype=attention.dtype, device=device)], dim=1)
+        step_positions = step_positions[:, -1:] + 1
+
+    results = []
+    for row in range(batch):
+        reason = finish[row] or "length"
+        if matchers is None:
+            completed = reason == "eos"
+        else:
+            completed = reason in ("eos", "constraint_end") or matchers[row].can_terminate()
+        results.append(
+            GenerationResult(
+                text=vocab.decode(tokens[row]),
+                token_ids=tokens[row],
+                completed=completed,
+                finish_reason=reason,
+                log_z=log_z[row],
+                logprob=logprob[row],
+            )
+        )
+    return results
+
+
+def _only_eos_left(matcher: Any) -> bool:
+    """True when the constraint is complete and nothing but EOS may follow, so the sequence
+    can end without another forward pass."""
+    words = matcher.mask_words()
+    return matcher.can_terminate() and np.array_equal(words, matcher.constraint.eos_words)

@@ -1,0 +1,38 @@
+"""What a generation returns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class GenerationResult:
+    """One generated sequence.
+
+    ``log_z[t]`` is the log of the probability mass the model gave to the tokens the constraint
+    allowed at step ``t`` (at temperature 1, before top-k/top-p). Its sum is the log importance
+    weight of the sample with respect to the model's distribution conditioned on the
+    constraint (up to the normalising constant).
+    """
+
+    text: str
+    token_ids: list[int]
+    completed: bool
+    finish_reason: str  # "eos" | "constraint_end" | "length" | "dead_end"
+    log_z: list[float] = field(default_factory=list)
+    logprob: float = 0.0  # model log-probability of the tokens (unmasked, temperature 1)
+    prompt: str = ""
+
+    @property
+    def log_z_sum(self) -> float:
+        return math.fsum(self.log_z)
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.token_ids)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["log_z_sum"] = self.log_z_sum
+        return d
