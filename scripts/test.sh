@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev
-exec .venv/bin/python -m pytest -q "$@"
+venv="${VIRTUAL_ENV:-$PWD/.venv}"
+exec "$venv"/bin/python -m pytest -q "$@"

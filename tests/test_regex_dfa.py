@@ -1,0 +1,128 @@
+"""Byte DFAs from regexes, checked against Python's ``re.fullmatch`` (the reference)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from structgen import ByteDFA, RegexError
+
+ATOMS = ["a", "b", "é", "中", "🦙", "0", "[ab]", "[^a]", ".", r"\d", "[a-zé]", "x"]
+
+
+@st.composite
+def regexes(draw, depth=0):
+    """Random patterns over a small alphabet that mixes 1-, 2-, 3- and 4-byte characters."""
+    if depth >= 3 or draw(st.booleans()):
+        return draw(st.sampled_from(ATOMS))
+    kind = draw(st.sampled_from(["cat", "alt", "star", "plus", "opt", "rep"]))
+    inner = draw(regexes(depth=depth + 1))
+    if kind == "cat":
+        return inner + draw(regexes(depth=depth + 1))
+    if kind == "alt":
+        return f"(?:{inner}|{draw(regexes(depth=depth + 1))})"
+    if kind == "rep":
+        lo = draw(st.integers(0, 3))
+        return f"(?:{inner}){{{lo},{lo + draw(st.integers(0, 3))}}}"
+    return f"(?:{inner})" + {"star": "*", "plus": "+", "opt": "?"}[kind]
+
+
+TEXT = st.text(alphabet=st.sampled_from(list("abé中🦙0x\n5z")), max_size=8)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(regexes(), st.lists(TEXT, min_size=10, max_size=10), st.data())
+def test_dfa_agrees_with_python_re(pattern, texts, data):
+    dfa = ByteDFA.from_regex(pattern)
+    samples = texts + [data.draw(st.from_regex(re.compile(pattern), fullmatch=True)) for _ in range(5)]
+    for text in samples:
+        expected = re.fullmatch(pattern, text, re.ASCII) is not None
+        assert dfa.accepts(text.encode("utf-8")) == expected, (pattern, text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(regexes())
+def test_every_state_is_live_and_reachable(pattern):
+    """Every state reaches acceptance (so 'not dead' means 'completable') and is reachable."""
+    dfa = ByteDFA.from_regex(pattern)
+    n = dfa.n_states
+    succ = [set(int(t) for t in row if t >= 0) for row in dfa.transitions]
+    reach = {0}
+    todo = [0]
+    while todo:
+        for t in succ[todo.pop()]:
+            if t not in reach:
+                reach.add(t)
+                todo.append(t)
+    assert reach == set(range(n))
+    for s in range(n):
+        seen, todo, ok = {s}, [s], False
+        while todo and not ok:
+            q = todo.pop()
+            ok = bool(dfa.accepting[q])
+            for t in succ[q] - seen:
+                seen.add(t)
+                todo.append(t)
+        assert ok, f"state {s} of {pattern!r} cannot reach acceptance"
+
+
+@pytest.mark.parametrize(
+    "pattern,good,bad",
+    [
+        (r"^\d{4}-\d{2}-\d{2}$", ["2024-01-31"], ["2024-1-31", "2024-01-31\n"]),
+        (r"(?i)hello", ["HeLLo"], ["help"]),
+        (r"[\u4e00-\u9fff]+", ["中文"], ["a", ""]),
+        (r"\w+@\w+\.com", ["a_1@b.com"], ["ü@b.com"]),
+        (r"a\.b\$", ["a.b$"], ["axb$"]),
+        (r"\Afoo\Z", ["foo"], ["foo\n"]),
+    ],
+)
+def test_python_re_semantics(pattern, good, bad):
+    dfa = ByteDFA.from_regex(pattern)
+    for s in good:
+        assert dfa.accepts(s.encode()) and re.fullmatch(pattern, s, re.ASCII)
+    for s in bad:
+        assert not dfa.accepts(s.encode()) and not re.fullmatch(pattern, s, re.ASCII)
+
+
+@pytest.mark.parametrize(
+    "pattern,words",
+    [
+        (r"a(?=b)", "lookahead"),
+        (r"(?<!a)b", "lookbehind"),
+        (r"(a)\1", "backreference"),
+        (r"(?P<x>a)(?P=x)", "backreference"),
+        (r"a^b", "anchor"),
+        (r"\bword", "word boundary"),
+        (r"[a-", "syntax error"),
+        (r"(?(1)a|b)", "syntax error"),
+    ],
+)
+def test_unenforceable_constructs_are_named(pattern, words):
+    with pytest.raises(RegexError, match=words):
+        ByteDFA.from_regex(pattern)
+
+
+def test_empty_language_is_an_error():
+    with pytest.raises(RegexError, match="matches nothing"):
+        ByteDFA.from_regex(r"[^\d\D]")
+
+
+def test_size_budget():
+    from structgen import CompileBudgetError
+
+    with pytest.raises(CompileBudgetError):
+        ByteDFA.from_regex(r"[a-z]{1,300}", max_states=100)
+
+
+def test_from_strings_is_minimal_trie():
+    dfa = ByteDFA.from_strings([b"yes", b"no", b"nope", b""])
+    for s in [b"yes", b"no", b"nope", b""]:
+        assert dfa.accepts(s)
+    for s in [b"ye", b"nop", b"yess"]:
+        assert not dfa.accepts(s)
+    assert dfa.transitions.dtype == np.int32 and dfa.transitions.shape[1] == 256
