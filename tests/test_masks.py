@@ -1,0 +1,126 @@
+"""Token masks from the numba trie walk, checked against a brute-force mask that walks every
+token's bytes through the DFA in plain Python, on six real tokenizers."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ALL_TOKENIZERS, load_case
+from structgen import compile_choices, compile_regex
+from structgen.automata.bitmask import words_to_ids
+from test_regex_dfa import regexes
+
+PATTERNS = [
+    (r"\d{4}-\d{2}-\d{2}", "2024-05-17"),
+    (r"[a-zA-Z_][a-zA-Z0-9_]{0,30}", "snake_case_name42"),
+    (r"[^\"\\]{0,20}", "héllo wörld 🦙 中文"),
+    (r"(\+\d{1,3} )?\(\d{3}\) \d{3}-\d{4}", "+1 (555) 123-4567"),
+    (r"(red|green|blue|cyan)( and (red|green|blue|cyan))*", "red and cyan and blue"),
+    (r"[\u4e00-\u9fff]{1,6}|é+", "中文汉字"),
+    (r" ?\{\"name\": \"[a-z]+\"\}", ' {"name": "abc"}'),
+]
+
+
+def brute_force_allowed(vocab, dfa, state: int) -> set[int]:
+    """Reference: every token whose bytes the DFA reads from ``state`` without dying."""
+    trans = dfa.transitions.tolist()
+    allowed = set()
+    for tid, data in enumerate(vocab.token_bytes):
+        if vocab.special[tid] or not data:
+            continue
+        s = state
+        for byte in data:
+            s = trans[s][byte]
+            if s < 0:
+                break
+        if s >= 0:
+            allowed.add(tid)
+    if dfa.accepting[state]:
+        allowed.update(vocab.eos_token_ids)
+    return allowed
+
+
+def states_along(dfa, text: str) -> list[int]:
+    """The DFA states after every byte prefix of ``text`` (including mid-character ones)."""
+    data = text.encode("utf-8")
+    states = [0]
+    for k in range(1, len(data) + 1):
+        states.append(dfa.walk(data[:k]))
+    assert all(s >= 0 for s in states)
+    return sorted(set(states))
+
+
+def mask_ids(constraint, state: int) -> set[int]:
+    return set(words_to_ids(constraint.mask_words(state), constraint.vocab.logits_width).tolist())
+
+
+@pytest.mark.parametrize("name", ALL_TOKENIZERS)
+def test_masks_equal_brute_force(name):
+    vocab = load_case(name).vocab
+    for pattern, sample in PATTERNS:
+        constraint = compile_regex(pattern, vocab)
+        for state in states_along(constraint.dfa, sample)[:8]:
+            assert mask_ids(constraint, state) == brute_force_allowed(vocab, constraint.dfa, state), (name, pattern, state)
+
+
+@pytest.mark.parametrize("name", ["smollm2", "tekken", "mistral-v3"])
+def test_choice_masks_equal_brute_force(name):
+    vocab = load_case(name).vocab
+    constraint = compile_choices(["yes", "no", "maybe not", "naïve", "🦙 llama"], vocab)
+    for sample in ["maybe not", "naïve", "🦙 llama"]:
+        for state in states_along(constraint.dfa, sample):
+            assert mask_ids(constraint, state) == brute_force_allowed(vocab, constraint.dfa, state)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(regexes(), st.data())
+def test_random_regex_masks_equal_brute_force(smol_vocab, pattern, data):
+    constraint = compile_regex(pattern, smol_vocab)
+    sample = data.draw(st.from_regex(re.compile(pattern, re.ASCII), fullmatch=True))
+    for state in states_along(constraint.dfa, sample)[:4]:
+        assert mask_ids(constraint, state) == brute_force_allowed(smol_vocab, constraint.dfa, state)
+
+
+@pytest.mark.parametrize("name", ["smollm2", "tekken", "phi3"])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_tokenizer_encodings_follow_python_re(name, data):
+    """Strings drawn from the regex, and mutations of them, tokenized by the real tokenizer:
+    the matcher accepts them to termination iff ``re.fullmatch`` does."""
+    case = load_case(name)
+    pattern, _ = data.draw(st.sampled_from(PATTERNS))
+    constraint = compile_regex(pattern, case.vocab)
+    text = data.draw(st.from_regex(re.compile(pattern, re.ASCII), fullmatch=True))
+    if data.draw(st.booleans()) and text:
+        k = data.draw(st.integers(0, len(text) - 1))
+        text = data.draw(st.sampled_from([text[:k] + text[k + 1 :], text[:k] + "x" + text[k:], text + "!"]))
+    ids = case.encode(text)
+    if case.space_prefix:  # SentencePiece's leading space is not part of the text
+        return
+    m = constraint.matcher()
+    accepted = m.accept_tokens(ids) and m.can_terminate()
+    assert accepted == (re.fullmatch(pattern, text, re.ASCII) is not None), (pattern, text)
+
+
+def test_padded_logits_and_special_ids_never_allowed():
+    from structgen import Vocabulary
+
+    base = load_case("smollm2").vocab
+    padded = Vocabulary(base.token_bytes, special_ids=np.flatnonzero(base.special), eos_token_ids=base.eos_token_ids, logits_width=base.n_tokens + 64)
+    constraint = compile_regex(r"[\s\S]*", padded)  # anything at all
+    ids = mask_ids(constraint, 0)
+    assert max(ids) < padded.n_tokens
+    assert not any(padded.special[i] for i in ids if i not in padded.eos_token_ids)
+    assert set(padded.eos_token_ids) <= ids
+
+
+def test_mask_computed_once_per_state(smol_vocab):
+    constraint = compile_regex(r"[a-z]{1,5}", smol_vocab)
+    m = constraint.matcher()
+    first = m.mask_words()
+    assert m.mask_words() is first and constraint.cached_states == 1
