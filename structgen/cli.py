@@ -35,6 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     from .generation.models import load_model
 
     started = time.perf_counter()
+    if args.regex is not None:  # report a bad pattern before spending seconds on the model
+        from .automata.byte_dfa import ByteDFA
+
+        try:
+            ByteDFA.from_regex(args.regex)
+        except StructgenError as exc:
+            print(f"structgen: error: {exc}", file=sys.stderr)
+            return 2
     model, tokenizer = load_model(args.model)
     try:
         result = generate(

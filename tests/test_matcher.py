@@ -1,0 +1,110 @@
+"""The matcher contract: accept / refuse, rollback, copy, validate, EOS, bitmasks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from structgen import allocate_token_bitmask, apply_token_bitmask_inplace, compile_choices, compile_regex
+
+
+def ids_for(vocab, *pieces: bytes) -> list[int]:
+    return [vocab.token_bytes.index(p) for p in pieces]
+
+
+@pytest.fixture()
+def date(smol_vocab):
+    return compile_regex(r"\d{4}-\d{2}-\d{2}", smol_vocab)
+
+
+def test_accept_refuse_leaves_state_unchanged(date, smol_vocab):
+    m = date.matcher()
+    two, dash, a = ids_for(smol_vocab, b"2", b"-", b"a")
+    assert m.accept_token(two)
+    before = m.state
+    assert not m.accept_token(a) and not m.accept_token(dash)
+    assert m.state == before and m.num_accepted == 1
+
+
+def test_rollback_and_copy_are_independent(date, smol_vocab):
+    m = date.matcher()
+    digits = ids_for(smol_vocab, b"2", b"0", b"2", b"4")
+    assert m.accept_tokens(digits)
+    fork = m.copy()
+    assert fork.accept_token(ids_for(smol_vocab, b"-")[0])
+    assert m.num_accepted == 4 and fork.num_accepted == 5
+    fork.rollback(3)
+    assert fork.num_accepted == 2 and m.num_accepted == 4
+    reference = date.matcher()
+    assert reference.accept_tokens(digits[:2])
+    assert fork.state == reference.state
+    with pytest.raises(ValueError):
+        fork.rollback(3)
+    m.reset()
+    assert m.num_accepted == 0 and m.state == 0
+
+
+def test_validate_tokens_does_not_move(date, smol_vocab):
+    m = date.matcher()
+    seq = ids_for(smol_vocab, b"2", b"0", b"2", b"4", b"-", b"a")
+    assert m.validate_tokens(seq) == 5 and m.num_accepted == 0
+    assert not m.accept_tokens(seq) and m.num_accepted == 0  # all or nothing
+
+
+def test_eos_exactly_where_the_constraint_ends(smol_vocab):
+    c = compile_choices(["no", "nope"], smol_vocab)
+    eos = smol_vocab.eos_token_ids[0]
+    m = c.matcher()
+    assert not m.can_terminate() and not m.accept_token(eos)
+    assert eos not in m.allowed_token_ids()
+    assert m.accept_token(smol_vocab.token_bytes.index(b"no"))
+    assert m.can_terminate() and eos in m.allowed_token_ids()
+    assert m.accept_token(smol_vocab.token_bytes.index(b"pe"))
+    # "nope" is complete and nothing can follow: only EOS is allowed
+    assert list(m.allowed_token_ids()) == list(smol_vocab.eos_token_ids)
+    assert m.accept_token(eos) and m.is_terminated()
+    assert not m.accept_token(smol_vocab.token_bytes.index(b"n"))
+    m.rollback(1)
+    assert not m.is_terminated() and m.can_terminate()
+
+
+def test_token_spanning_the_whole_choice(smol_vocab):
+    c = compile_choices([" yes", " no"], smol_vocab)
+    m = c.matcher()
+    allowed = set(m.allowed_token_ids().tolist())
+    assert smol_vocab.token_bytes.index(b" yes") in allowed and smol_vocab.token_bytes.index(b" ") in allowed
+    assert smol_vocab.token_bytes.index(b"yes") not in allowed
+
+
+def test_fill_bitmask_and_apply(date, smol_vocab):
+    m = date.matcher()
+    bitmask = allocate_token_bitmask(2, smol_vocab.logits_width)
+    m.fill_bitmask(bitmask, row=1)
+    logits = torch.zeros(2, smol_vocab.logits_width)
+    apply_token_bitmask_inplace(logits, bitmask)
+    allowed = torch.isfinite(logits[1]).nonzero().flatten().numpy()
+    assert np.array_equal(allowed, m.allowed_token_ids())
+    assert not torch.isfinite(logits[0]).any()  # row 0 was left empty
+    as_numpy = np.zeros((1, bitmask.shape[1]), dtype=np.int32)
+    m.fill_bitmask(as_numpy)
+    assert np.array_equal(as_numpy[0], bitmask[1].numpy())
+
+
+def test_bitmask_layout_matches_xgrammar_convention(smol_vocab):
+    c = compile_choices(["!"], smol_vocab)  # one token: id of "!"
+    m = c.matcher()
+    tid = smol_vocab.token_bytes.index(b"!")
+    bitmask = allocate_token_bitmask(1, smol_vocab.logits_width)
+    m.fill_bitmask(bitmask)
+    word, bit = divmod(tid, 32)
+    assert int(bitmask[0, word]) & (1 << bit)
+    assert int(bitmask.ne(0).sum()) == 1
+
+
+def test_special_and_out_of_range_tokens_refused(smol_vocab):
+    c = compile_regex(r"[\s\S]*", smol_vocab)
+    m = c.matcher()
+    assert not m.accept_token(1)  # <|im_start|>
+    assert not m.accept_token(smol_vocab.logits_width + 5)
+    assert not m.accept_token(-1)
