@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CompileBudgetError, RegexError
-from .regex import CharAutomaton, regex_to_char_automaton
+from .nfa import ByteNFA
+from .regex import regex_to_nfa
 
 DEAD = -1
 DEFAULT_MAX_STATES = 200_000
@@ -57,8 +58,8 @@ class ByteDFA:
     ) -> "ByteDFA":
         """Compiles a regular expression (full-match semantics) to a minimal byte DFA."""
         deadline = time.monotonic() + timeout_s
-        automaton = regex_to_char_automaton(pattern)
-        transitions, accepting = _determinize(automaton, max_states, deadline, what=f"regex {pattern!r}")
+        nfa = regex_to_nfa(pattern)
+        transitions, accepting = _determinize(nfa, max_states, deadline, what=f"regex {pattern!r}")
         dfa = _trim_and_minimize(transitions, accepting)
         if dfa is None:
             raise RegexError(pattern, "the pattern matches nothing")
@@ -90,26 +91,24 @@ class ByteDFA:
         return dfa
 
 
-def _determinize(
-    automaton: CharAutomaton, max_states: int, deadline: float, what: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Subset construction over bytes. An item is (char state, byte ranges still to read)."""
-    edges = automaton.edges
-    finals = automaton.finals
-    move_cache: dict[tuple, list[tuple[int, int, tuple]]] = {}
+def _determinize(nfa: ByteNFA, max_states: int, deadline: float, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Subset construction over bytes, sweeping byte intervals rather than single bytes."""
+    closures: dict[int, frozenset[int]] = {}
 
-    def moves(item: tuple) -> list[tuple[int, int, tuple]]:
-        cached = move_cache.get(item)
-        if cached is None:
-            state, rest = item
-            if rest:
-                cached = [(rest[0][0], rest[0][1], (state, rest[1:]))]
-            else:
-                cached = [(seq[0][0], seq[0][1], (target, seq[1:])) for seq, target in edges.get(state, ())]
-            move_cache[item] = cached
-        return cached
+    def closure(state: int) -> frozenset[int]:
+        found = closures.get(state)
+        if found is None:
+            seen = {state}
+            todo = [state]
+            while todo:
+                for t in nfa.epsilon[todo.pop()]:
+                    if t not in seen:
+                        seen.add(t)
+                        todo.append(t)
+            found = closures[state] = frozenset(seen)
+        return found
 
-    start = frozenset([(automaton.initial, ())])
+    start = closure(nfa.start)
     index = {start: 0}
     order = [start]
     rows = []
@@ -121,15 +120,16 @@ def _determinize(
         if (i & 63) == 0 and time.monotonic() > deadline:
             raise CompileBudgetError(f"{what}: compilation exceeded its time budget")
         subset = order[i]
-        accepting.append(any(not rest and state in finals for state, rest in subset))
+        accepting.append(nfa.final in subset)
         row = np.full(256, DEAD, dtype=np.int32)
-        triples = [m for item in subset for m in moves(item)]
-        if triples:
-            points = sorted({lo for lo, _, _ in triples} | {hi + 1 for _, hi, _ in triples})
+        moves = [m for s in subset for m in nfa.edges[s]]
+        if moves:
+            points = sorted({lo for lo, _, _ in moves} | {hi + 1 for _, hi, _ in moves})
             for a, b in zip(points, points[1:]):
-                nxt = frozenset(it for lo, hi, it in triples if lo <= a <= hi)
-                if not nxt:
+                targets = [t for lo, hi, t in moves if lo <= a <= hi]
+                if not targets:
                     continue
+                nxt = frozenset().union(*(closure(t) for t in targets))
                 target = index.get(nxt)
                 if target is None:
                     target = index[nxt] = len(order)
@@ -156,24 +156,13 @@ def _trim_and_minimize(transitions: np.ndarray, accepting: np.ndarray) -> ByteDF
     padded = np.append(live, False)
     trans = np.where(padded[transitions], transitions, DEAD).astype(np.int64)
 
-    # Moore refinement over live states only; dead states get class -1. Bytes that every
-    # state treats alike are folded into one column first, which keeps the rounds cheap.
+    # Bytes that every state treats alike are folded into one column first.
     _, byte_columns = np.unique(trans.T, axis=0, return_index=True)
     columns = trans[:, np.sort(byte_columns)]
-    cls = np.where(live, accepting.astype(np.int64), -1)
-    n_classes = len(np.unique(cls[live]))
     live_idx = np.flatnonzero(live)
-    while True:
-        padded_cls = np.append(cls, -1)
-        signature = np.ascontiguousarray(np.column_stack([cls[live_idx], padded_cls[columns[live_idx]]]))
-        rows = signature.view(np.dtype((np.void, signature.dtype.itemsize * signature.shape[1]))).ravel()
-        _, refined = np.unique(rows, return_inverse=True)
-        new_count = int(refined.max()) + 1
-        cls = np.full(n, -1, dtype=np.int64)
-        cls[live_idx] = refined.reshape(-1)
-        if new_count == n_classes:
-            break
-        n_classes = new_count
+    cls = np.full(n, -1, dtype=np.int64)
+    cls[live_idx] = _refine(columns[live_idx], accepting[live_idx].astype(np.int64), live_idx, n)
+    n_classes = int(cls.max()) + 1
 
     representative = np.full(n_classes, -1, dtype=np.int64)
     for state in np.flatnonzero(live)[::-1]:
@@ -186,9 +175,11 @@ def _trim_and_minimize(transitions: np.ndarray, accepting: np.ndarray) -> ByteDF
     order = [int(cls[0])]
     number = {order[0]: 0}
     k = 0
+    class_columns = padded_cls[columns[representative]]
     while k < len(order):
-        row = class_trans[order[k]]
-        for t in np.unique(row[row >= 0]).tolist():
+        for t in set(class_columns[order[k]].tolist()):
+            if t < 0:
+                continue
             if t not in number:
                 number[t] = len(order)
                 order.append(t)
@@ -198,3 +189,49 @@ def _trim_and_minimize(transitions: np.ndarray, accepting: np.ndarray) -> ByteDF
         remap[c] = num
     final_trans = remap[class_trans[order]]  # index -1 maps to remap[-1] == DEAD
     return ByteDFA(transitions=np.ascontiguousarray(final_trans, dtype=np.int32), accepting=class_accepting[order].copy())
+
+
+_HASH_WEIGHTS = np.random.default_rng(0x5EED).integers(1, 2**62, size=4096, dtype=np.int64) | 1
+
+
+def _refine(columns: np.ndarray, initial: np.ndarray, live_idx: np.ndarray, n: int) -> np.ndarray:
+    """Moore partition refinement: the coarsest classes of the live states (rows of
+    ``columns``, targets as original state ids, -1 dead) consistent with ``initial``.
+
+    Each round hashes a state's (class, successor classes) into one int64 so that a round is
+    one 1-D ``np.unique``; the final partition is then checked exactly, and a hash collision
+    (never seen in practice) falls back to exact row comparison."""
+    m, k = columns.shape
+    weights = _HASH_WEIGHTS[: k + 1] if k + 1 <= _HASH_WEIGHTS.shape[0] else None
+    cls = np.unique(initial, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    count = int(cls.max()) + 1
+    exact = weights is None
+    while True:
+        full = np.full(n + 1, -1, dtype=np.int64)  # index -1 (dead) reads -1
+        full[live_idx] = cls
+        succ = full[columns]
+        if exact:
+            sig = np.ascontiguousarray(np.column_stack([cls, succ]))
+            keys = sig.view(np.dtype((np.void, sig.dtype.itemsize * sig.shape[1]))).ravel()
+        else:
+            with np.errstate(over="ignore"):
+                keys = cls * weights[0] + (succ + 2) @ weights[1:]
+        refined = np.unique(keys, return_inverse=True)[1].reshape(-1)
+        new_count = int(refined.max()) + 1
+        if new_count == count:
+            if exact or _is_consistent(cls, succ):
+                return cls
+            exact = True  # a collision merged distinguishable states: redo exactly
+            cls = np.unique(initial, return_inverse=True)[1].reshape(-1).astype(np.int64)
+            count = int(cls.max()) + 1
+            continue
+        cls, count = refined.astype(np.int64), new_count
+
+
+def _is_consistent(cls: np.ndarray, succ: np.ndarray) -> bool:
+    """True if all states of each class have the same successor classes (a stable partition)."""
+    order = np.argsort(cls, kind="stable")
+    sorted_cls, sorted_succ = cls[order], succ[order]
+    same_class = sorted_cls[1:] == sorted_cls[:-1]
+    same_succ = (sorted_succ[1:] == sorted_succ[:-1]).all(axis=1)
+    return bool((same_succ | ~same_class).all())

@@ -1,4 +1,4 @@
-"""Regular expressions to code-point automata (via interegular), with Python ``re`` full-match
+"""Regular expressions to byte-level NFAs (parsed by interegular), with Python ``re`` full-match
 semantics and clear errors for what a finite automaton cannot enforce.
 
 Semantics: the whole output must match (as ``re.fullmatch``); a leading ``^``/``\\A`` and a
@@ -9,26 +9,11 @@ classes (as with ``re.ASCII``), which is what JSON Schema's ECMA-262 patterns me
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import interegular
-from interegular.fsm import anything_else
 
 from ..errors import RegexError
-from .utf8 import ByteSequence, code_points_to_ranges, complement_ranges, merge_ranges, ranges_to_sequences
-
-
-@dataclass(frozen=True)
-class CharAutomaton:
-    """A DFA over code points, its transitions given as UTF-8 byte-range sequences.
-
-    ``edges[s]`` lists ``(sequence, target)``: from state ``s`` any character whose encoding
-    matches ``sequence`` leads to ``target``.
-    """
-
-    initial: int
-    finals: frozenset[int]
-    edges: dict[int, list[tuple[ByteSequence, int]]]
+from .nfa import ByteNFA, UnsupportedRegexNode, nfa_from_pattern
 
 
 _LOOKAROUND = {"(?=": "lookahead", "(?!": "negative lookahead", "(?<=": "lookbehind", "(?<!": "negative lookbehind"}
@@ -132,38 +117,18 @@ def _check_constructs(pattern: str, body: str, offset: int) -> None:
         i += 1
 
 
-def regex_to_char_automaton(pattern: str) -> CharAutomaton:
-    """Parses ``pattern`` with interegular and expresses its transitions over UTF-8 bytes."""
+def regex_to_nfa(pattern: str) -> ByteNFA:
+    """Parses ``pattern`` with interegular and builds its byte-level NFA."""
     try:
         re.compile(pattern)
     except re.error as exc:
         raise RegexError(pattern, f"syntax error: {exc.msg}", exc.pos) from exc
     body = strip_anchors(pattern)
     try:
-        fsm = interegular.parse_pattern(body).to_fsm()
+        parsed = interegular.parse_pattern(body)
     except Exception as exc:  # interegular raises several kinds; all mean "cannot compile"
         raise RegexError(pattern, f"cannot compile: {exc}") from exc
-    symbol_ranges = _symbol_ranges(fsm.alphabet.by_transition)
-    edges: dict[int, list[tuple[ByteSequence, int]]] = {}
-    for state, moves in fsm.map.items():
-        by_target: dict[int, list[tuple[int, int]]] = {}
-        for symbol, target in moves.items():
-            by_target.setdefault(target, []).extend(symbol_ranges[symbol])
-        edges[state] = [
-            (seq, target)
-            for target, ranges in by_target.items()
-            for seq in ranges_to_sequences(merge_ranges(ranges))
-        ]
-    return CharAutomaton(initial=fsm.initial, finals=frozenset(fsm.finals), edges=edges)
-
-
-def _symbol_ranges(by_transition: dict) -> dict[int, list[tuple[int, int]]]:
-    explicit = [ord(ch) for chars in by_transition.values() for ch in chars if ch is not anything_else]
-    other = complement_ranges(code_points_to_ranges(explicit))
-    out = {}
-    for symbol, chars in by_transition.items():
-        if any(ch is anything_else for ch in chars):
-            out[symbol] = other
-        else:
-            out[symbol] = code_points_to_ranges(ord(ch) for ch in chars)
-    return out
+    try:
+        return nfa_from_pattern(parsed)
+    except UnsupportedRegexNode as exc:
+        raise RegexError(pattern, str(exc)) from exc
