@@ -4,6 +4,7 @@ temperature / top-k / top-p, stopping at EOS or where the constraint ends."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -165,12 +166,16 @@ def decode_batch(
 
     past = None
     step_ids, step_positions = input_ids, positions
-    for _ in range(max_new_tokens):
+    started = time.perf_counter()
+    prefill_seconds = 0.0
+    for step in range(max_new_tokens):
         out = model(
             input_ids=step_ids, attention_mask=attention, position_ids=step_positions, past_key_values=past, use_cache=True
         )
         past = out.past_key_values
         logits = out.logits[:, -1, :].float()
+        if step == 0:
+            prefill_seconds = time.perf_counter() - started
         logprobs = torch.log_softmax(logits, dim=-1)
         masked = logprobs.clone()
         # ids past the tokenizer's end (padding of the output layer) are never generated
@@ -208,6 +213,7 @@ def decode_batch(
         attention = torch.cat([attention, torch.ones((batch, 1), dtype=attention.dtype, device=device)], dim=1)
         step_positions = step_positions[:, -1:] + 1
 
+    total_seconds = time.perf_counter() - started
     results = []
     for row in range(batch):
         reason = finish[row] or "length"
@@ -223,6 +229,8 @@ def decode_batch(
                 finish_reason=reason,
                 log_z=log_z[row],
                 logprob=logprob[row],
+                prefill_seconds=prefill_seconds,
+                total_seconds=total_seconds,
             )
         )
     return results

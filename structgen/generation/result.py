@@ -23,6 +23,8 @@ class GenerationResult:
     log_z: list[float] = field(default_factory=list)
     logprob: float = 0.0  # model log-probability of the tokens (unmasked, temperature 1)
     prompt: str = ""
+    prefill_seconds: float = 0.0  # the prompt's forward pass, to the first logits
+    total_seconds: float = 0.0  # the whole decode loop (the batch's, for batched calls)
 
     @property
     def log_z_sum(self) -> float:

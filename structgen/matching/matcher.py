@@ -134,12 +134,14 @@ class Matcher:
     def fill_bitmask(self, bitmask: Any, row: int = 0) -> None:
         """Writes this matcher's mask into row ``row`` of an int32 bitmask (torch or numpy)."""
         words = self.mask_words().view(np.int32)
-        if isinstance(bitmask, np.ndarray):
-            bitmask[row, : words.shape[0]] = words
-        else:
-            import torch
+        if not isinstance(bitmask, np.ndarray):
+            if bitmask.device.type != "cpu":
+                import torch
 
-            bitmask[row, : words.shape[0]].copy_(torch.from_numpy(words))
+                bitmask[row, : words.shape[0]].copy_(torch.from_numpy(words), non_blocking=True)
+                return
+            bitmask = bitmask.numpy()  # shares memory with the CPU tensor
+        bitmask[row, : words.shape[0]] = words
 
     def allowed_token_ids(self) -> np.ndarray:
         """Sorted ids of the tokens allowed now (EOS included where the output may end)."""
