@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import ALL_TOKENIZERS, load_case
@@ -102,6 +102,9 @@ def test_tokenizer_encodings_follow_python_re(name, data):
     ids = case.encode(text)
     if case.space_prefix:  # SentencePiece's leading space is not part of the text
         return
+    # a tokenizer cannot spell every text (SmolLM2 lacks some lead bytes such as 0xF1 and
+    # silently drops them); the matcher judges the bytes the tokens spell
+    assume(case.vocab.decode_bytes(ids) == text.encode("utf-8"))
     m = constraint.matcher()
     accepted = m.accept_tokens(ids) and m.can_terminate()
     assert accepted == (re.fullmatch(pattern, text, re.ASCII) is not None), (pattern, text)
