@@ -144,10 +144,14 @@ def _trim_and_minimize(transitions: np.ndarray, accepting: np.ndarray) -> ByteDF
     """Removes states that cannot reach acceptance, merges equivalent states (Moore's
     partition refinement, vectorised), and numbers states in breadth-first order from 0."""
     n = transitions.shape[0]
+    # Bytes that every state treats alike are folded into one column: the rounds below run on
+    # these few columns instead of 256.
+    _, byte_columns = np.unique(transitions.T, axis=0, return_index=True)
+    columns = transitions[:, np.sort(byte_columns)].astype(np.int64)
     live = accepting.copy()
     while True:
         padded = np.append(live, False)  # index -1 (dead) reads False
-        grown = live | (padded[transitions]).any(axis=1)
+        grown = live | (padded[columns]).any(axis=1)
         if (grown == live).all():
             break
         live = grown
@@ -155,18 +159,14 @@ def _trim_and_minimize(transitions: np.ndarray, accepting: np.ndarray) -> ByteDF
         return None
     padded = np.append(live, False)
     trans = np.where(padded[transitions], transitions, DEAD).astype(np.int64)
-
-    # Bytes that every state treats alike are folded into one column first.
-    _, byte_columns = np.unique(trans.T, axis=0, return_index=True)
-    columns = trans[:, np.sort(byte_columns)]
+    columns = np.where(padded[columns], columns, DEAD)
     live_idx = np.flatnonzero(live)
     cls = np.full(n, -1, dtype=np.int64)
     cls[live_idx] = _refine(columns[live_idx], accepting[live_idx].astype(np.int64), live_idx, n)
     n_classes = int(cls.max()) + 1
 
-    representative = np.full(n_classes, -1, dtype=np.int64)
-    for state in np.flatnonzero(live)[::-1]:
-        representative[cls[state]] = state
+    _, first = np.unique(cls[live_idx], return_index=True)
+    representative = live_idx[first]  # the lowest state of each class
     padded_cls = np.append(cls, -1)
     class_trans = padded_cls[trans[representative]]
     class_accepting = accepting[representative]
