@@ -53,8 +53,14 @@ def dfa_walk(transitions: np.ndarray, state: int, data: np.ndarray, start: int, 
 
 def warm_up() -> None:
     """Compiles (or loads from the on-disk cache) every kernel with its real signatures."""
+    # a one-state DFA over a trie with one token (id 0, the byte "a"); kernels do not bounds-check,
+    # so the arrays must be a well-formed trie
     transitions = np.zeros((1, 256), dtype=np.int32)
-    u8 = np.zeros(2, dtype=np.uint8)
-    i32 = np.zeros(2, dtype=np.int32)
-    dfa_token_mask(transitions, 0, u8, i32, i32, np.zeros(3, dtype=np.int32), i32, 1, np.zeros(1, dtype=np.uint32))
-    dfa_walk(transitions, 0, u8, 0, 0)
+    node_byte = np.array([0, ord("a")], dtype=np.uint8)
+    depth = np.array([0, 1], dtype=np.int32)
+    subtree_end = np.array([2, 2], dtype=np.int32)
+    token_ptr = np.array([0, 0, 1], dtype=np.int32)
+    token_ids = np.array([0], dtype=np.int32)
+    out = np.zeros(1, dtype=np.uint32)
+    dfa_token_mask(transitions, 0, node_byte, depth, subtree_end, token_ptr, token_ids, 1, out)
+    dfa_walk(transitions, 0, node_byte, 0, 2)
