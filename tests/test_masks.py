@@ -123,7 +123,9 @@ def test_padded_logits_and_special_ids_never_allowed():
 
 
 def test_mask_computed_once_per_state(smol_vocab):
-    constraint = compile_regex(r"[a-z]{1,5}", smol_vocab)
+    constraint = compile_regex(r"[a-z]{1,5}", smol_vocab, eager_masks=0)
     m = constraint.matcher()
     first = m.mask_words()
     assert m.mask_words() is first and constraint.cached_states == 1
+    eager = compile_regex(r"[a-z]{1,5}", smol_vocab, eager_masks=64)
+    assert eager.cached_states == eager.dfa.n_states

@@ -19,26 +19,33 @@ def dfa_token_mask(
     subtree_end: np.ndarray,
     token_ptr: np.ndarray,
     token_ids: np.ndarray,
+    root_children: np.ndarray,
     max_depth: int,
     out: np.ndarray,
 ) -> None:
     """Sets bit ``t`` of ``out`` (uint32 words) for every trie token that the DFA reads
-    from ``state`` without dying. Dead subtrees are skipped in one jump."""
+    from ``state`` without dying. Only the first bytes the state allows are entered (so a
+    sparse state touches a few subtrees, not the whole trie); inside, dead subtrees are
+    skipped in one jump."""
     stack = np.empty(max_depth + 1, dtype=np.int32)
     stack[0] = state
-    i = 1
-    n = node_byte.shape[0]
-    while i < n:
-        d = node_depth[i]
-        nxt = transitions[stack[d - 1], node_byte[i]]
-        if nxt < 0:
-            i = subtree_end[i]
+    for first in range(256):
+        child = root_children[first]
+        if child < 0 or transitions[state, first] < 0:
             continue
-        stack[d] = nxt
-        for k in range(token_ptr[i], token_ptr[i + 1]):
-            t = token_ids[k]
-            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-        i += 1
+        i = child
+        end = subtree_end[child]
+        while i < end:
+            d = node_depth[i]
+            nxt = transitions[stack[d - 1], node_byte[i]]
+            if nxt < 0:
+                i = subtree_end[i]
+                continue
+            stack[d] = nxt
+            for k in range(token_ptr[i], token_ptr[i + 1]):
+                t = token_ids[k]
+                out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            i += 1
 
 
 @njit(cache=True, nogil=True)
@@ -61,6 +68,8 @@ def warm_up() -> None:
     subtree_end = np.array([2, 2], dtype=np.int32)
     token_ptr = np.array([0, 0, 1], dtype=np.int32)
     token_ids = np.array([0], dtype=np.int32)
+    root_children = np.full(256, -1, dtype=np.int32)
+    root_children[ord("a")] = 1
     out = np.zeros(1, dtype=np.uint32)
-    dfa_token_mask(transitions, 0, node_byte, depth, subtree_end, token_ptr, token_ids, 1, out)
+    dfa_token_mask(transitions, 0, node_byte, depth, subtree_end, token_ptr, token_ids, root_children, 1, out)
     dfa_walk(transitions, 0, node_byte, 0, 2)

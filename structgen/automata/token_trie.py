@@ -2,7 +2,8 @@
 
 Node 0 is the root (the empty string). For node ``i > 0``: ``byte[i]`` is the byte on the
 edge from its parent, ``depth[i]`` its length, ``subtree_end[i]`` the first node after its
-subtree (so a dead node's whole subtree is skipped in one jump), and
+subtree (so a dead node's whole subtree is skipped in one jump), ``root_children[b]`` the
+depth-1 node of first byte ``b`` (or -1), and
 ``token_ids[token_ptr[i]:token_ptr[i + 1]]`` the tokens whose bytes end exactly there
 (several ids may share one byte string, e.g. SentencePiece's ``<0x41>`` and ``A``).
 """
@@ -22,6 +23,7 @@ class TokenTrie:
     subtree_end: np.ndarray  # int32 (n_nodes,)
     token_ptr: np.ndarray  # int32 (n_nodes + 1,)
     token_ids: np.ndarray  # int32
+    root_children: np.ndarray  # int32 (256,): the depth-1 node for each first byte, or -1
     max_depth: int
 
     @property
@@ -59,11 +61,17 @@ class TokenTrie:
         token_ptr = np.zeros(len(node_tokens) + 1, dtype=np.int32)
         np.cumsum(counts, out=token_ptr[1:])
         token_ids = np.fromiter((t for ts in node_tokens for t in ts), dtype=np.int32, count=int(token_ptr[-1]))
+        depth = np.array(node_depth, dtype=np.int32)
+        byte = np.array(node_byte, dtype=np.uint8)
+        root_children = np.full(256, -1, dtype=np.int32)
+        first_level = np.flatnonzero(depth == 1)
+        root_children[byte[first_level]] = first_level
         return cls(
-            byte=np.array(node_byte, dtype=np.uint8),
-            depth=np.array(node_depth, dtype=np.int32),
+            byte=byte,
+            depth=depth,
             subtree_end=np.array(subtree_end, dtype=np.int32),
             token_ptr=token_ptr,
             token_ids=token_ids,
+            root_children=root_children,
             max_depth=max(node_depth),
         )

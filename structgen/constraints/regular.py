@@ -16,6 +16,8 @@ from ..automata.byte_dfa import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, ByteDFA
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
 
+EAGER_MASK_STATES = 64
+
 
 class RegularConstraint(Constraint):
     """A byte DFA over a vocabulary, with masks memoised per DFA state."""
@@ -70,6 +72,7 @@ class RegularConstraint(Constraint):
             trie.subtree_end,
             trie.token_ptr,
             trie.token_ids,
+            trie.root_children,
             trie.max_depth,
             words,
         )
@@ -81,21 +84,42 @@ class RegularConstraint(Constraint):
     def cached_states(self) -> int:
         return len(self._masks)
 
+    def precompute_masks(self, max_states: int = EAGER_MASK_STATES) -> int:
+        """Computes every state's mask now when the DFA has at most ``max_states`` states (a
+        small DFA's masks cost a few µs each, back to back); returns how many were computed."""
+        if self.dfa.n_states > max_states:
+            return 0
+        for state in range(self.dfa.n_states):
+            self.mask_words(state)
+        return self.dfa.n_states
+
 
 def compile_regex(
-    pattern: str, vocab: Vocabulary, *, max_states: int = DEFAULT_MAX_STATES, timeout_s: float = DEFAULT_TIMEOUT_S
+    pattern: str,
+    vocab: Vocabulary,
+    *,
+    max_states: int = DEFAULT_MAX_STATES,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    eager_masks: int = EAGER_MASK_STATES,
 ) -> RegularConstraint:
     """A constraint whose outputs fully match ``pattern`` (Python ``re`` syntax, see
-    :mod:`structgen.automata.regex` for the exact semantics)."""
+    :mod:`structgen.automata.regex` for the exact semantics). Masks of DFAs with at most
+    ``eager_masks`` states are computed at compile time, larger ones lazily per state."""
     dfa = ByteDFA.from_regex(pattern, max_states=max_states, timeout_s=timeout_s)
-    return RegularConstraint(dfa, vocab, description=f"regex {pattern!r}")
+    constraint = RegularConstraint(dfa, vocab, description=f"regex {pattern!r}")
+    constraint.precompute_masks(eager_masks)
+    return constraint
 
 
-def compile_choices(choices: Sequence[str | bytes], vocab: Vocabulary) -> RegularConstraint:
+def compile_choices(
+    choices: Sequence[str | bytes], vocab: Vocabulary, *, eager_masks: int = EAGER_MASK_STATES
+) -> RegularConstraint:
     """A constraint whose outputs are exactly one of ``choices``."""
     if not choices:
         raise ValueError("compile_choices needs at least one choice")
     strings = [c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in choices]
     dfa = ByteDFA.from_strings(strings)
     shown = ", ".join(repr(c) for c in list(choices)[:5]) + (", ..." if len(choices) > 5 else "")
-    return RegularConstraint(dfa, vocab, description=f"choices [{shown}]")
+    constraint = RegularConstraint(dfa, vocab, description=f"choices [{shown}]")
+    constraint.precompute_masks(eager_masks)
+    return constraint
