@@ -60,7 +60,7 @@ def _from_transformers(tokenizer: Any, eos_token_ids, logits_width) -> Vocabular
     for i, s in enumerate(strings):
         if i in added:
             token = added[i]
-            token_bytes.append(str(token).encode("utf-8") if not hasattr(token, "content") else token.content.encode())
+            token_bytes.append(getattr(token, "content", str(token)).encode("utf-8"))
             if getattr(token, "special", True):
                 special.add(i)
         elif s is None:
