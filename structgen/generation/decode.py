@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..automata.bitmask import allocate_token_bitmask, apply_token_bitmask_inplace
+from ..automata.kernels import warm_up
 from ..constraints.base import Constraint
 from ..constraints.regular import compile_choices, compile_regex
 from ..tokenizers.vocabulary import Vocabulary
@@ -35,6 +36,8 @@ def vocabulary_for(model: Any, tokenizer: Any) -> Vocabulary:
     vocab = Vocabulary.from_tokenizer(
         tokenizer, eos_token_ids=eos_ids_of(model, tokenizer), logits_width=logits_width_of(model)
     )
+    _ = vocab.trie
+    warm_up()  # numba kernels compiled (or loaded from disk) at set-up, never inside a request
     with _cache_lock:
         _vocab_cache[id(tokenizer)] = (tokenizer, vocab)
     return vocab
