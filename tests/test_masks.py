@@ -129,3 +129,22 @@ def test_mask_computed_once_per_state(smol_vocab):
     assert m.mask_words() is first and constraint.cached_states == 1
     eager = compile_regex(r"[a-z]{1,5}", smol_vocab, eager_masks=64)
     assert eager.cached_states == eager.dfa.n_states
+
+
+@pytest.mark.parametrize("name", ["smollm2", "tekken"])
+@pytest.mark.parametrize("pattern", [r"[a-z]{1,200}", r"[^\"]{0,60}", r"[a-zA-Z_][a-zA-Z0-9_]{0,63}"])
+def test_shared_masks_of_counting_states_equal_brute_force(name, pattern):
+    """States of a bounded repetition share trie walks; every state's mask must still equal
+    its own brute-force mask, in any visiting order."""
+    vocab = load_case(name).vocab
+    constraint = compile_regex(pattern, vocab, eager_masks=0)
+    n = constraint.dfa.n_states
+    rng = np.random.default_rng(0)
+    states = list(rng.permutation(n)[:12]) + [0, n - 1]
+    for state in states:
+        constraint.mask_words(int(state))  # visit in random order first
+    for state in range(n):
+        constraint.mask_words(state)
+    assert constraint.computed_masks < n
+    for state in states:
+        assert mask_ids(constraint, int(state)) == brute_force_allowed(vocab, constraint.dfa, int(state)), (pattern, state)

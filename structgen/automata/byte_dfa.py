@@ -48,6 +48,33 @@ class ByteDFA:
                 return DEAD
         return state
 
+    def lookahead_classes(self, rounds: int, previous: list[np.ndarray] | None = None) -> list[np.ndarray]:
+        """``classes[r][s]``: states with equal class agree on which byte strings of length
+        <= r they can read without dying (Moore rounds from "every state is live"). Extends
+        ``previous`` when given; stops early once the partition is stable."""
+        classes = list(previous) if previous else [np.zeros(self.n_states, dtype=np.int64)]
+        columns = self.folded_columns
+        while len(classes) <= rounds:
+            last = classes[-1]
+            padded = np.append(last, -1)  # dead reads -1
+            sig = np.ascontiguousarray(np.column_stack([last, padded[columns]]))
+            keys = sig.view(np.dtype((np.void, sig.dtype.itemsize * sig.shape[1]))).ravel()
+            refined = np.unique(keys, return_inverse=True)[1].reshape(-1).astype(np.int64)
+            classes.append(refined)
+            if refined.max() == last.max():  # stable: every later round is the same
+                break
+        return classes
+
+    @property
+    def folded_columns(self) -> np.ndarray:
+        """The transition table with identical byte columns folded into one (int64)."""
+        cached = self.__dict__.get("_folded")
+        if cached is None:
+            _, first = np.unique(self.transitions.T, axis=0, return_index=True)
+            cached = self.transitions[:, np.sort(first)].astype(np.int64)
+            object.__setattr__(self, "_folded", cached)
+        return cached
+
     def accepts(self, data: bytes) -> bool:
         state = self.walk(data)
         return state >= 0 and bool(self.accepting[state])

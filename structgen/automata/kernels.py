@@ -22,13 +22,14 @@ def dfa_token_mask(
     root_children: np.ndarray,
     max_depth: int,
     out: np.ndarray,
-) -> None:
+) -> int:
     """Sets bit ``t`` of ``out`` (uint32 words) for every trie token that the DFA reads
-    from ``state`` without dying. Only the first bytes the state allows are entered (so a
-    sparse state touches a few subtrees, not the whole trie); inside, dead subtrees are
-    skipped in one jump."""
+    from ``state`` without dying, and returns the depth of the deepest live trie node.
+    Only the first bytes the state allows are entered (so a sparse state touches a few
+    subtrees, not the whole trie); inside, dead subtrees are skipped in one jump."""
     stack = np.empty(max_depth + 1, dtype=np.int32)
     stack[0] = state
+    deepest = 0
     for first in range(256):
         child = root_children[first]
         if child < 0 or transitions[state, first] < 0:
@@ -42,10 +43,13 @@ def dfa_token_mask(
                 i = subtree_end[i]
                 continue
             stack[d] = nxt
+            if d > deepest:
+                deepest = d
             for k in range(token_ptr[i], token_ptr[i + 1]):
                 t = token_ids[k]
                 out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
             i += 1
+    return deepest
 
 
 @njit(cache=True, nogil=True)

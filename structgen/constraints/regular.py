@@ -27,7 +27,10 @@ class RegularConstraint(Constraint):
         self.vocab = vocab
         self.description = description
         self._masks: dict[int, np.ndarray] = {}
-        self._lock = threading.Lock()
+        self._shared: dict[tuple[int, int, bool], np.ndarray] = {}
+        self._shared_levels: set[int] = set()
+        self._classes: list[np.ndarray] = []
+        self._lock = threading.RLock()
         self._flat, self._offsets = vocab.flat_bytes
 
     def __repr__(self) -> str:
@@ -56,15 +59,44 @@ class RegularConstraint(Constraint):
     def mask_words(self, state: int) -> np.ndarray:
         words = self._masks.get(state)
         if words is None:
-            words = self._compute_mask(state)
             with self._lock:
-                self._masks.setdefault(state, words)
+                words = self._masks.get(state)
+                if words is None:
+                    words = self._shared_mask(state)
+                if words is None:
+                    words, lookahead = self._compute_mask(state)
+                    self._share(state, words, lookahead)
+                self._masks[state] = words
         return words
 
-    def _compute_mask(self, state: int) -> np.ndarray:
+    # Two states whose futures agree on every byte string of length <= r, where r is one
+    # more than the deepest live trie node of the first one's walk, allow exactly the same
+    # tokens: a token either fits within r bytes (same answer) or already died within r
+    # bytes from the first state (so also from the second). Counting states of bounded
+    # repetitions (`[a-z]{1,200}`, `.{0,500}`) then share one walk instead of one each.
+    def _shared_mask(self, state: int) -> np.ndarray | None:
+        accepting = bool(self.dfa.accepting[state])
+        for r in self._shared_levels:
+            if r < len(self._classes):
+                hit = self._shared.get((r, int(self._classes[r][state]), accepting))
+                if hit is not None:
+                    return hit
+        return None
+
+    def _share(self, state: int, words: np.ndarray, lookahead: int) -> None:
+        if self.dfa.n_states <= 1:
+            return
+        if len(self._classes) <= lookahead:
+            self._classes = self.dfa.lookahead_classes(lookahead, self._classes)
+        r = min(lookahead, len(self._classes) - 1)  # a stable partition holds for all longer r
+        self._shared_levels.add(r)
+        self._shared.setdefault((r, int(self._classes[r][state]), bool(self.dfa.accepting[state])), words)
+
+    def _compute_mask(self, state: int) -> tuple[np.ndarray, int]:
+        """The mask of ``state`` and the lookahead (in bytes) that decided it."""
         trie = self.vocab.trie
         words = np.zeros((self.vocab.logits_width + 31) // 32, dtype=np.uint32)
-        kernels.dfa_token_mask(
+        deepest = kernels.dfa_token_mask(
             self.dfa.transitions,
             state,
             trie.byte,
@@ -78,11 +110,16 @@ class RegularConstraint(Constraint):
         )
         if self.dfa.accepting[state]:
             words |= self.eos_words
-        return words
+        return words, int(deepest) + 1
 
     @property
     def cached_states(self) -> int:
         return len(self._masks)
+
+    @property
+    def computed_masks(self) -> int:
+        """Trie walks done so far (states that shared a walk count once)."""
+        return len({id(w) for w in self._masks.values()})
 
     def precompute_masks(self, max_states: int = EAGER_MASK_STATES) -> int:
         """Computes every state's mask now when the DFA has at most ``max_states`` states (a
