@@ -49,29 +49,36 @@ class ByteDFA:
         return state
 
     def lookahead_classes(self, rounds: int, previous: list[np.ndarray] | None = None) -> list[np.ndarray]:
-        """``classes[r][s]``: states with equal class agree on which byte strings of length
-        <= r they can read without dying (Moore rounds from "every state is live"). Extends
+        """``classes[r][s]``: a hash class of what byte strings of length <= r state ``s`` can
+        read without dying (Moore rounds from "every state is live", hashed). Equal classes
+        are a hint: confirm with :meth:`agree_within` before relying on one. Extends
         ``previous`` when given; stops early once the partition is stable."""
         classes = list(previous) if previous else [np.zeros(self.n_states, dtype=np.int64)]
         columns = self.folded_columns
+        weights = _HASH_WEIGHTS[: columns.shape[1] + 1]
         while len(classes) <= rounds:
             last = classes[-1]
-            padded = np.append(last, -1)  # dead reads -1
-            sig = np.ascontiguousarray(np.column_stack([last, padded[columns]]))
-            keys = sig.view(np.dtype((np.void, sig.dtype.itemsize * sig.shape[1]))).ravel()
+            padded = np.append(last, -2)  # dead reads -2
+            with np.errstate(over="ignore"):
+                keys = last * weights[0] + (padded[columns] + 3) @ weights[1:]
             refined = np.unique(keys, return_inverse=True)[1].reshape(-1).astype(np.int64)
             classes.append(refined)
             if refined.max() == last.max():  # stable: every later round is the same
                 break
         return classes
 
+    def agree_within(self, a: int, b: int, length: int) -> bool:
+        """Exactly: do states ``a`` and ``b`` survive the same byte strings of length <= ``length``?"""
+        from .kernels import dfa_agree_within
+
+        return bool(dfa_agree_within(self.folded_columns, a, b, length))
+
     @property
     def folded_columns(self) -> np.ndarray:
         """The transition table with identical byte columns folded into one (int64)."""
         cached = self.__dict__.get("_folded")
         if cached is None:
-            _, first = np.unique(self.transitions.T, axis=0, return_index=True)
-            cached = self.transitions[:, np.sort(first)].astype(np.int64)
+            cached = fold_byte_columns(self.transitions)
             object.__setattr__(self, "_folded", cached)
         return cached
 
@@ -116,6 +123,15 @@ class ByteDFA:
         if dfa is None:
             raise ValueError("no strings given: the language is empty")
         return dfa
+
+
+def fold_byte_columns(transitions: np.ndarray) -> np.ndarray:
+    """The distinct columns of a transition table (bytes every state treats alike folded
+    into one), as int64."""
+    first: dict[bytes, int] = {}
+    for byte in range(transitions.shape[1]):
+        first.setdefault(np.ascontiguousarray(transitions[:, byte]).tobytes(), byte)
+    return transitions[:, sorted(first.values())].astype(np.int64)
 
 
 def _determinize(nfa: ByteNFA, max_states: int, deadline: float, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -173,8 +189,7 @@ def _trim_and_minimize(transitions: np.ndarray, accepting: np.ndarray) -> ByteDF
     n = transitions.shape[0]
     # Bytes that every state treats alike are folded into one column: the rounds below run on
     # these few columns instead of 256.
-    _, byte_columns = np.unique(transitions.T, axis=0, return_index=True)
-    columns = transitions[:, np.sort(byte_columns)].astype(np.int64)
+    columns = fold_byte_columns(transitions)
     live = accepting.copy()
     while True:
         padded = np.append(live, False)  # index -1 (dead) reads False

@@ -62,6 +62,36 @@ def dfa_walk(transitions: np.ndarray, state: int, data: np.ndarray, start: int, 
     return state
 
 
+@njit(cache=True, nogil=True)
+def dfa_agree_within(columns: np.ndarray, a: int, b: int, length: int) -> bool:
+    """Whether DFA states ``a`` and ``b`` survive exactly the same byte strings of length
+    <= ``length``; ``columns`` is the transition table with equal byte columns folded."""
+    if a == b:
+        return True
+    n = columns.shape[0]
+    k = columns.shape[1]
+    seen = {a * n + b}
+    frontier = [(a, b)]
+    for _ in range(length):
+        nxt = [(a, b)]
+        nxt.pop()
+        for x, y in frontier:
+            for c in range(k):
+                tx = columns[x, c]
+                ty = columns[y, c]
+                if (tx < 0) != (ty < 0):
+                    return False
+                if tx >= 0 and tx != ty:
+                    key = tx * n + ty
+                    if key not in seen:
+                        seen.add(key)
+                        nxt.append((tx, ty))
+        if len(nxt) == 0:
+            return True
+        frontier = nxt
+    return True
+
+
 def warm_up() -> None:
     """Compiles (or loads from the on-disk cache) every kernel with its real signatures."""
     # a one-state DFA over a trie with one token (id 0, the byte "a"); kernels do not bounds-check,
@@ -77,3 +107,4 @@ def warm_up() -> None:
     out = np.zeros(1, dtype=np.uint32)
     dfa_token_mask(transitions, 0, node_byte, depth, subtree_end, token_ptr, token_ids, root_children, 1, out)
     dfa_walk(transitions, 0, node_byte, 0, 2)
+    dfa_agree_within(np.zeros((2, 1), dtype=np.int64), 0, 1, 1)

@@ -27,7 +27,7 @@ class RegularConstraint(Constraint):
         self.vocab = vocab
         self.description = description
         self._masks: dict[int, np.ndarray] = {}
-        self._shared: dict[tuple[int, int, bool], np.ndarray] = {}
+        self._shared: dict[tuple[int, int, bool], tuple[int, np.ndarray]] = {}
         self._shared_levels: set[int] = set()
         self._classes: list[np.ndarray] = []
         self._lock = threading.RLock()
@@ -79,8 +79,8 @@ class RegularConstraint(Constraint):
         for r in self._shared_levels:
             if r < len(self._classes):
                 hit = self._shared.get((r, int(self._classes[r][state]), accepting))
-                if hit is not None:
-                    return hit
+                if hit is not None and self.dfa.agree_within(hit[0], state, r):
+                    return hit[1]
         return None
 
     def _share(self, state: int, words: np.ndarray, lookahead: int) -> None:
@@ -90,7 +90,7 @@ class RegularConstraint(Constraint):
             self._classes = self.dfa.lookahead_classes(lookahead, self._classes)
         r = min(lookahead, len(self._classes) - 1)  # a stable partition holds for all longer r
         self._shared_levels.add(r)
-        self._shared.setdefault((r, int(self._classes[r][state]), bool(self.dfa.accepting[state])), words)
+        self._shared.setdefault((r, int(self._classes[r][state]), bool(self.dfa.accepting[state])), (state, words))
 
     def _compute_mask(self, state: int) -> tuple[np.ndarray, int]:
         """The mask of ``state`` and the lookahead (in bytes) that decided it."""
