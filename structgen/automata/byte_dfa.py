@@ -131,7 +131,7 @@ def fold_byte_columns(transitions: np.ndarray) -> np.ndarray:
     first: dict[bytes, int] = {}
     for byte in range(transitions.shape[1]):
         first.setdefault(np.ascontiguousarray(transitions[:, byte]).tobytes(), byte)
-    return transitions[:, sorted(first.values())].astype(np.int64)
+    return np.ascontiguousarray(transitions[:, sorted(first.values())], dtype=np.int64)
 
 
 def _determinize(nfa: ByteNFA, max_states: int, deadline: float, what: str) -> tuple[np.ndarray, np.ndarray]:

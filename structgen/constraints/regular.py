@@ -123,8 +123,12 @@ class RegularConstraint(Constraint):
 
     def precompute_masks(self, max_states: int = EAGER_MASK_STATES) -> int:
         """Computes every state's mask now when the DFA has at most ``max_states`` states (a
-        small DFA's masks cost a few µs each, back to back); returns how many were computed."""
+        small DFA's masks cost a few µs each, back to back); returns how many were computed.
+        A larger DFA gets its lookahead classes instead, so that later masks can be shared
+        without that cost landing on a request."""
         if self.dfa.n_states > max_states:
+            with self._lock:
+                self._classes = self.dfa.lookahead_classes(self.vocab.trie.max_depth + 1, self._classes)
             return 0
         for state in range(self.dfa.n_states):
             self.mask_words(state)
