@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,10 +28,6 @@ class ByteDFA:
 
     transitions: np.ndarray
     accepting: np.ndarray
-    has_successor: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "has_successor", (self.transitions >= 0).any(axis=1))
 
     initial = 0
 

@@ -73,7 +73,7 @@ def dfa_agree_within(columns: np.ndarray, a: int, b: int, length: int) -> bool:
     seen = {a * n + b}
     frontier = [(a, b)]
     for _ in range(length):
-        nxt = [(a, b)]
+        nxt = [(a, b)]  # typed as a list of pairs for numba, then emptied
         nxt.pop()
         for x, y in frontier:
             for c in range(k):

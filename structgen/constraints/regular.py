@@ -27,7 +27,8 @@ class RegularConstraint(Constraint):
         self.vocab = vocab
         self.description = description
         self._masks: dict[int, np.ndarray] = {}
-        self._shared: dict[tuple[int, int, bool], tuple[int, np.ndarray]] = {}
+        # (level, class at that level, accepting) -> (state, its mask, the lookahead that decided it)
+        self._shared: dict[tuple[int, int, bool], tuple[int, np.ndarray, int]] = {}
         self._shared_levels: set[int] = set()
         self._classes: list[np.ndarray] = []
         self._lock = threading.RLock()
@@ -52,10 +53,6 @@ class RegularConstraint(Constraint):
         nxt = kernels.dfa_walk(self.dfa.transitions, state, self._flat, start, end)
         return None if nxt < 0 else int(nxt)
 
-    def advance_bytes(self, state: int, data: bytes) -> int | None:
-        nxt = self.dfa.walk(data, state)
-        return None if nxt < 0 else nxt
-
     def mask_words(self, state: int) -> np.ndarray:
         words = self._masks.get(state)
         if words is None:
@@ -74,13 +71,13 @@ class RegularConstraint(Constraint):
     # tokens: a token either fits within r bytes (same answer) or already died within r
     # bytes from the first state (so also from the second). Counting states of bounded
     # repetitions (`[a-z]{1,200}`, `.{0,500}`) then share one walk instead of one each.
+    # The hashed lookahead classes only propose a candidate; agree_within decides exactly.
     def _shared_mask(self, state: int) -> np.ndarray | None:
         accepting = bool(self.dfa.accepting[state])
         for r in self._shared_levels:
-            if r < len(self._classes):
-                hit = self._shared.get((r, int(self._classes[r][state]), accepting))
-                if hit is not None and self.dfa.agree_within(hit[0], state, r):
-                    return hit[1]
+            hit = self._shared.get((r, int(self._classes[r][state]), accepting))
+            if hit is not None and self.dfa.agree_within(hit[0], state, hit[2]):
+                return hit[1]
         return None
 
     def _share(self, state: int, words: np.ndarray, lookahead: int) -> None:
@@ -88,9 +85,10 @@ class RegularConstraint(Constraint):
             return
         if len(self._classes) <= lookahead:
             self._classes = self.dfa.lookahead_classes(lookahead, self._classes)
-        r = min(lookahead, len(self._classes) - 1)  # a stable partition holds for all longer r
+        r = min(lookahead, len(self._classes) - 1)  # the classes stop growing once stable
         self._shared_levels.add(r)
-        self._shared.setdefault((r, int(self._classes[r][state]), bool(self.dfa.accepting[state])), (state, words))
+        key = (r, int(self._classes[r][state]), bool(self.dfa.accepting[state]))
+        self._shared.setdefault(key, (state, words, lookahead))
 
     def _compute_mask(self, state: int) -> tuple[np.ndarray, int]:
         """The mask of ``state`` and the lookahead (in bytes) that decided it."""

@@ -92,19 +92,6 @@ class Matcher:
         self._top, self._length = top, length
         return True
 
-    def accept_bytes(self, data: bytes) -> bool:
-        """Accepts raw bytes if the constraint supports it (regular constraints do)."""
-        advance_bytes = getattr(self.constraint, "advance_bytes", None)
-        if advance_bytes is None:
-            raise NotImplementedError(f"{type(self.constraint).__name__} cannot accept raw bytes")
-        state = self._top[0]
-        nxt = None if state is _TERMINATED else advance_bytes(state, data)
-        if nxt is None:
-            return False
-        self._top = (nxt, self._top)
-        self._length += 1
-        return True
-
     def rollback(self, num_tokens: int = 1) -> None:
         """Undoes the last ``num_tokens`` accepted tokens."""
         if not 0 <= num_tokens <= self._length:
@@ -146,10 +133,6 @@ class Matcher:
     def allowed_token_ids(self) -> np.ndarray:
         """Sorted ids of the tokens allowed now (EOS included where the output may end)."""
         return words_to_ids(self.mask_words(), self.constraint.vocab.logits_width)
-
-    def is_allowed(self, token_id: int) -> bool:
-        words = self.mask_words()
-        return bool((words[token_id >> 5] >> np.uint32(token_id & 31)) & np.uint32(1))
 
     def __repr__(self) -> str:
         return f"Matcher({type(self.constraint).__name__}, accepted={self._length}, terminated={self.is_terminated()})"
