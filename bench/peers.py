@@ -17,6 +17,10 @@ class Engine:
     name = "?"
 
     def compile_regex(self, pattern: str) -> Any: ...
+
+    def compile_grammar(self, text: str, syntax: str) -> Any:
+        """``syntax``: "lark" or "gbnf"; raises NotImplementedError if the engine has none."""
+        raise NotImplementedError(f"{self.name} does not take {syntax} grammars")
     def matcher(self, compiled: Any) -> Any: ...
     def fill_mask(self, matcher: Any) -> None: ...
     def accept(self, matcher: Any, token_id: int) -> bool: ...
@@ -33,6 +37,11 @@ class StructgenEngine(Engine):
 
     def compile_regex(self, pattern):
         return structgen.compile_regex(pattern, self.vocab)
+
+    def compile_grammar(self, text, syntax):
+        if syntax == "gbnf":
+            return structgen.compile_gbnf(text, self.vocab)
+        return structgen.compile_grammar(text, self.vocab)
 
     def matcher(self, compiled):
         return compiled.matcher()
@@ -60,6 +69,11 @@ class XGrammarEngine(Engine):
 
     def compile_regex(self, pattern):
         return self.compiler.compile_regex(pattern)
+
+    def compile_grammar(self, text, syntax):
+        if syntax != "gbnf":
+            return super().compile_grammar(text, syntax)
+        return self.compiler.compile_grammar(text)
 
     def matcher(self, compiled):
         return self.xgr.GrammarMatcher(compiled)
@@ -97,7 +111,14 @@ class LLGuidanceEngine(Engine):
         self.bitmask = lltorch.allocate_token_bitmask(1, vocab.logits_width)
 
     def compile_regex(self, pattern):
-        grammar = self.ll.LLMatcher.grammar_from_regex(pattern)
+        return self._checked(self.ll.LLMatcher.grammar_from_regex(pattern))
+
+    def compile_grammar(self, text, syntax):
+        if syntax != "lark":
+            return super().compile_grammar(text, syntax)
+        return self._checked(self.ll.LLMatcher.grammar_from_lark(text))
+
+    def _checked(self, grammar):
         matcher = self.ll.LLMatcher(self.tokenizer, grammar)  # llguidance compiles lazily, on creation
         if matcher.is_error():
             raise ValueError(matcher.get_error())

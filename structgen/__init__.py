@@ -8,8 +8,11 @@
 from .automata.bitmask import allocate_token_bitmask, apply_token_bitmask_inplace, bitmask_width
 from .automata.byte_dfa import ByteDFA
 from .constraints.base import Constraint
+from .compiler import compile_gbnf, compile_grammar, compile_grammar_file, compile_ir
+from .constraints.grammar import GrammarConstraint
 from .constraints.regular import RegularConstraint, compile_choices, compile_regex
-from .errors import CompileBudgetError, RegexError, StructgenError, TokenizerError
+from .errors import CompileBudgetError, GrammarError, RegexError, StructgenError, TokenizerError
+from .grammar.ir import Grammar
 from .matching.matcher import Matcher
 from .tokenizers.vocabulary import Vocabulary
 
@@ -37,9 +40,11 @@ def __getattr__(name: str):
 
 def warm_up() -> None:
     """Compiles the numba kernels (or loads them from the on-disk cache)."""
+    from .automata.grammar_kernels import warm_up as _warm_grammar
     from .automata.kernels import warm_up as _warm
 
     _warm()
+    _warm_grammar()
 
 
 __all__ = [
@@ -48,6 +53,9 @@ __all__ = [
     "Constraint",
     "ConstraintLogitsProcessor",
     "GenerationResult",
+    "Grammar",
+    "GrammarConstraint",
+    "GrammarError",
     "Matcher",
     "RegexError",
     "RegularConstraint",
@@ -58,6 +66,10 @@ __all__ = [
     "apply_token_bitmask_inplace",
     "bitmask_width",
     "compile_choices",
+    "compile_gbnf",
+    "compile_grammar",
+    "compile_grammar_file",
+    "compile_ir",
     "compile_regex",
     "generate",
     "load_default_model",

@@ -15,6 +15,7 @@ def _parser() -> argparse.ArgumentParser:
     which = gen.add_mutually_exclusive_group(required=True)
     which.add_argument("--regex", help="the output must fully match this regular expression")
     which.add_argument("--choices", nargs="+", metavar="CHOICE", help="the output is one of these strings")
+    which.add_argument("--grammar", metavar="FILE", help="a grammar file: Lark, or GBNF if it ends in .gbnf")
     which.add_argument("--free", action="store_true", help="no constraint (for comparison)")
     gen.add_argument("--prompt", required=True)
     gen.add_argument("--model", help="a GGUF file or transformers folder (default: SmolLM2-135M-Instruct)")
@@ -35,20 +36,37 @@ def main(argv: list[str] | None = None) -> int:
     from .generation.models import load_model
 
     started = time.perf_counter()
-    if args.regex is not None:  # report a bad pattern before spending seconds on the model
-        from .automata.byte_dfa import ByteDFA
+    try:  # report a bad constraint before spending seconds on the model
+        if args.regex is not None:
+            from .automata.byte_dfa import ByteDFA
 
-        try:
             ByteDFA.from_regex(args.regex)
-        except StructgenError as exc:
-            print(f"structgen: error: {exc}", file=sys.stderr)
-            return 2
+        if args.grammar is not None:
+            from .grammar.gbnf import parse_gbnf
+            from .grammar.lark_frontend import lark_to_ir
+
+            with open(args.grammar, encoding="utf-8") as f:
+                text = f.read()
+            if args.grammar.endswith(".gbnf"):
+                parse_gbnf(text, args.grammar)
+            else:
+                lark_to_ir(text, source=args.grammar)
+    except (StructgenError, OSError) as exc:
+        print(f"structgen: error: {exc}", file=sys.stderr)
+        return 2
     model, tokenizer = load_model(args.model)
     try:
+        constraint = None
+        if args.grammar is not None:
+            from .compiler import compile_grammar_file
+            from .generation.decode import vocabulary_for
+
+            constraint = compile_grammar_file(args.grammar, vocabulary_for(model, tokenizer))
         result = generate(
             args.prompt,
             regex=args.regex,
             choices=args.choices,
+            constraint=constraint,
             model=model,
             tokenizer=tokenizer,
             max_new_tokens=args.max_new_tokens,

@@ -23,3 +23,7 @@ class CompileBudgetError(StructgenError):
 
 class TokenizerError(StructgenError, ValueError):
     """A tokenizer whose vocabulary cannot be read exactly."""
+
+
+class GrammarError(StructgenError, ValueError):
+    """A grammar that cannot be compiled; the message names the file, line and column."""

@@ -89,7 +89,7 @@ class ByteDFA:
         """Compiles a regular expression (full-match semantics) to a minimal byte DFA."""
         deadline = time.monotonic() + timeout_s
         nfa = regex_to_nfa(pattern)
-        transitions, accepting = _determinize(nfa, max_states, deadline, what=f"regex {pattern!r}")
+        transitions, accepting, _ = determinize(nfa, max_states, deadline, what=f"regex {pattern!r}")
         dfa = _trim_and_minimize(transitions, accepting)
         if dfa is None:
             raise RegexError(pattern, "the pattern matches nothing")
@@ -130,21 +130,17 @@ def fold_byte_columns(transitions: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(transitions[:, sorted(first.values())], dtype=np.int64)
 
 
-def _determinize(nfa: ByteNFA, max_states: int, deadline: float, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Subset construction over bytes, sweeping byte intervals rather than single bytes."""
+def determinize(
+    nfa: ByteNFA, max_states: int, deadline: float, what: str
+) -> tuple[np.ndarray, np.ndarray, list[frozenset[int]]]:
+    """Subset construction over bytes, sweeping byte intervals rather than single bytes.
+    Returns the transitions, which states hold ``nfa.final``, and each state's NFA subset."""
     closures: dict[int, frozenset[int]] = {}
 
     def closure(state: int) -> frozenset[int]:
         found = closures.get(state)
         if found is None:
-            seen = {state}
-            todo = [state]
-            while todo:
-                for t in nfa.epsilon[todo.pop()]:
-                    if t not in seen:
-                        seen.add(t)
-                        todo.append(t)
-            found = closures[state] = frozenset(seen)
+            found = closures[state] = nfa.closure(state)
         return found
 
     start = closure(nfa.start)
@@ -176,7 +172,7 @@ def _determinize(nfa: ByteNFA, max_states: int, deadline: float, what: str) -> t
                 row[a:b] = target
         rows.append(row)
         i += 1
-    return np.stack(rows), np.array(accepting, dtype=bool)
+    return np.stack(rows), np.array(accepting, dtype=bool), order
 
 
 def _trim_and_minimize(transitions: np.ndarray, accepting: np.ndarray) -> ByteDFA | None:
@@ -200,7 +196,7 @@ def _trim_and_minimize(transitions: np.ndarray, accepting: np.ndarray) -> ByteDF
     columns = np.where(padded[columns], columns, DEAD)
     live_idx = np.flatnonzero(live)
     cls = np.full(n, -1, dtype=np.int64)
-    cls[live_idx] = _refine(columns[live_idx], accepting[live_idx].astype(np.int64), live_idx, n)
+    cls[live_idx] = refine(columns[live_idx], accepting[live_idx].astype(np.int64), live_idx, n)
     n_classes = int(cls.max()) + 1
 
     _, first = np.unique(cls[live_idx], return_index=True)
@@ -232,7 +228,7 @@ def _trim_and_minimize(transitions: np.ndarray, accepting: np.ndarray) -> ByteDF
 _HASH_WEIGHTS = np.random.default_rng(0x5EED).integers(1, 2**62, size=4096, dtype=np.int64) | 1
 
 
-def _refine(columns: np.ndarray, initial: np.ndarray, live_idx: np.ndarray, n: int) -> np.ndarray:
+def refine(columns: np.ndarray, initial: np.ndarray, live_idx: np.ndarray, n: int) -> np.ndarray:
     """Moore partition refinement: the coarsest classes of the live states (rows of
     ``columns``, targets as original state ids, -1 dead) consistent with ``initial``.
 

@@ -92,19 +92,27 @@ def dfa_agree_within(columns: np.ndarray, a: int, b: int, length: int) -> bool:
     return True
 
 
-def warm_up() -> None:
-    """Compiles (or loads from the on-disk cache) every kernel with its real signatures."""
-    # a one-state DFA over a trie with one token (id 0, the byte "a"); kernels do not bounds-check,
-    # so the arrays must be a well-formed trie
-    transitions = np.zeros((1, 256), dtype=np.int32)
-    node_byte = np.array([0, ord("a")], dtype=np.uint8)
-    depth = np.array([0, 1], dtype=np.int32)
-    subtree_end = np.array([2, 2], dtype=np.int32)
-    token_ptr = np.array([0, 0, 1], dtype=np.int32)
-    token_ids = np.array([0], dtype=np.int32)
+def one_token_trie() -> tuple[np.ndarray, ...]:
+    """A well-formed trie with one token (id 0, the byte "a") for warming kernels up (they do
+    not bounds-check): node_byte, depth, subtree_end, token_ptr, token_ids, root_children."""
     root_children = np.full(256, -1, dtype=np.int32)
     root_children[ord("a")] = 1
+    return (
+        np.array([0, ord("a")], dtype=np.uint8),
+        np.array([0, 1], dtype=np.int32),
+        np.array([2, 2], dtype=np.int32),
+        np.array([0, 0, 1], dtype=np.int32),
+        np.array([0], dtype=np.int32),
+        root_children,
+    )
+
+
+def warm_up() -> None:
+    """Compiles (or loads from the on-disk cache) every kernel with its real signatures."""
+    transitions = np.zeros((1, 256), dtype=np.int32)
+    trie = one_token_trie()
+    node_byte = trie[0]
     out = np.zeros(1, dtype=np.uint32)
-    dfa_token_mask(transitions, 0, node_byte, depth, subtree_end, token_ptr, token_ids, root_children, 1, out)
+    dfa_token_mask(transitions, 0, *trie, 1, out)
     dfa_walk(transitions, 0, node_byte, 0, 2)
     dfa_agree_within(np.zeros((2, 1), dtype=np.int64), 0, 1, 1)

@@ -40,6 +40,17 @@ class ByteNFA:
         self.epsilon.append([])
         return len(self.edges) - 1
 
+    def closure(self, state: int) -> frozenset[int]:
+        """The states reachable from ``state`` by empty moves (itself included)."""
+        seen = {state}
+        todo = [state]
+        while todo:
+            for t in self.epsilon[todo.pop()]:
+                if t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+        return frozenset(seen)
+
 
 def nfa_from_pattern(pattern: ip.Pattern) -> ByteNFA:
     nfa = ByteNFA()

@@ -34,6 +34,14 @@ class Constraint(ABC):
         """The allowed tokens (EOS included where accepting) as uint32 bitmask words.
         The array is shared and must not be modified."""
 
+    @abstractmethod
+    def advance_bytes(self, state: Any, data: bytes) -> Any | None:
+        """The state after ``data`` (any bytes, not only whole tokens), or None."""
+
+    @abstractmethod
+    def next_bytes(self, state: Any) -> list[int]:
+        """The bytes that may come next (EOS aside)."""
+
     @cached_property
     def eos_words(self) -> np.ndarray:
         """A bitmask (uint32 words) with only the EOS ids set."""

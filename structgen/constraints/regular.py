@@ -53,6 +53,13 @@ class RegularConstraint(Constraint):
         nxt = kernels.dfa_walk(self.dfa.transitions, state, self._flat, start, end)
         return None if nxt < 0 else int(nxt)
 
+    def advance_bytes(self, state: int, data: bytes) -> int | None:
+        nxt = self.dfa.walk(data, state)
+        return None if nxt < 0 else nxt
+
+    def next_bytes(self, state: int) -> list[int]:
+        return np.flatnonzero(self.dfa.transitions[state] >= 0).tolist()
+
     def mask_words(self, state: int) -> np.ndarray:
         words = self._masks.get(state)
         if words is None:

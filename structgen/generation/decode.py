@@ -15,6 +15,7 @@ import torch
 from ..automata.bitmask import allocate_token_bitmask, apply_token_bitmask_inplace
 from ..automata.kernels import warm_up
 from ..constraints.base import Constraint
+from ..compiler import compile_gbnf, compile_grammar
 from ..constraints.regular import compile_choices, compile_regex
 from ..tokenizers.vocabulary import Vocabulary
 from .models import eos_ids_of, load_default_model, logits_width_of
@@ -48,26 +49,38 @@ def resolve_constraint(
     *,
     regex: str | None = None,
     choices: Sequence[str] | None = None,
+    grammar: str | None = None,
+    gbnf: str | None = None,
     constraint: Constraint | None = None,
 ) -> Constraint | None:
     """The constraint named by exactly one of the arguments (or None), compiled once per
-    vocabulary and kept in a small LRU cache together with its masks."""
-    given = [x is not None for x in (regex, choices, constraint)]
-    if sum(given) > 1:
-        raise ValueError("give at most one of regex=, choices=, constraint=")
+    vocabulary and kept in a small LRU cache together with its masks. ``grammar`` is Lark
+    text, ``gbnf`` llama.cpp GBNF text."""
+    named = {"regex": regex, "choices": choices, "grammar": grammar, "gbnf": gbnf, "constraint": constraint}
+    given = [k for k, v in named.items() if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"give at most one of regex=, choices=, grammar=, gbnf=, constraint= (got {', '.join(given)})")
     if constraint is not None:
         if constraint.vocab is not vocab and constraint.vocab.fingerprint != vocab.fingerprint:
             raise ValueError("the constraint was compiled for a different vocabulary")
         return constraint
-    if regex is None and choices is None:
+    if not given:
         return None
-    key = (vocab.fingerprint, "regex", regex) if regex is not None else (vocab.fingerprint, "choices", tuple(choices))
+    kind = given[0]
+    value = named[kind]
+    key = (vocab.fingerprint, kind, tuple(value) if kind == "choices" else value)
     with _cache_lock:
         hit = _constraint_cache.get(key)
         if hit is not None:
             _constraint_cache.move_to_end(key)
             return hit
-    compiled = compile_regex(regex, vocab) if regex is not None else compile_choices(list(choices), vocab)
+    compilers = {
+        "regex": lambda: compile_regex(value, vocab),
+        "choices": lambda: compile_choices(list(value), vocab),
+        "grammar": lambda: compile_grammar(value, vocab),
+        "gbnf": lambda: compile_gbnf(value, vocab),
+    }
+    compiled = compilers[kind]()
     with _cache_lock:
         _constraint_cache[key] = compiled
         while len(_constraint_cache) > CONSTRAINT_CACHE_SIZE:
@@ -92,6 +105,8 @@ def generate(
     *,
     regex: str | None = None,
     choices: Sequence[str] | None = None,
+    grammar: str | None = None,
+    gbnf: str | None = None,
     constraint: Constraint | None = None,
     model: Any = None,
     tokenizer: Any = None,
@@ -104,7 +119,9 @@ def generate(
     system_prompt: str | None = None,
 ) -> GenerationResult | list[GenerationResult]:
     """Generates from one prompt (returns a result) or several (returns a list, decoded as
-    one batch). With no constraint the output is unconstrained. ``temperature=0`` is greedy."""
+    one batch). With no constraint the output is unconstrained. ``temperature=0`` is greedy.
+    With a Lark grammar (``grammar=`` text, or a constraint compiled from one) a completed
+    result also carries ``parse_tree``, built by lark's own parser."""
     check_sampling_args(temperature, top_k, top_p)
     if model is None:
         if tokenizer is not None:
@@ -113,7 +130,7 @@ def generate(
     elif tokenizer is None:
         raise ValueError("a model was given without its tokenizer")
     vocab = vocabulary_for(model, tokenizer)
-    compiled = resolve_constraint(vocab, regex=regex, choices=choices, constraint=constraint)
+    compiled = resolve_constraint(vocab, regex=regex, choices=choices, grammar=grammar, gbnf=gbnf, constraint=constraint)
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     prompt_ids = [render_prompt(tokenizer, p, chat_template=chat_template, system_prompt=system_prompt) for p in prompts]
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -130,6 +147,8 @@ def generate(
     )
     for r, p in zip(results, prompts):
         r.prompt = p
+        if r.completed and getattr(compiled, "lark_parser", None) is not None:
+            r.parse_tree = compiled.parse(r.text)
     return results[0] if isinstance(prompt, str) else results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -25,6 +26,7 @@ class GenerationResult:
     prompt: str = ""
     prefill_seconds: float = 0.0  # the prompt's forward pass, to the first logits
     total_seconds: float = 0.0  # the whole decode loop (the batch's, for batched calls)
+    parse_tree: Any = None  # a lark Tree of the output, for Lark grammars
 
     @property
     def log_z_sum(self) -> float:
@@ -35,6 +37,10 @@ class GenerationResult:
         return len(self.token_ids)
 
     def to_dict(self) -> dict:
+        tree = self.parse_tree
+        self.parse_tree = None
         d = asdict(self)
+        self.parse_tree = tree
+        d["parse_tree"] = tree.pretty() if tree is not None else None
         d["log_z_sum"] = self.log_z_sum
         return d

@@ -110,6 +110,36 @@ class Matcher:
         """An independent matcher with the same history (shared, never copied)."""
         return Matcher(self.constraint, self._top, self._length)
 
+    # ---- forced continuations ---------------------------------------------------------------
+    def forced_bytes(self, limit: int = 256) -> bytes:
+        """The bytes the constraint allows uniquely from here (empty where the output may
+        end, or where more than one byte may follow). The state is unchanged."""
+        state = self._top[0]
+        if state is _TERMINATED:
+            return b""
+        out = bytearray()
+        while len(out) < limit and not self.constraint.is_accepting(state):
+            successors = self.constraint.next_bytes(state)
+            if len(successors) != 1:
+                break
+            out.append(successors[0])
+            state = self.constraint.advance_bytes(state, bytes(successors[:1]))
+        return bytes(out)
+
+    def forced_tokens(self, limit: int = 64) -> list[int]:
+        """The tokens that are the only ones allowed, one after another, from here (stops
+        where the output may end or a choice opens). The state is unchanged."""
+        state = self._top[0]
+        out: list[int] = []
+        vocab = self.constraint.vocab
+        while len(out) < limit and state is not _TERMINATED and not self.constraint.is_accepting(state):
+            ids = words_to_ids(self.constraint.mask_words(state), vocab.logits_width)
+            if len(ids) != 1:
+                break
+            out.append(int(ids[0]))
+            state = self.constraint.advance(state, int(ids[0]))
+        return out
+
     # ---- masks -----------------------------------------------------------------------------
     def mask_words(self) -> np.ndarray:
         """The allowed tokens as uint32 words (shared: do not modify)."""

@@ -1,0 +1,159 @@
+"""The lexer of a grammar: one byte DFA over all its terminals at once.
+
+Each state records which terminals the bytes read so far fully match (``accepts``) and which
+can still be completed (``live``), as bitsets over terminal ids: the grammar's matcher keeps a
+lexer state per open lexeme and asks the parser which terminals are allowed. Terminals never
+match the empty string (the grammar IR makes empty ones optional), and the initial state has
+no incoming transitions, so "at the initial state" means "no lexeme started".
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import GrammarError, RegexError
+from .byte_dfa import DEAD, DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, determinize, fold_byte_columns, refine
+from .nfa import ByteNFA
+from .regex import regex_to_nfa
+
+
+@dataclass(frozen=True, eq=False)
+class Lexer:
+    """``transitions[q, byte]`` (or -1); ``live[q]`` / ``accepts[q]``: terminal bitsets as
+    uint64 words (terminal ``t`` is bit ``t % 64`` of word ``t // 64``); state 0 is initial."""
+
+    transitions: np.ndarray  # int32 (n_states, 256)
+    live: np.ndarray  # uint64 (n_states, words)
+    accepts: np.ndarray  # uint64 (n_states, words)
+    n_terminals: int
+
+    initial = 0
+
+    @property
+    def n_states(self) -> int:
+        return int(self.transitions.shape[0])
+
+    @property
+    def words(self) -> int:
+        return int(self.live.shape[1])
+
+    def live_int(self, q: int) -> int:
+        return _to_int(self.live[q])
+
+    def accepts_int(self, q: int) -> int:
+        return _to_int(self.accepts[q])
+
+
+def _to_int(words: np.ndarray) -> int:
+    return int.from_bytes(words.astype("<u8").tobytes(), "little")
+
+
+def bits_to_words(bits: int, words: int) -> np.ndarray:
+    """A Python-int bitset as uint64 words."""
+    return np.frombuffer(bits.to_bytes(8 * words, "little"), dtype="<u8").astype(np.uint64)
+
+
+def build_lexer(
+    patterns: list[str],
+    names: list[str],
+    *,
+    max_states: int = DEFAULT_MAX_STATES,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Lexer:
+    """The lexer DFA of ``patterns`` (terminal ``t`` is ``patterns[t]``, each restricted to
+    non-empty strings). A pattern that cannot be compiled raises :class:`GrammarError`
+    naming its terminal."""
+    deadline = time.monotonic() + timeout_s
+    union = ByteNFA()
+    start = union.new_state()
+    finals: dict[int, int] = {}
+    owner: list[int] = [-1]
+    start_live = 0  # the terminals with a non-empty word: what is live before any byte
+    for t, pattern in enumerate(patterns):
+        try:
+            nfa = regex_to_nfa(pattern)
+        except RegexError as exc:
+            raise GrammarError(f"terminal {names[t]}: {exc}") from exc
+        offset = len(union.edges)
+        for s in range(len(nfa.edges)):
+            union.new_state()
+            union.edges[-1] = [(lo, hi, x + offset) for lo, hi, x in nfa.edges[s]]
+            union.epsilon[-1] = [x + offset for x in nfa.epsilon[s]]
+            owner.append(t)
+        finals[nfa.final + offset] = t
+        # non-empty: the union's start takes the byte moves of the terminal's start closure
+        for s in nfa.closure(nfa.start):
+            union.edges[start].extend((lo, hi, x + offset) for lo, hi, x in nfa.edges[s])
+            if nfa.edges[s]:
+                start_live |= 1 << t
+    union.final = -1
+    transitions, _, subsets = determinize(union, max_states, deadline, what="the grammar's lexer")
+    co_reachable = _co_reachable(union, finals)
+    n = transitions.shape[0]
+    live_bits = [0] * n
+    acc_bits = [0] * n
+    for q, subset in enumerate(subsets):
+        live = acc = 0
+        for x in subset:
+            if x == start:
+                live |= start_live
+            elif x in co_reachable:
+                live |= 1 << owner[x]
+            t = finals.get(x)
+            if t is not None:
+                acc |= 1 << t
+        live_bits[q], acc_bits[q] = live, acc
+    return _minimize(transitions, live_bits, acc_bits, len(patterns))
+
+
+def _co_reachable(nfa: ByteNFA, finals: dict[int, int]) -> set[int]:
+    """NFA states from which a final state can be reached."""
+    back: list[list[int]] = [[] for _ in nfa.edges]
+    for s, moves in enumerate(nfa.edges):
+        for _, _, x in moves:
+            back[x].append(s)
+    for s, targets in enumerate(nfa.epsilon):
+        for x in targets:
+            back[x].append(s)
+    seen = set(finals)
+    todo = list(finals)
+    while todo:
+        for s in back[todo.pop()]:
+            if s not in seen:
+                seen.add(s)
+                todo.append(s)
+    return seen
+
+
+def _minimize(transitions: np.ndarray, live_bits: list[int], acc_bits: list[int], n_terminals: int) -> Lexer:
+    n = transitions.shape[0]
+    dead = np.array([b == 0 for b in live_bits], dtype=bool)
+    padded = np.append(dead, True)
+    trans = np.where(padded[transitions], DEAD, transitions).astype(np.int32)
+    live_idx = np.flatnonzero(~dead)
+    keys: dict[tuple[int, int, bool], int] = {}
+    initial = np.array([keys.setdefault((live_bits[q], acc_bits[q], q == 0), len(keys)) for q in live_idx], dtype=np.int64)
+    columns = fold_byte_columns(trans)
+    cls = np.full(n, -1, dtype=np.int64)
+    cls[live_idx] = refine(columns[live_idx], initial, live_idx, n)
+    # number classes so that the initial state's class is 0
+    order: dict[int, int] = {int(cls[0]): 0}
+    representative = [0]
+    for q in live_idx:
+        c = int(cls[q])
+        if c not in order:
+            order[c] = len(order)
+            representative.append(int(q))
+    remap = np.full(int(cls.max()) + 2, DEAD, dtype=np.int32)
+    for c, k in order.items():
+        remap[c] = k
+    reps = np.array(representative)
+    padded_cls = np.append(cls, -1)
+    final = remap[padded_cls[trans[reps]]]
+    words = max(1, (n_terminals + 63) // 64)
+    live = np.stack([bits_to_words(live_bits[q], words) for q in reps])
+    accepts = np.stack([bits_to_words(acc_bits[q], words) for q in reps])
+    return Lexer(np.ascontiguousarray(final, dtype=np.int32), live, accepts, n_terminals)

@@ -1,0 +1,70 @@
+"""From a grammar (Lark, GBNF, or the IR itself) to a constraint over a vocabulary.
+
+A grammar whose language is regular (no ignored terminals, a start rule that does not
+recurse) becomes a :class:`RegularConstraint`: one byte DFA, no parser at run time. Any
+other grammar becomes a :class:`GrammarConstraint`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .automata.byte_dfa import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, ByteDFA
+from .automata.lexer import build_lexer
+from .constraints.base import Constraint
+from .constraints.grammar import GrammarConstraint
+from .constraints.regular import EAGER_MASK_STATES, RegularConstraint
+from .errors import GrammarError, RegexError
+from .grammar.gbnf import parse_gbnf
+from .grammar.ir import Grammar, lower, regular_regex
+from .grammar.lark_frontend import lark_to_ir
+from .tokenizers.vocabulary import Vocabulary
+
+
+def compile_ir(
+    grammar: Grammar,
+    vocab: Vocabulary,
+    *,
+    parser=None,
+    max_states: int = DEFAULT_MAX_STATES,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Constraint:
+    """Compiles the grammar IR for ``vocab``; ``parser`` is lark's parser for parse trees."""
+    started = time.monotonic()
+    regex = regular_regex(grammar)
+    if regex is not None and parser is None:
+        try:
+            dfa = ByteDFA.from_regex(regex, max_states=max_states, timeout_s=timeout_s)
+        except RegexError as exc:
+            raise GrammarError(f"{grammar.source}: {exc}") from exc
+        constraint = RegularConstraint(dfa, vocab, description=f"grammar {grammar.source}")
+        constraint.precompute_masks(EAGER_MASK_STATES)
+        return constraint
+    bnf = lower(grammar)
+    remaining = max(0.1, timeout_s - (time.monotonic() - started))
+    lexer = build_lexer(bnf.terminals, bnf.terminal_names, max_states=max_states, timeout_s=remaining)
+    return GrammarConstraint(bnf, lexer, vocab, description=f"grammar {grammar.source}", parser=parser)
+
+
+def compile_grammar(
+    text: str, vocab: Vocabulary, *, start: str = "start", source: str = "<lark>", import_paths: list[str] | None = None, **budget
+) -> Constraint:
+    """Compiles a Lark grammar (see :mod:`structgen.grammar.lark_frontend` for the semantics)."""
+    grammar, parser = lark_to_ir(text, source=source, start=start, import_paths=import_paths)
+    return compile_ir(grammar, vocab, parser=parser, **budget)
+
+
+def compile_gbnf(text: str, vocab: Vocabulary, *, source: str = "<gbnf>", **budget) -> Constraint:
+    """Compiles a GBNF grammar (llama.cpp's format; start rule ``root``)."""
+    return compile_ir(parse_gbnf(text, source), vocab, **budget)
+
+
+def compile_grammar_file(path: str, vocab: Vocabulary, *, start: str = "start", **budget) -> Constraint:
+    """Compiles a grammar file: ``.gbnf`` as GBNF, anything else as Lark (``%import`` of
+    sibling files works)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if os.path.splitext(path)[1].lower() == ".gbnf":
+        return compile_gbnf(text, vocab, source=path, **budget)
+    return compile_grammar(text, vocab, start=start, source=path, **budget)

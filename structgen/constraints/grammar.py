@@ -1,0 +1,250 @@
+"""Context-free constraints: a lexer DFA over the grammar's terminals and an Earley parser.
+
+A state is a frozenset of configurations (lexer state, Earley node): the lexer state of the
+open lexeme (0 when none is open) and the parse of the lexemes before it. Several
+configurations live side by side while the bytes have not decided between lexemes that share
+a prefix, or where a lexeme ends. States are immutable and shared, so a matcher's copy and
+rollback stay O(1).
+
+Masks come from one numba walk of the token trie per state (see
+:mod:`structgen.automata.grammar_kernels`), with Earley nodes numbered in a table the kernel
+reads; masks are cached per state, so a state met again (inside a long lexeme, or at the
+same point of another sequence) costs a lookup.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from ..automata import grammar_kernels as gk
+from ..automata.earley import EarleyGrammar, EarleyNode
+from ..automata.lexer import Lexer, bits_to_words
+from ..grammar.ir import Bnf
+from ..tokenizers.vocabulary import Vocabulary
+from .base import Constraint
+
+MASK_CACHE_SIZE = 4096
+MAX_CONFIGS = 64
+MAX_TABLE_NODES = 1 << 18
+SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
+
+State = frozenset  # of (lexer state, EarleyNode)
+
+
+class GrammarConstraint(Constraint):
+    """A context-free grammar over a vocabulary (see the module docstring)."""
+
+    def __init__(self, bnf: Bnf, lexer: Lexer, vocab: Vocabulary, description: str = "", parser: Any = None) -> None:
+        self.bnf = bnf
+        self.lexer = lexer
+        self.vocab = vocab
+        self.description = description
+        self.lark_parser = parser  # lark's own parser for parse trees (Lark grammars only)
+        self.earley = EarleyGrammar(bnf)
+        self._root = self.earley.root()
+        self._initial: State = frozenset({(0, self._root)})
+        self._trans = lexer.transitions
+        self._live = [lexer.live_int(q) for q in range(lexer.n_states)]
+        self._accepts = [lexer.accepts_int(q) for q in range(lexer.n_states)]
+        self._ignore = self.earley.ignore_bits
+        self._ignore_words = bits_to_words(self._ignore, lexer.words)
+        self._flat, self._offsets = vocab.flat_bytes
+        self._lock = threading.RLock()
+        self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
+        self._reset_table()
+
+    def __repr__(self) -> str:
+        return (
+            f"GrammarConstraint({self.description}, terminals={self.bnf.n_terminals}, "
+            f"lexer_states={self.lexer.n_states}, {self.vocab!r})"
+        )
+
+    # ---- the parser table the kernel reads -------------------------------------------------
+    def _reset_table(self) -> None:
+        self._nodes: list[EarleyNode] = []
+        self._generation = object()
+        self._allowed = np.zeros((64, self.lexer.words), dtype=np.uint64)
+        self._child = np.full((64, max(1, self.bnf.n_terminals)), -2, dtype=np.int32)
+
+    def _reserve(self, rows: int) -> None:
+        """Makes room for ``rows`` more nodes (the kernel's arrays must not move mid-walk)."""
+        need = len(self._nodes) + rows
+        if need > self._allowed.shape[0]:
+            size = max(need, 2 * self._allowed.shape[0])
+            grow = size - self._allowed.shape[0]
+            self._allowed = np.concatenate([self._allowed, np.zeros((grow, self._allowed.shape[1]), np.uint64)])
+            self._child = np.concatenate([self._child, np.full((grow, self._child.shape[1]), -2, np.int32)])
+
+    def _index(self, node: EarleyNode) -> int:
+        if node.index >= 0 and node.index < len(self._nodes) and self._nodes[node.index] is node:
+            return node.index
+        k = len(self._nodes)
+        if k == self._allowed.shape[0]:
+            self._reserve(1)
+        self._nodes.append(node)
+        node.index = k
+        self._allowed[k] = bits_to_words(node.allowed, self.lexer.words)
+        row = self._child[k]
+        row[:] = -2
+        bits, t = node.scannable, 0
+        while bits:  # -1: allowed, successor not numbered yet
+            if bits & 1 and not (t in node.children and node.children[t] is None):
+                row[t] = -1
+            bits >>= 1
+            t += 1
+        return k
+
+    def _expand(self, p: int, t: int) -> None:
+        nxt = self._nodes[p].scan(t)
+        self._child[p, t] = -2 if nxt is None else self._index(nxt)
+
+    def _expand_in_walk(self, p: int, t: int) -> int:
+        """The kernel's callback: the child of node ``p`` after terminal ``t``, numbered in a
+        spare row (-1 when none is left: the kernel then asks for another round)."""
+        if len(self._nodes) >= self._allowed.shape[0]:
+            return -1
+        self._expand(p, t)
+        return int(self._child[p, t])
+
+    # ---- the Constraint interface ---------------------------------------------------------
+    @property
+    def initial_state(self) -> State:
+        return self._initial
+
+    def advance(self, state: State, token_id: int) -> State | None:
+        if self.vocab.special[token_id]:
+            return None
+        start, end = int(self._offsets[token_id]), int(self._offsets[token_id + 1])
+        if start == end:
+            return None
+        return self.advance_bytes(state, self._flat[start:end].tobytes())
+
+    def advance_bytes(self, state: State, data: bytes) -> State | None:
+        """The state after ``data``, or None if no sentence has the output so far followed
+        by ``data`` as a prefix."""
+        configs = state
+        for b in data:
+            configs = self._step(configs, b)
+            if not configs:
+                return None
+        return frozenset(configs)
+
+    def _step(self, configs, b: int) -> set:
+        trans, live, accepts, ignore = self._trans, self._live, self._accepts, self._ignore
+        first = int(trans[0, b])
+        out = set()
+        for q, node in configs:
+            allowed = node.allowed
+            q2 = int(trans[q, b])
+            if q2 >= 0 and live[q2] & allowed:
+                out.add((q2, node))
+            if q == 0 or first < 0:
+                continue
+            ended = accepts[q] & allowed
+            if not ended:
+                continue
+            if ended & ignore and live[first] & allowed:
+                out.add((first, node))
+            t = 0
+            ended &= node.scannable
+            while ended:
+                if ended & 1:
+                    nxt = node.scan(t)
+                    if nxt is not None and live[first] & nxt.allowed:
+                        out.add((first, nxt))
+                ended >>= 1
+                t += 1
+        return out
+
+    def is_accepting(self, state: State) -> bool:
+        for q, node in state:
+            if q == 0:
+                if node.accepting:
+                    return True
+                continue
+            ended = self._accepts[q] & node.allowed
+            if ended & self._ignore and node.accepting:
+                return True
+            ended &= node.scannable
+            t = 0
+            while ended:
+                if ended & 1:
+                    nxt = node.scan(t)
+                    if nxt is not None and nxt.accepting:
+                        return True
+                ended >>= 1
+                t += 1
+        return False
+
+    def next_bytes(self, state: State) -> list[int]:
+        """The bytes that may come next (EOS aside)."""
+        return [b for b in range(256) if self._step(state, b)]
+
+    def mask_words(self, state: State) -> np.ndarray:
+        words = self._masks.get(state)
+        if words is not None:
+            return words
+        with self._lock:
+            words = self._masks.get(state)
+            if words is None:
+                words = self._compute_mask(state)
+                self._masks[state] = words
+                if len(self._masks) > MASK_CACHE_SIZE:
+                    self._masks.popitem(last=False)
+        return words
+
+    def _compute_mask(self, state: State) -> np.ndarray:
+        if len(self._nodes) > MAX_TABLE_NODES:
+            self._reset_table()
+        configs = sorted(state, key=lambda c: (c[0], id(c[1])))
+        start_q = np.array([q for q, _ in configs], dtype=np.int32)
+        start_p = np.array([self._index(n) for _, n in configs], dtype=np.int32)
+        trie = self.vocab.trie
+        words = np.zeros((self.vocab.logits_width + 31) // 32, dtype=np.uint32)
+        requests = np.zeros((256, 2), dtype=np.int32)
+        gk.set_expander(self._expand_in_walk)
+        while True:
+            self._reserve(SPARE_ROWS)
+            words[:] = 0
+            status, n_req = gk.grammar_token_mask(
+                self._trans, self.lexer.live, self.lexer.accepts, self._ignore_words,
+                self._allowed, self._child, start_q, start_p,
+                trie.byte, trie.depth, trie.subtree_end, trie.token_ptr, trie.token_ids,
+                trie.root_children, trie.max_depth, MAX_CONFIGS, words, requests,
+            )  # fmt: skip
+            if status == gk.TOO_MANY_CONFIGS:
+                return self._mask_by_advancing(state)
+            if status == gk.OK:
+                break
+            for p, t in requests[:n_req].tolist():
+                if self._child[p, t] == -1:
+                    self._expand(p, t)
+        if self.is_accepting(state):
+            words |= self.eos_words
+        return words
+
+    def _mask_by_advancing(self, state: State) -> np.ndarray:
+        """The exact mask token by token (slow; only for states with very many
+        configurations)."""
+        words = np.zeros((self.vocab.logits_width + 31) // 32, dtype=np.uint32)
+        for t in self.vocab.maskable_ids.tolist():
+            if self.advance(state, t) is not None:
+                words[t >> 5] |= np.uint32(1 << (t & 31))
+        if self.is_accepting(state):
+            words |= self.eos_words
+        return words
+
+    @property
+    def cached_states(self) -> int:
+        return len(self._masks)
+
+    def parse(self, text: str):
+        """The parse tree of ``text`` built by lark's own Earley parser for the same
+        grammar (Lark grammars only)."""
+        if self.lark_parser is None:
+            raise ValueError("parse trees are available for Lark grammars only")
+        return self.lark_parser.parse(text)

@@ -1,0 +1,397 @@
+"""The grammar IR: one form for every front end (Lark, GBNF, later JSON Schema and tool formats).
+
+A ``Grammar`` is a set of rules, each an expression tree over terminals (byte-level regular
+expressions in Python ``re`` syntax), rule references, sequences, alternatives and bounded or
+unbounded repetitions, plus ``ignore`` terminals that may appear between any two lexemes.
+:func:`lower` turns it into plain BNF (:class:`Bnf`) for the Earley parser, lifting regular
+parts into single terminals where that cannot change the language.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Union
+
+from ..errors import GrammarError
+
+
+# ---- expressions ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Terminal:
+    """A named terminal of ``Grammar.terminals``."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """An anonymous terminal: a regular expression (Python ``re`` syntax, full-match)."""
+
+    regex: str
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a rule."""
+
+    name: str
+    line: int = 0
+    column: int = 0
+
+
+@dataclass(frozen=True)
+class Seq:
+    items: tuple["Expr", ...]
+
+
+@dataclass(frozen=True)
+class Alt:
+    options: tuple["Expr", ...]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    item: "Expr"
+    min: int = 0
+    max: int | None = None  # None: unbounded
+
+
+Expr = Union[Terminal, Pattern, Ref, Seq, Alt, Repeat]
+EMPTY = Seq(())
+
+
+@dataclass
+class Grammar:
+    """Rules (name → expression), named terminals (name → regex), the start rule, the
+    ignored terminals, and where each rule and terminal was defined (line, column)."""
+
+    rules: dict[str, Expr]
+    start: str
+    terminals: dict[str, str] = field(default_factory=dict)
+    ignore: tuple[str, ...] = ()
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    source: str = "<grammar>"
+
+    def where(self, name: str) -> str:
+        line, col = self.positions.get(name, (0, 0))
+        return f"{self.source}:{line}:{col}" if line else self.source
+
+
+# ---- BNF ------------------------------------------------------------------------------------
+@dataclass
+class Bnf:
+    """Plain BNF for the Earley parser. Symbols in right-hand sides are ints: a nonterminal
+    ``n >= 0``, a terminal ``t`` as ``~t`` (negative). No terminal matches the empty string."""
+
+    nonterminals: list[str]
+    productions: list[tuple[int, tuple[int, ...]]]
+    terminals: list[str]  # regexes, each matching only non-empty strings
+    terminal_names: list[str]
+    ignore: list[int]
+    start: int
+
+    @property
+    def n_terminals(self) -> int:
+        return len(self.terminals)
+
+
+def lower(grammar: Grammar) -> Bnf:
+    """Checks ``grammar`` and lowers it to BNF. Raises :class:`GrammarError` (with line and
+    column) for undefined rules, rules that can never finish and an empty language; warns
+    about unreachable rules."""
+    _check_references(grammar)
+    return _Lowering(grammar).run()
+
+
+def regular_regex(grammar: Grammar) -> str | None:
+    """The whole language as one regex when the grammar has no ignored terminals and its
+    start rule does not recurse (then no parser is needed at run time), else None."""
+    _check_references(grammar)
+    lowering = _Lowering(grammar)
+    if not lowering.lift or grammar.start in lowering.recursive:
+        return None
+    return lowering.regex(grammar.rules[grammar.start])
+
+
+def _refs(expr: Expr):
+    if isinstance(expr, Ref):
+        yield expr
+    elif isinstance(expr, Seq):
+        for item in expr.items:
+            yield from _refs(item)
+    elif isinstance(expr, Alt):
+        for item in expr.options:
+            yield from _refs(item)
+    elif isinstance(expr, Repeat):
+        yield from _refs(expr.item)
+
+
+def _terminals(expr: Expr):
+    if isinstance(expr, Terminal):
+        yield expr.name
+    elif isinstance(expr, (Seq, Alt)):
+        for item in expr.items if isinstance(expr, Seq) else expr.options:
+            yield from _terminals(item)
+    elif isinstance(expr, Repeat):
+        yield from _terminals(expr.item)
+
+
+def _check_references(grammar: Grammar) -> None:
+    if grammar.start not in grammar.rules:
+        raise GrammarError(f"{grammar.source}: the start rule {grammar.start!r} is not defined")
+    for name, expr in grammar.rules.items():
+        for ref in _refs(expr):
+            if ref.name not in grammar.rules:
+                where = f"{grammar.source}:{ref.line}:{ref.column}" if ref.line else grammar.where(name)
+                raise GrammarError(f"{where}: rule {ref.name!r} is used in rule {name!r} but never defined")
+        for term in _terminals(expr):
+            if term not in grammar.terminals:
+                raise GrammarError(f"{grammar.where(name)}: terminal {term!r} is used in rule {name!r} but has no pattern")
+    reachable = {grammar.start}
+    todo = [grammar.start]
+    while todo:
+        for ref in _refs(grammar.rules[todo.pop()]):
+            if ref.name not in reachable:
+                reachable.add(ref.name)
+                todo.append(ref.name)
+    for name in grammar.rules:
+        if name not in reachable:
+            warnings.warn(f"{grammar.where(name)}: rule {name!r} is unreachable from {grammar.start!r}", GrammarWarning, stacklevel=3)
+
+
+class GrammarWarning(UserWarning):
+    """A grammar that compiles but has something odd about it (an unreachable rule)."""
+
+
+def _recursive_rules(grammar: Grammar) -> set[str]:
+    """Rules that take part in a cycle, or reach one (so cannot be turned into a regex)."""
+    graph = {name: {r.name for r in _refs(expr)} for name, expr in grammar.rules.items()}
+    # Tarjan's strongly connected components, iteratively
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    cyclic: set[str] = set()
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in graph[node]:
+                    cyclic.update(component)
+    # everything that reaches a cycle is not regular either
+    result = set(cyclic)
+    changed = True
+    while changed:
+        changed = False
+        for name, targets in graph.items():
+            if name not in result and targets & result:
+                result.add(name)
+                changed = True
+    return result
+
+
+def _group(regex: str) -> str:
+    return f"(?:{regex})"
+
+
+class _Lowering:
+    """Grammar → Bnf. Without ignored terminals, every non-recursive rule and every run of
+    consecutive regular items becomes one terminal: fewer lexemes, and a grammar whose start
+    rule is regular needs no parser at all (see :attr:`Bnf` users)."""
+
+    def __init__(self, grammar: Grammar) -> None:
+        self.g = grammar
+        self.lift = not grammar.ignore
+        self.recursive = _recursive_rules(grammar) if self.lift else set(grammar.rules)
+        self.regex_of_rule: dict[str, str] = {}
+        self.nonterminals: list[str] = []
+        self.nt_index: dict[str, int] = {}
+        self.productions: list[tuple[int, tuple[int, ...]]] = []
+        self.terminals: list[str] = []
+        self.terminal_names: list[str] = []
+        self.term_index: dict[str, int] = {}
+        self.helpers: dict[tuple, int] = {}
+
+    # ---- regular parts --------------------------------------------------------------------
+    def is_regular(self, expr: Expr) -> bool:
+        if not self.lift:
+            return False
+        return all(r.name not in self.recursive for r in _refs(expr))
+
+    def regex(self, expr: Expr) -> str:
+        if isinstance(expr, Pattern):
+            return _group(expr.regex)
+        if isinstance(expr, Terminal):
+            return _group(self.g.terminals[expr.name])
+        if isinstance(expr, Ref):
+            found = self.regex_of_rule.get(expr.name)
+            if found is None:
+                found = self.regex_of_rule[expr.name] = _group(self.regex(self.g.rules[expr.name]))
+            return found
+        if isinstance(expr, Seq):
+            return "".join(self.regex(i) for i in expr.items)
+        if isinstance(expr, Alt):
+            return _group("|".join(self.regex(o) for o in expr.options))
+        if isinstance(expr, Repeat):
+            inner = _group(self.regex(expr.item))
+            if expr.max is None:
+                return inner + ("*" if expr.min == 0 else "+" if expr.min == 1 else f"{{{expr.min},}}")
+            return inner + f"{{{expr.min},{expr.max}}}"
+        raise TypeError(expr)
+
+    # ---- symbols --------------------------------------------------------------------------
+    def nonterminal(self, name: str) -> int:
+        found = self.nt_index.get(name)
+        if found is None:
+            found = self.nt_index[name] = len(self.nonterminals)
+            self.nonterminals.append(name)
+        return found
+
+    def terminal(self, regex: str, name: str) -> int:
+        found = self.term_index.get(regex)
+        if found is None:
+            found = self.term_index[regex] = len(self.terminals)
+            self.terminals.append(regex)
+            self.terminal_names.append(name)
+        return found
+
+    def helper(self, key: tuple, name: str, alternatives) -> int:
+        found = self.helpers.get(key)
+        if found is None:
+            found = self.helpers[key] = self.nonterminal(f"{name}#{len(self.helpers)}")
+            for rhs in alternatives(found):
+                self.productions.append((found, tuple(rhs)))
+        return found
+
+    def symbols(self, expr: Expr, owner: str) -> list[int]:
+        """The symbol sequence for ``expr`` inside rule ``owner``."""
+        if self.is_regular(expr) and not isinstance(expr, Terminal):
+            return [self.regular_symbol(self.regex(expr), owner)]
+        if isinstance(expr, Terminal):
+            return [self.regular_symbol(self.g.terminals[expr.name], expr.name)]
+        if isinstance(expr, Ref):
+            return [self.nonterminal(expr.name)]
+        if isinstance(expr, Seq):
+            out: list[int] = []
+            run: list[Expr] = []
+            for item in expr.items:
+                if self.is_regular(item) and not isinstance(item, Terminal):
+                    run.append(item)
+                    continue
+                if run:
+                    out.append(self.regular_symbol("".join(self.regex(i) for i in run), owner))
+                    run = []
+                out.extend(self.symbols(item, owner))
+            if run:
+                out.append(self.regular_symbol("".join(self.regex(i) for i in run), owner))
+            return out
+        if isinstance(expr, Alt):
+            key = ("alt", expr)
+            return [self.helper(key, owner, lambda _: [self.symbols(o, owner) for o in expr.options])]
+        if isinstance(expr, Repeat):
+            return self.repeat_symbols(expr, owner)
+        raise TypeError(expr)
+
+    def repeat_symbols(self, expr: Repeat, owner: str) -> list[int]:
+        body = self.symbols(expr.item, owner)
+        out = body * expr.min
+        if expr.max is None:
+            star = self.helper(("star", expr.item), owner, lambda me: [[], [me, *body]])
+            return out + [star]
+        optional = None
+        for _ in range(expr.max - expr.min):  # nested optionals: (x (x (x)?)?)?
+            inner = [] if optional is None else [optional]
+            key = ("opt", expr.item, optional)
+            optional = self.helper(key, owner, lambda _, inner=inner: [[], [*body, *inner]])
+        return out + ([optional] if optional is not None else [])
+
+    def regular_symbol(self, regex: str, owner: str) -> int:
+        """A terminal for a regular part; a part that can be empty becomes an optional
+        non-empty terminal (the lexer never matches the empty string)."""
+        if not _may_be_empty(regex):
+            return ~self.terminal(regex, owner)
+        t = self.terminal(regex, owner)
+        return self.helper(("opt-terminal", t), owner, lambda _: [[], [~t]])
+
+    # ---- the whole grammar ---------------------------------------------------------------
+    def run(self) -> Bnf:
+        g = self.g
+        start = self.nonterminal(g.start)
+        lowered: set[str] = set()
+        k = 0
+        while k < len(self.nonterminals):  # rules are lowered as references to them appear
+            name = self.nonterminals[k]
+            k += 1
+            if name not in g.rules or name in lowered:
+                continue
+            lowered.add(name)
+            expr = g.rules[name]
+            options = expr.options if isinstance(expr, Alt) else (expr,)
+            for option in options:
+                self.productions.append((self.nt_index[name], tuple(self.symbols(option, name))))
+        ignore = [self.terminal(g.terminals[name], name) for name in g.ignore]
+        bnf = Bnf(self.nonterminals, self.productions, self.terminals, self.terminal_names, ignore, start)
+        self.check_productive(bnf)
+        return bnf
+
+    def check_productive(self, bnf: Bnf) -> None:
+        productive: set[int] = set()
+        changed = True
+        while changed:
+            changed = False
+            for lhs, rhs in bnf.productions:
+                if lhs not in productive and all(s < 0 or s in productive for s in rhs):
+                    productive.add(lhs)
+                    changed = True
+        if bnf.start not in productive:
+            raise GrammarError(f"{self.g.where(self.g.start)}: the grammar's language is empty: rule {self.g.start!r} can never finish")
+        for name in self.g.rules:
+            k = self.nt_index.get(name)
+            if k is not None and k not in productive:
+                raise GrammarError(f"{self.g.where(name)}: rule {name!r} can never finish (every alternative recurses forever)")
+        # helper nonterminals inherit their owner's name before '#'
+        for k, name in enumerate(bnf.nonterminals):
+            if k not in productive:
+                owner = name.split("#")[0]
+                raise GrammarError(f"{self.g.where(owner)}: part of rule {owner!r} can never finish")
+
+
+def _may_be_empty(regex: str) -> bool:
+    try:
+        return re.fullmatch(regex, "") is not None
+    except re.error:
+        return False  # reported later, with the terminal's name, by the regex compiler

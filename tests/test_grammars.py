@@ -1,0 +1,230 @@
+"""Context-free constraints (Lark and GBNF), checked against references: lark's own Earley
+parser (``lexer="dynamic_complete"``) on sampled sentences and their mutations, brute-force
+masks (every token's bytes pushed through the matcher) on real tokenizers, and hand-written
+accepted / rejected strings for llama.cpp's GBNF grammars."""
+
+from __future__ import annotations
+
+import glob
+import os
+import random
+import warnings
+
+import lark
+import pytest
+
+from conftest import load_case
+from grammar_sampling import SentenceSampler, mutations
+from structgen import (
+    GrammarConstraint,
+    GrammarError,
+    RegularConstraint,
+    Vocabulary,
+    compile_gbnf,
+    compile_grammar,
+    compile_grammar_file,
+)
+from structgen.automata.bitmask import words_to_ids
+from structgen.grammar.ir import GrammarWarning
+from tokenizer_cases import REPO, SHARED_DATA
+
+GRAMMARS = sorted(glob.glob(os.path.join(REPO, "grammars", "*.lark")))
+GBNF_DIR = os.path.join(SHARED_DATA, "gbnf")
+LARK_DIR = os.path.join(SHARED_DATA, "lark")
+BYTES = Vocabulary([bytes([i]) for i in range(256)] + [b"<eos>"], special_ids=[256], eos_token_ids=[256])
+ALPHABET = b" ()[]{},.:;\"'<>/=-+*_0123abcxyzSELECTFROM\n"
+
+
+def accepts(constraint, data: bytes) -> bool:
+    state = constraint.advance_bytes(constraint.initial_state, data)
+    return state is not None and constraint.is_accepting(state)
+
+
+def lark_reference(path: str) -> lark.Lark:
+    with open(path, encoding="utf-8") as f:
+        return lark.Lark(f.read(), parser="earley", lexer="dynamic_complete", import_paths=[os.path.dirname(path)])
+
+
+def lark_accepts(parser: lark.Lark, data: bytes) -> bool:
+    try:
+        parser.parse(data.decode("utf-8"))
+        return True
+    except (lark.exceptions.LarkError, UnicodeDecodeError):
+        return False
+
+
+def differential(path: str, sentences: int, mutants: int, seed: int = 0) -> None:
+    constraint = compile_grammar_file(path, BYTES)
+    reference = lark_reference(path)
+    sampler = SentenceSampler(constraint.bnf, seed=seed)
+    rng = random.Random(seed)
+    for _ in range(sentences):
+        sentence = sampler.sentence(5)
+        assert lark_accepts(reference, sentence), f"lark refuses sampled {sentence!r}"
+        assert accepts(constraint, sentence), f"structgen refuses sampled {sentence!r}"
+        for m in mutations(sentence, rng, ALPHABET, mutants):
+            assert accepts(constraint, m) == lark_accepts(reference, m), f"disagreement on {m!r}"
+
+
+@pytest.mark.parametrize("path", GRAMMARS, ids=os.path.basename)
+def test_shipped_grammars_agree_with_lark(path):
+    differential(path, sentences=25, mutants=6)
+
+
+def _shared_lark_files() -> list[str]:
+    if not os.path.isdir(LARK_DIR):
+        pytest.skip(f"no shared Lark corpus at {LARK_DIR}")
+    return sorted(glob.glob(os.path.join(LARK_DIR, "**", "*.lark"), recursive=True))
+
+
+def test_shared_lark_corpus_agrees_with_lark_or_errors_clearly():
+    """Every Lark file of the shared corpus either compiles and agrees with lark, or is
+    refused with a GrammarError that says why (no start rule, lookaround, %declare)."""
+    compiled = 0
+    for path in _shared_lark_files():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GrammarWarning)
+            try:
+                compile_grammar_file(path, BYTES)
+            except GrammarError as exc:
+                assert str(exc), path
+                continue
+        differential(path, sentences=5, mutants=3, seed=1)
+        compiled += 1
+    assert compiled >= 20
+
+
+# ---- masks against brute force on real tokenizers ------------------------------------------
+def brute_force_mask(constraint, state) -> list[int]:
+    vocab = constraint.vocab
+    ids = [t for t in vocab.maskable_ids.tolist() if constraint.advance(state, t) is not None]
+    if constraint.is_accepting(state):
+        ids.extend(vocab.eos_token_ids)
+    return sorted(set(ids))
+
+
+MASK_CASES = [
+    ("json.lark", None, b'{"key": [1, -2.5e3, {"x": "a\\"b"}], "t": true}'),
+    ("sql_select.lark", None, b"SELECT a.id, COUNT(*) FROM users AS a LEFT JOIN t ON a.id = t.uid WHERE x >= 3 LIMIT 5;"),
+    ("json.gbnf", "gbnf", b'{"a": [1, {"b": "c\\n"}], "d": null}'),
+]
+
+
+@pytest.mark.parametrize("tokenizer", ["smollm2", "tekken"])
+@pytest.mark.parametrize("name,kind,text", MASK_CASES, ids=[c[0] for c in MASK_CASES])
+def test_masks_equal_brute_force(tokenizer, name, kind, text):
+    vocab = load_case(tokenizer).vocab
+    path = os.path.join(GBNF_DIR if kind == "gbnf" else os.path.join(REPO, "grammars"), name)
+    constraint = compile_grammar_file(path, vocab)
+    assert isinstance(constraint, GrammarConstraint)
+    rng = random.Random(len(text))
+    cuts = sorted({0, len(text), *rng.sample(range(1, len(text)), 3)})
+    for cut in cuts:
+        state = constraint.advance_bytes(constraint.initial_state, text[:cut])
+        assert state is not None
+        fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+        assert fast == brute_force_mask(constraint, state), f"prefix {text[:cut]!r}"
+
+
+# ---- GBNF ----------------------------------------------------------------------------------
+GBNF_CASES = {
+    "arithmetic": (["x=1\n", "a +b *2 = (c -3)\n", "(x)= y\nz = 1\n"], ["x=\n", "a + b = 1\n", "1 + = 2\n", "X=1\n", "x=1"]),
+    "c": (
+        ["int main(){return 0;}", "float f(int x){x = x+1;}", "char c(){while(a<b){a = a+1;}}"],
+        ["int main(){}}", "main(){}", "int f(){return;}", "float f(int x){x = x + 1;}"],
+    ),
+    "chess": (["1. e4 e5\n2. Nf3 Nc6\n", "1. d4 d5\n2. c4 dxc4\n3. O-O-O Qxd8+\n"], ["1. e4 e5\n", "1. e9 e5\n2. a3 a6\n"]),
+    "english": (["Hello, world!", "a b\nc"], ["", " leading", "two  spaces", "ü"]),
+    "japanese": (["こんにちは", "カタカナ 漢字"], ["", "abc", "こ  ん"]),
+    "json": (['{"a": 1}', '{"a": [true, null, "x"], "b": {"c": -1.5e3}}', "{}"], ['{"a": 1,}', "[1]", '{"a" 1}', "{'a': 1}"]),
+    "json_arr": (['[\n{"a": 1},\n2]', "[\n]"], ["[1]", '[\n"a",]', "{}"]),
+    "list": (["- one\n", "- one\n- two words\n"], ["- \n", "one\n", "- one"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GBNF_CASES))
+def test_gbnf_grammars(name):
+    path = os.path.join(GBNF_DIR, f"{name}.gbnf")
+    if not os.path.exists(path):
+        pytest.skip(f"missing {path}")
+    constraint = compile_grammar_file(path, BYTES)
+    good, bad = GBNF_CASES[name]
+    for text in good:
+        assert accepts(constraint, text.encode()), text
+    for text in bad:
+        assert not accepts(constraint, text.encode()), text
+
+
+def test_regular_gbnf_needs_no_parser():
+    assert isinstance(compile_gbnf('root ::= [a-z]+ ("-" [0-9]{2})?', BYTES), RegularConstraint)
+    assert isinstance(compile_gbnf("root ::= x\nx ::= \"(\" x? \")\"", BYTES), GrammarConstraint)
+
+
+# ---- errors ----------------------------------------------------------------------------------
+def test_errors_name_line_and_construct():
+    with pytest.raises(GrammarError, match=r":2:\d+: .*'missing'"):
+        compile_grammar('start: a\na: "x" missing\n', BYTES)
+    with pytest.raises(GrammarError, match=r"<lark>:2:\d+: rule 'a' can never finish"):
+        compile_grammar('start: a | "y"\na: "x" a\n', BYTES)
+    with pytest.raises(GrammarError, match="language is empty"):
+        compile_grammar('start: a\na: "x" a\n', BYTES)
+    with pytest.raises(GrammarError, match="terminal A: .*lookbehind"):
+        compile_grammar("start: A\nA: /(?<=a)b/\n", BYTES)
+    with pytest.raises(GrammarError, match="%declare"):
+        compile_grammar("start: FOO\n%declare FOO\n", BYTES)
+    with pytest.raises(GrammarError, match=r"<gbnf>:2:\d+: .*'::='"):
+        compile_gbnf('root ::= "a"\nbad "b"\n', BYTES)
+    with pytest.raises(GrammarError, match=r"<gbnf>:1:\d+: rule 'nope' is used in rule 'root' but never defined"):
+        compile_gbnf("root ::= nope", BYTES)
+    with pytest.raises(GrammarError, match=r"<gbnf>:1:\d+: unterminated"):
+        compile_gbnf('root ::= "abc', BYTES)
+    with pytest.warns(GrammarWarning, match="'unused' is unreachable"):
+        compile_gbnf('root ::= "a"\nunused ::= "b"\n', BYTES)
+
+
+# ---- matcher contract on a grammar ---------------------------------------------------------
+def test_forced_continuations_copy_and_rollback():
+    constraint = compile_grammar_file(os.path.join(REPO, "grammars", "json.lark"), BYTES)
+    m = constraint.matcher()
+    assert m.accept_tokens(list(b'{"a": '))
+    fork = m.copy()
+    assert fork.accept_token(ord("t"))
+    assert fork.forced_bytes() == b"rue"
+    assert [bytes([t]) for t in fork.forced_tokens()] == [b"r", b"u", b"e"]
+    assert m.forced_bytes() == b""  # a value of many kinds may follow
+    assert not m.accept_token(ord("}"))
+    assert m.accept_tokens(list(b"[1]}")) and m.can_terminate()
+    m.rollback(2)
+    assert not m.can_terminate() and m.accept_token(ord(",")) and not m.can_terminate()
+    m.rollback(1)
+    assert m.accept_tokens(list(b"]}")) and m.accept_token(256) and m.is_terminated()
+    assert fork.num_accepted == 7 and not fork.can_terminate()
+
+
+def test_parse_tree_from_lark():
+    constraint = compile_grammar_file(os.path.join(REPO, "grammars", "arithmetic.lark"), BYTES)
+    tree = constraint.parse("1 + 2 * x")
+    assert tree.data == "add" and tree.children[1].data == "mul"
+
+
+@pytest.mark.model
+def test_generate_with_grammar_returns_parse_tree(smollm2):
+    from structgen import generate
+
+    model, tokenizer = smollm2
+    with open(os.path.join(REPO, "grammars", "arithmetic.lark"), encoding="utf-8") as f:
+        text = f.read()
+    result = generate(
+        "Write an arithmetic expression that adds two numbers.", grammar=text, model=model, tokenizer=tokenizer,
+        temperature=0, max_new_tokens=24,
+    )
+    reference = lark.Lark(text, parser="earley", lexer="dynamic_complete")
+    if result.completed:
+        assert result.parse_tree == reference.parse(result.text)
+    else:  # cut by the token limit: still a prefix of a sentence
+        assert constraint_prefix_ok(text, result.text)
+
+
+def constraint_prefix_ok(grammar_text: str, output: str) -> bool:
+    constraint = compile_grammar(grammar_text, BYTES)
+    return constraint.advance_bytes(constraint.initial_state, output.encode()) is not None
