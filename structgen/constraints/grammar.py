@@ -35,6 +35,14 @@ SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
 State = frozenset  # of (lexer state, EarleyNode)
 
 
+def _set_bits(bits: int):
+    """The positions of the set bits of a Python-int bitset, lowest first."""
+    while bits:
+        low = bits & -bits
+        yield low.bit_length() - 1
+        bits ^= low
+
+
 class GrammarConstraint(Constraint):
     """A context-free grammar over a vocabulary (see the module docstring)."""
 
@@ -66,7 +74,6 @@ class GrammarConstraint(Constraint):
     # ---- the parser table the kernel reads -------------------------------------------------
     def _reset_table(self) -> None:
         self._nodes: list[EarleyNode] = []
-        self._generation = object()
         self._allowed = np.zeros((64, self.lexer.words), dtype=np.uint64)
         self._child = np.full((64, max(1, self.bnf.n_terminals)), -2, dtype=np.int32)
 
@@ -90,12 +97,9 @@ class GrammarConstraint(Constraint):
         self._allowed[k] = bits_to_words(node.allowed, self.lexer.words)
         row = self._child[k]
         row[:] = -2
-        bits, t = node.scannable, 0
-        while bits:  # -1: allowed, successor not numbered yet
-            if bits & 1 and not (t in node.children and node.children[t] is None):
+        for t in _set_bits(node.scannable):  # -1: allowed, successor not numbered yet
+            if not (t in node.children and node.children[t] is None):
                 row[t] = -1
-            bits >>= 1
-            t += 1
         return k
 
     def _expand(self, p: int, t: int) -> None:
@@ -149,15 +153,10 @@ class GrammarConstraint(Constraint):
                 continue
             if ended & ignore and live[first] & allowed:
                 out.add((first, node))
-            t = 0
-            ended &= node.scannable
-            while ended:
-                if ended & 1:
-                    nxt = node.scan(t)
-                    if nxt is not None and live[first] & nxt.allowed:
-                        out.add((first, nxt))
-                ended >>= 1
-                t += 1
+            for t in _set_bits(ended & node.scannable):
+                nxt = node.scan(t)
+                if nxt is not None and live[first] & nxt.allowed:
+                    out.add((first, nxt))
         return out
 
     def is_accepting(self, state: State) -> bool:
@@ -169,15 +168,10 @@ class GrammarConstraint(Constraint):
             ended = self._accepts[q] & node.allowed
             if ended & self._ignore and node.accepting:
                 return True
-            ended &= node.scannable
-            t = 0
-            while ended:
-                if ended & 1:
-                    nxt = node.scan(t)
-                    if nxt is not None and nxt.accepting:
-                        return True
-                ended >>= 1
-                t += 1
+            for t in _set_bits(ended & node.scannable):
+                nxt = node.scan(t)
+                if nxt is not None and nxt.accepting:
+                    return True
         return False
 
     def next_bytes(self, state: State) -> list[int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -37,10 +37,8 @@ class GenerationResult:
         return len(self.token_ids)
 
     def to_dict(self) -> dict:
-        tree = self.parse_tree
-        self.parse_tree = None
-        d = asdict(self)
-        self.parse_tree = tree
-        d["parse_tree"] = tree.pretty() if tree is not None else None
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["token_ids"], d["log_z"] = list(self.token_ids), list(self.log_z)
+        d["parse_tree"] = self.parse_tree.pretty() if self.parse_tree is not None else None
         d["log_z_sum"] = self.log_z_sum
         return d
