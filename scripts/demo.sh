@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The main job: set up, then one constrained generation with the default model.
+# The main job: set up, then one JSON-Schema-constrained generation with the default model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev
 venv="${VIRTUAL_ENV:-$PWD/.venv}"
 exec "$venv"/bin/structgen generate \
-  --regex '\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])' \
-  --prompt "On what date did Apollo 11 land on the Moon? Answer with the date only." \
-  --temperature 0 --json "$@"
+  --schema '{"type": "object", "properties": {"name": {"type": "string", "maxLength": 40}, "year": {"type": "integer", "minimum": 1900, "maximum": 2100}, "crew": {"type": "array", "items": {"type": "string", "maxLength": 30}, "minItems": 1, "maxItems": 3}}, "required": ["name", "year", "crew"], "additionalProperties": false}' \
+  --prompt "Describe the Apollo 11 mission as JSON with its name, launch year and crew." \
+  --temperature 0 --max-new-tokens 96 --json "$@"

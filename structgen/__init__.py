@@ -8,10 +8,12 @@
 from .automata.bitmask import allocate_token_bitmask, apply_token_bitmask_inplace, bitmask_width
 from .automata.byte_dfa import ByteDFA
 from .constraints.base import Constraint
-from .compiler import compile_gbnf, compile_grammar, compile_grammar_file, compile_ir
+from .compiler import compile_gbnf, compile_grammar, compile_grammar_file, compile_ir, compile_json_schema
 from .constraints.grammar import GrammarConstraint
 from .constraints.regular import RegularConstraint, compile_choices, compile_regex
-from .errors import CompileBudgetError, GrammarError, RegexError, StructgenError, TokenizerError
+from .errors import CompileBudgetError, GrammarError, RegexError, StructgenError, TokenizerError, UnsupportedSchemaError
+from .json_schema.python_types import to_json_schema
+from .json_schema.validate import validate_json
 from .grammar.ir import Grammar
 from .matching.matcher import Matcher
 from .tokenizers.vocabulary import Vocabulary
@@ -70,6 +72,10 @@ __all__ = [
     "compile_grammar",
     "compile_grammar_file",
     "compile_ir",
+    "compile_json_schema",
+    "to_json_schema",
+    "validate_json",
+    "UnsupportedSchemaError",
     "compile_regex",
     "generate",
     "load_default_model",

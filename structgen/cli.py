@@ -16,6 +16,7 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--regex", help="the output must fully match this regular expression")
     which.add_argument("--choices", nargs="+", metavar="CHOICE", help="the output is one of these strings")
     which.add_argument("--grammar", metavar="FILE", help="a grammar file: Lark, or GBNF if it ends in .gbnf")
+    which.add_argument("--schema", metavar="JSON_OR_FILE", help="a JSON Schema: JSON text, or a file holding one")
     which.add_argument("--free", action="store_true", help="no constraint (for comparison)")
     gen.add_argument("--prompt", required=True)
     gen.add_argument("--model", help="a GGUF file or transformers folder (default: SmolLM2-135M-Instruct)")
@@ -27,6 +28,14 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--raw", action="store_true", help="do not apply the chat template to the prompt")
     gen.add_argument("--json", action="store_true", help="print a JSON object with the whole result")
     return parser
+
+
+def _read_schema(text: str):
+    """A JSON Schema from JSON text or from a file name."""
+    if text.lstrip().startswith(("{", "true", "false")):
+        return json.loads(text)
+    with open(text, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
                 parse_gbnf(text, args.grammar)
             else:
                 lark_to_ir(text, source=args.grammar)
-    except (StructgenError, OSError) as exc:
+        if args.schema is not None:
+            from .json_schema import schema_to_grammar
+
+            args.schema = _read_schema(args.schema)
+            schema_to_grammar(args.schema)
+    except (StructgenError, OSError, ValueError) as exc:
         print(f"structgen: error: {exc}", file=sys.stderr)
         return 2
     model, tokenizer = load_model(args.model)
@@ -66,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             args.prompt,
             regex=args.regex,
             choices=args.choices,
+            schema=args.schema,
             constraint=constraint,
             model=model,
             tokenizer=tokenizer,

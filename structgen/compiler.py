@@ -17,7 +17,8 @@ from .constraints.grammar import GrammarConstraint
 from .constraints.regular import EAGER_MASK_STATES, RegularConstraint
 from .errors import GrammarError, RegexError
 from .grammar.gbnf import parse_gbnf
-from .grammar.ir import Grammar, lower, regular_regex
+from .automata.expr_nfa import expr_to_nfa
+from .grammar.ir import Grammar, lower, regular_expr
 from .grammar.lark_frontend import lark_to_ir
 from .tokenizers.vocabulary import Vocabulary
 
@@ -32,12 +33,14 @@ def compile_ir(
 ) -> Constraint:
     """Compiles the grammar IR for ``vocab``; ``parser`` is lark's parser for parse trees."""
     started = time.monotonic()
-    regex = regular_regex(grammar)
-    if regex is not None and parser is None:
+    expr = regular_expr(grammar)
+    if expr is not None and parser is None:
         try:
-            dfa = ByteDFA.from_regex(regex, max_states=max_states, timeout_s=timeout_s)
+            dfa = ByteDFA.from_nfa(expr_to_nfa(expr), what=grammar.source, max_states=max_states, timeout_s=timeout_s)
         except RegexError as exc:
             raise GrammarError(f"{grammar.source}: {exc}") from exc
+        if dfa is None:
+            raise GrammarError(f"{grammar.source}: the grammar's language is empty")
         constraint = RegularConstraint(dfa, vocab, description=f"grammar {grammar.source}")
         constraint.precompute_masks(EAGER_MASK_STATES)
         return constraint
@@ -68,3 +71,36 @@ def compile_grammar_file(path: str, vocab: Vocabulary, *, start: str = "start", 
     if os.path.splitext(path)[1].lower() == ".gbnf":
         return compile_gbnf(text, vocab, source=path, **budget)
     return compile_grammar(text, vocab, start=start, source=path, **budget)
+
+
+def compile_json_schema(
+    schema,
+    vocab: Vocabulary,
+    *,
+    whitespace: str = "flexible",
+    indent: int = 2,
+    strict: bool = False,
+    lenient: bool = False,
+    any_depth: int = 2,
+    **budget,
+) -> Constraint:
+    """Compiles a JSON Schema (dict, bool or JSON text; or a pydantic model, dataclass,
+    TypedDict... — see :func:`structgen.json_schema.python_types.to_json_schema`) for ``vocab``.
+
+    ``whitespace``: ``"flexible"`` (default: an optional space after ``{ [ , :`` and before
+    ``} ]``), ``"compact"`` or ``"pretty"`` (``indent``
+    spaces per level); ``strict``: no properties beyond the declared ones; ``lenient``: keywords
+    that cannot be enforced are over-approximated instead of raising
+    :class:`UnsupportedSchemaError` (listed in ``constraint.unenforced``; check the output with
+    :func:`structgen.validate_json`). The constraint carries ``.schema`` (the JSON Schema)."""
+    from .json_schema import JsonSchemaOptions, schema_to_grammar
+    from .json_schema.python_types import to_json_schema
+
+    schema = to_json_schema(schema)
+    options = JsonSchemaOptions(whitespace=whitespace, indent=indent, strict=strict, lenient=lenient, any_depth=any_depth)
+    compiled = schema_to_grammar(schema, options)
+    constraint = compile_ir(compiled.grammar, vocab, **budget)
+    constraint.description = "json schema"
+    constraint.schema = schema
+    constraint.unenforced = compiled.unenforced
+    return constraint

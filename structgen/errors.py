@@ -27,3 +27,15 @@ class TokenizerError(StructgenError, ValueError):
 
 class GrammarError(StructgenError, ValueError):
     """A grammar that cannot be compiled; the message names the file, line and column."""
+
+
+class UnsupportedSchemaError(StructgenError, ValueError):
+    """A JSON Schema keyword that structgen cannot enforce exactly (or an unsatisfiable or
+    malformed schema); names the keyword and the JSON pointer of the schema holding it."""
+
+    def __init__(self, keyword: str, pointer: str, reason: str = "is not supported"):
+        where = pointer or "/"
+        super().__init__(f"{keyword!r} at {where!r}: {reason}")
+        self.keyword = keyword
+        self.pointer = pointer
+        self.reason = reason

@@ -11,6 +11,7 @@ from collections import deque
 import numpy as np
 
 from structgen.automata.byte_dfa import ByteDFA
+from structgen.automata.expr_nfa import expr_to_nfa
 from structgen.grammar.ir import Bnf
 
 
@@ -18,7 +19,7 @@ class SentenceSampler:
     def __init__(self, bnf: Bnf, seed: int = 0) -> None:
         self.bnf = bnf
         self.rng = random.Random(seed)
-        self.dfas = [ByteDFA.from_regex(p) for p in bnf.terminals]
+        self.dfas = [ByteDFA.from_nfa(expr_to_nfa(p)) for p in bnf.terminals]
         self.by_lhs: dict[int, list[tuple[int, ...]]] = {}
         for lhs, rhs in bnf.productions:
             self.by_lhs.setdefault(lhs, []).append(rhs)

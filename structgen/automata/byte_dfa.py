@@ -96,6 +96,20 @@ class ByteDFA:
         return dfa
 
     @classmethod
+    def from_nfa(
+        cls, nfa: ByteNFA, *, what: str = "the automaton", max_states: int = DEFAULT_MAX_STATES, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> "ByteDFA | None":
+        """The minimal DFA of an NFA, or None when its language is empty."""
+        deadline = time.monotonic() + timeout_s
+        transitions, accepting, _ = determinize(nfa, max_states, deadline, what=what)
+        return _trim_and_minimize(transitions, accepting)
+
+    @classmethod
+    def from_table(cls, transitions: np.ndarray, accepting: np.ndarray) -> "ByteDFA | None":
+        """The minimal DFA of a transition table (state 0 initial), or None when empty."""
+        return _trim_and_minimize(transitions, accepting)
+
+    @classmethod
     def from_strings(cls, strings: Iterable[bytes]) -> "ByteDFA":
         """The minimal DFA accepting exactly the given byte strings."""
         rows: list[dict[int, int]] = [{}]
@@ -269,3 +283,34 @@ def _is_consistent(cls: np.ndarray, succ: np.ndarray) -> bool:
     same_class = sorted_cls[1:] == sorted_cls[:-1]
     same_succ = (sorted_succ[1:] == sorted_succ[:-1]).all(axis=1)
     return bool((same_succ | ~same_class).all())
+
+
+def product(a: ByteDFA, b: ByteDFA, *, difference: bool = False, max_states: int = DEFAULT_MAX_STATES) -> ByteDFA | None:
+    """The minimal DFA of L(a) ∩ L(b), or of L(a) \\ L(b) with ``difference``; None when empty.
+    Pairs are explored breadth-first; for a difference, ``b`` may die (it then stays dead)."""
+    ta, tb = a.transitions, b.transitions
+    index = {(0, 0): 0}
+    order = [(0, 0)]
+    rows = []
+    accepting = []
+    k = 0
+    while k < len(order):
+        if len(order) > max_states:
+            raise CompileBudgetError(f"an automaton product exceeds {max_states} states")
+        p, q = order[k]
+        k += 1
+        accepting.append(bool(a.accepting[p]) and (not bool(b.accepting[q]) if q >= 0 else True) if difference else bool(a.accepting[p] and b.accepting[q]))
+        na = ta[p]
+        nb = tb[q] if q >= 0 else np.full(256, DEAD, dtype=np.int32)
+        row = np.full(256, DEAD, dtype=np.int32)
+        alive = na >= 0 if difference else (na >= 0) & (nb >= 0)
+        keys = na.astype(np.int64) * (len(tb) + 1) + (nb.astype(np.int64) + 1)
+        for key in np.unique(keys[alive]).tolist():
+            pair = (key // (len(tb) + 1), key % (len(tb) + 1) - 1)
+            target = index.get(pair)
+            if target is None:
+                target = index[pair] = len(order)
+                order.append(pair)
+            row[alive & (keys == key)] = target
+        rows.append(row)
+    return _trim_and_minimize(np.stack(rows), np.array(accepting, dtype=bool))

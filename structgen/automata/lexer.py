@@ -16,8 +16,9 @@ import numpy as np
 
 from ..errors import GrammarError, RegexError
 from .byte_dfa import DEAD, DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, determinize, fold_byte_columns, refine
+from ..grammar.ir import Expr
 from .nfa import ByteNFA
-from .regex import regex_to_nfa
+from .expr_nfa import expr_to_nfa
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,13 +58,14 @@ def bits_to_words(bits: int, words: int) -> np.ndarray:
 
 
 def build_lexer(
-    patterns: list[str],
+    patterns: list[Expr],
     names: list[str],
     *,
     max_states: int = DEFAULT_MAX_STATES,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Lexer:
-    """The lexer DFA of ``patterns`` (terminal ``t`` is ``patterns[t]``, each restricted to
+    """The lexer DFA of ``patterns`` (closed regular expressions of the grammar IR; terminal
+    ``t`` is ``patterns[t]``, each restricted to
     non-empty strings). A pattern that cannot be compiled raises :class:`GrammarError`
     naming its terminal."""
     deadline = time.monotonic() + timeout_s
@@ -74,7 +76,7 @@ def build_lexer(
     start_live = 0  # the terminals with a non-empty word: what is live before any byte
     for t, pattern in enumerate(patterns):
         try:
-            nfa = regex_to_nfa(pattern)
+            nfa = expr_to_nfa(pattern)
         except RegexError as exc:
             raise GrammarError(f"terminal {names[t]}: {exc}") from exc
         offset = len(union.edges)

@@ -15,7 +15,9 @@ import torch
 from ..automata.bitmask import allocate_token_bitmask, apply_token_bitmask_inplace
 from ..automata.kernels import warm_up
 from ..constraints.base import Constraint
-from ..compiler import compile_gbnf, compile_grammar
+from ..compiler import compile_gbnf, compile_grammar, compile_json_schema
+from ..json_schema.python_types import to_json_schema
+from ..json_schema.validate import validate_json
 from ..constraints.regular import compile_choices, compile_regex
 from ..tokenizers.vocabulary import Vocabulary
 from .models import eos_ids_of, load_default_model, logits_width_of
@@ -51,15 +53,20 @@ def resolve_constraint(
     choices: Sequence[str] | None = None,
     grammar: str | None = None,
     gbnf: str | None = None,
+    schema: Any = None,
     constraint: Constraint | None = None,
 ) -> Constraint | None:
     """The constraint named by exactly one of the arguments (or None), compiled once per
     vocabulary and kept in a small LRU cache together with its masks. ``grammar`` is Lark
-    text, ``gbnf`` llama.cpp GBNF text."""
-    named = {"regex": regex, "choices": choices, "grammar": grammar, "gbnf": gbnf, "constraint": constraint}
+    text, ``gbnf`` llama.cpp GBNF text, ``schema`` a JSON Schema or a Python type."""
+    if schema is not None:
+        import json
+
+        schema = json.dumps(to_json_schema(schema), sort_keys=False)  # hashable cache key
+    named = {"regex": regex, "choices": choices, "grammar": grammar, "gbnf": gbnf, "schema": schema, "constraint": constraint}
     given = [k for k, v in named.items() if v is not None]
     if len(given) > 1:
-        raise ValueError(f"give at most one of regex=, choices=, grammar=, gbnf=, constraint= (got {', '.join(given)})")
+        raise ValueError(f"give at most one of regex=, choices=, grammar=, gbnf=, schema=, constraint= (got {', '.join(given)})")
     if constraint is not None:
         if constraint.vocab is not vocab and constraint.vocab.fingerprint != vocab.fingerprint:
             raise ValueError("the constraint was compiled for a different vocabulary")
@@ -79,6 +86,7 @@ def resolve_constraint(
         "choices": lambda: compile_choices(list(value), vocab),
         "grammar": lambda: compile_grammar(value, vocab),
         "gbnf": lambda: compile_gbnf(value, vocab),
+        "schema": lambda: compile_json_schema(value, vocab),
     }
     compiled = compilers[kind]()
     with _cache_lock:
@@ -107,6 +115,7 @@ def generate(
     choices: Sequence[str] | None = None,
     grammar: str | None = None,
     gbnf: str | None = None,
+    schema: Any = None,
     constraint: Constraint | None = None,
     model: Any = None,
     tokenizer: Any = None,
@@ -121,7 +130,10 @@ def generate(
     """Generates from one prompt (returns a result) or several (returns a list, decoded as
     one batch). With no constraint the output is unconstrained. ``temperature=0`` is greedy.
     With a Lark grammar (``grammar=`` text, or a constraint compiled from one) a completed
-    result also carries ``parse_tree``, built by lark's own parser."""
+    result also carries ``parse_tree``, built by lark's own parser. With a JSON Schema
+    (``schema=`` a dict, JSON text, pydantic model, dataclass, TypedDict...) a completed result
+    carries ``value`` (the parsed JSON, or an instance of the pydantic model / dataclass) and
+    ``valid`` (checked by the ``jsonschema`` validator)."""
     check_sampling_args(temperature, top_k, top_p)
     if model is None:
         if tokenizer is not None:
@@ -130,7 +142,7 @@ def generate(
     elif tokenizer is None:
         raise ValueError("a model was given without its tokenizer")
     vocab = vocabulary_for(model, tokenizer)
-    compiled = resolve_constraint(vocab, regex=regex, choices=choices, grammar=grammar, gbnf=gbnf, constraint=constraint)
+    compiled = resolve_constraint(vocab, regex=regex, choices=choices, grammar=grammar, gbnf=gbnf, schema=schema, constraint=constraint)
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     prompt_ids = [render_prompt(tokenizer, p, chat_template=chat_template, system_prompt=system_prompt) for p in prompts]
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -149,7 +161,23 @@ def generate(
         r.prompt = p
         if r.completed and getattr(compiled, "lark_parser", None) is not None:
             r.parse_tree = compiled.parse(r.text)
+        if r.completed and getattr(compiled, "schema", None) is not None:
+            check = validate_json(r.text, compiled.schema)
+            r.valid, r.value = check.valid, _as_python(check.value, schema) if check.valid else check.value
     return results[0] if isinstance(prompt, str) else results
+
+
+def _as_python(value: Any, schema: Any) -> Any:
+    """The validated JSON value as the Python type the caller gave (pydantic model, dataclass)."""
+    if schema is None or isinstance(schema, (dict, bool, str, bytes)):
+        return value
+    if hasattr(schema, "model_validate"):
+        return schema.model_validate(value)
+    import dataclasses
+
+    if dataclasses.is_dataclass(schema) and isinstance(value, dict):
+        return schema(**value)
+    return value
 
 
 @torch.inference_mode()

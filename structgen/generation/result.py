@@ -27,6 +27,8 @@ class GenerationResult:
     prefill_seconds: float = 0.0  # the prompt's forward pass, to the first logits
     total_seconds: float = 0.0  # the whole decode loop (the batch's, for batched calls)
     parse_tree: Any = None  # a lark Tree of the output, for Lark grammars
+    value: Any = None  # the parsed output, for JSON Schemas (a pydantic model / dataclass if given one)
+    valid: bool | None = None  # the output checked by the jsonschema validator (JSON Schemas)
 
     @property
     def log_z_sum(self) -> float:
@@ -40,5 +42,11 @@ class GenerationResult:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["token_ids"], d["log_z"] = list(self.token_ids), list(self.log_z)
         d["parse_tree"] = self.parse_tree.pretty() if self.parse_tree is not None else None
+        if hasattr(self.value, "model_dump"):
+            d["value"] = self.value.model_dump(mode="json")
+        elif self.value is not None and not isinstance(self.value, (dict, list, str, int, float, bool)):
+            import dataclasses
+
+            d["value"] = dataclasses.asdict(self.value) if dataclasses.is_dataclass(self.value) else repr(self.value)
         d["log_z_sum"] = self.log_z_sum
         return d

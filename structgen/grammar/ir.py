@@ -33,6 +33,28 @@ class Pattern:
 
 
 @dataclass(frozen=True)
+class Bytes:
+    """An anonymous terminal given as byte sequences: each sequence is a tuple of inclusive
+    ``(lo, hi)`` byte ranges, one per byte (front ends that build their own character
+    encodings, like JSON strings, use it instead of regex text)."""
+
+    sequences: tuple[tuple[tuple[int, int], ...], ...]
+
+
+def literal(data: bytes) -> Bytes:
+    """The terminal matching exactly ``data``."""
+    return Bytes((tuple((b, b) for b in data),))
+
+
+@dataclass(frozen=True, eq=False)
+class Automaton:
+    """An anonymous terminal given as a byte DFA (``transitions[state, byte]`` → next state or
+    -1, ``accepting[state]``; state 0 initial), e.g. an intersection built by a front end."""
+
+    dfa: object
+
+
+@dataclass(frozen=True)
 class Ref:
     """A reference to a rule."""
 
@@ -41,24 +63,40 @@ class Ref:
     column: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Seq:
     items: tuple["Expr", ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Alt:
     options: tuple["Expr", ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Repeat:
+    """``item`` repeated min..max times; with a ``separator``, one between each two items
+    (``item (separator item)*``) — an automaton then holds one copy of the item."""
+
     item: "Expr"
     min: int = 0
     max: int | None = None  # None: unbounded
+    separator: "Expr | None" = None
+
+    def expanded(self) -> "Expr":
+        """The same language without a separator."""
+        if self.separator is None:
+            return self
+        if self.max == 0:
+            return EMPTY
+        rest = Repeat(Seq((self.separator, self.item)), max(self.min - 1, 0), None if self.max is None else self.max - 1)
+        body = Seq((self.item, rest))
+        return body if self.min >= 1 else Repeat(body, 0, 1)
 
 
-Expr = Union[Terminal, Pattern, Ref, Seq, Alt, Repeat]
+Expr = Union[Terminal, Pattern, Bytes, Automaton, Ref, Seq, Alt, Repeat]
+# Compound nodes compare by identity: front ends share sub-expressions (a DAG), and the
+# automaton builder reuses a shared node's states; structural hashing would be exponential.
 EMPTY = Seq(())
 
 
@@ -87,7 +125,7 @@ class Bnf:
 
     nonterminals: list[str]
     productions: list[tuple[int, tuple[int, ...]]]
-    terminals: list[str]  # regexes, each matching only non-empty strings
+    terminals: list[Expr]  # closed regular expressions (no Ref/Terminal), none matching ""
     terminal_names: list[str]
     ignore: list[int]
     start: int
@@ -105,37 +143,43 @@ def lower(grammar: Grammar) -> Bnf:
     return _Lowering(grammar).run()
 
 
-def regular_regex(grammar: Grammar) -> str | None:
-    """The whole language as one regex when the grammar has no ignored terminals and its
-    start rule does not recurse (then no parser is needed at run time), else None."""
+def regular_expr(grammar: Grammar) -> Expr | None:
+    """The whole language as one closed regular expression when the grammar has no ignored
+    terminals and its start rule does not recurse (no parser at run time), else None."""
     _check_references(grammar)
     lowering = _Lowering(grammar)
     if not lowering.lift or grammar.start in lowering.recursive:
         return None
-    return lowering.regex(grammar.rules[grammar.start])
+    return lowering.closed(grammar.rules[grammar.start])
+
+
+def _leaves(expr: Expr):
+    """Every leaf object of an expression DAG once (shared sub-expressions are visited once)."""
+    seen: set[int] = set()
+    todo = [expr]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, Seq):
+            todo.extend(e.items)
+        elif isinstance(e, Alt):
+            todo.extend(e.options)
+        elif isinstance(e, Repeat):
+            todo.append(e.item)
+            if e.separator is not None:
+                todo.append(e.separator)
+        else:
+            yield e
 
 
 def _refs(expr: Expr):
-    if isinstance(expr, Ref):
-        yield expr
-    elif isinstance(expr, Seq):
-        for item in expr.items:
-            yield from _refs(item)
-    elif isinstance(expr, Alt):
-        for item in expr.options:
-            yield from _refs(item)
-    elif isinstance(expr, Repeat):
-        yield from _refs(expr.item)
+    return (e for e in _leaves(expr) if isinstance(e, Ref))
 
 
 def _terminals(expr: Expr):
-    if isinstance(expr, Terminal):
-        yield expr.name
-    elif isinstance(expr, (Seq, Alt)):
-        for item in expr.items if isinstance(expr, Seq) else expr.options:
-            yield from _terminals(item)
-    elif isinstance(expr, Repeat):
-        yield from _terminals(expr.item)
+    return (e.name for e in _leaves(expr) if isinstance(e, Terminal))
 
 
 def _check_references(grammar: Grammar) -> None:
@@ -224,10 +268,6 @@ def _recursive_rules(grammar: Grammar) -> set[str]:
     return result
 
 
-def _group(regex: str) -> str:
-    return f"(?:{regex})"
-
-
 class _Lowering:
     """Grammar → Bnf. Without ignored terminals, every non-recursive rule and every run of
     consecutive regular items becomes one terminal: fewer lexemes, and a grammar whose start
@@ -237,13 +277,14 @@ class _Lowering:
         self.g = grammar
         self.lift = not grammar.ignore
         self.recursive = _recursive_rules(grammar) if self.lift else set(grammar.rules)
-        self.regex_of_rule: dict[str, str] = {}
+        self.closed_rule: dict[str, Expr] = {}
+        self.closed_node: dict[int, tuple[Expr, Expr]] = {}  # id → (node kept alive, closed)
         self.nonterminals: list[str] = []
         self.nt_index: dict[str, int] = {}
         self.productions: list[tuple[int, tuple[int, ...]]] = []
-        self.terminals: list[str] = []
+        self.terminals: list[Expr] = []
         self.terminal_names: list[str] = []
-        self.term_index: dict[str, int] = {}
+        self.term_index: dict[Expr, int] = {}
         self.helpers: dict[tuple, int] = {}
 
     # ---- regular parts --------------------------------------------------------------------
@@ -252,25 +293,33 @@ class _Lowering:
             return False
         return all(r.name not in self.recursive for r in _refs(expr))
 
-    def regex(self, expr: Expr) -> str:
-        if isinstance(expr, Pattern):
-            return _group(expr.regex)
+    def closed(self, expr: Expr) -> Expr:
+        """``expr`` with named terminals and (non-recursive) rule references substituted;
+        each rule is closed once and shared, so the automaton builder can reuse it."""
+        if isinstance(expr, (Pattern, Bytes, Automaton)):
+            return expr
+        done = self.closed_node.get(id(expr))
+        if done is not None:
+            return done[1]
+        result = self._close(expr)
+        self.closed_node[id(expr)] = (expr, result)
+        return result
+
+    def _close(self, expr: Expr) -> Expr:
         if isinstance(expr, Terminal):
-            return _group(self.g.terminals[expr.name])
+            return Pattern(self.g.terminals[expr.name])
         if isinstance(expr, Ref):
-            found = self.regex_of_rule.get(expr.name)
+            found = self.closed_rule.get(expr.name)
             if found is None:
-                found = self.regex_of_rule[expr.name] = _group(self.regex(self.g.rules[expr.name]))
+                found = self.closed_rule[expr.name] = self.closed(self.g.rules[expr.name])
             return found
         if isinstance(expr, Seq):
-            return "".join(self.regex(i) for i in expr.items)
+            return Seq(tuple(self.closed(i) for i in expr.items))
         if isinstance(expr, Alt):
-            return _group("|".join(self.regex(o) for o in expr.options))
+            return Alt(tuple(self.closed(o) for o in expr.options))
         if isinstance(expr, Repeat):
-            inner = _group(self.regex(expr.item))
-            if expr.max is None:
-                return inner + ("*" if expr.min == 0 else "+" if expr.min == 1 else f"{{{expr.min},}}")
-            return inner + f"{{{expr.min},{expr.max}}}"
+            sep = None if expr.separator is None else self.closed(expr.separator)
+            return Repeat(self.closed(expr.item), expr.min, expr.max, sep)
         raise TypeError(expr)
 
     # ---- symbols --------------------------------------------------------------------------
@@ -281,11 +330,11 @@ class _Lowering:
             self.nonterminals.append(name)
         return found
 
-    def terminal(self, regex: str, name: str) -> int:
-        found = self.term_index.get(regex)
+    def terminal(self, expr: Expr, name: str) -> int:
+        found = self.term_index.get(expr)
         if found is None:
-            found = self.term_index[regex] = len(self.terminals)
-            self.terminals.append(regex)
+            found = self.term_index[expr] = len(self.terminals)
+            self.terminals.append(expr)
             self.terminal_names.append(name)
         return found
 
@@ -300,9 +349,9 @@ class _Lowering:
     def symbols(self, expr: Expr, owner: str) -> list[int]:
         """The symbol sequence for ``expr`` inside rule ``owner``."""
         if self.is_regular(expr) and not isinstance(expr, Terminal):
-            return [self.regular_symbol(self.regex(expr), owner)]
+            return [self.regular_symbol(self.closed(expr), owner)]
         if isinstance(expr, Terminal):
-            return [self.regular_symbol(self.g.terminals[expr.name], expr.name)]
+            return [self.regular_symbol(Pattern(self.g.terminals[expr.name]), expr.name)]
         if isinstance(expr, Ref):
             return [self.nonterminal(expr.name)]
         if isinstance(expr, Seq):
@@ -313,11 +362,11 @@ class _Lowering:
                     run.append(item)
                     continue
                 if run:
-                    out.append(self.regular_symbol("".join(self.regex(i) for i in run), owner))
+                    out.append(self.regular_symbol(self.closed_run(run), owner))
                     run = []
                 out.extend(self.symbols(item, owner))
             if run:
-                out.append(self.regular_symbol("".join(self.regex(i) for i in run), owner))
+                out.append(self.regular_symbol(self.closed_run(run), owner))
             return out
         if isinstance(expr, Alt):
             key = ("alt", expr)
@@ -327,6 +376,8 @@ class _Lowering:
         raise TypeError(expr)
 
     def repeat_symbols(self, expr: Repeat, owner: str) -> list[int]:
+        if expr.separator is not None:
+            return self.symbols(expr.expanded(), owner)
         body = self.symbols(expr.item, owner)
         out = body * expr.min
         if expr.max is None:
@@ -339,12 +390,15 @@ class _Lowering:
             optional = self.helper(key, owner, lambda _, inner=inner: [[], [*body, *inner]])
         return out + ([optional] if optional is not None else [])
 
-    def regular_symbol(self, regex: str, owner: str) -> int:
+    def closed_run(self, run: list[Expr]) -> Expr:
+        return self.closed(run[0]) if len(run) == 1 else Seq(tuple(self.closed(i) for i in run))
+
+    def regular_symbol(self, expr: Expr, owner: str) -> int:
         """A terminal for a regular part; a part that can be empty becomes an optional
         non-empty terminal (the lexer never matches the empty string)."""
-        if not _may_be_empty(regex):
-            return ~self.terminal(regex, owner)
-        t = self.terminal(regex, owner)
+        if not nullable(expr):
+            return ~self.terminal(expr, owner)
+        t = self.terminal(expr, owner)
         return self.helper(("opt-terminal", t), owner, lambda _: [[], [~t]])
 
     # ---- the whole grammar ---------------------------------------------------------------
@@ -363,7 +417,7 @@ class _Lowering:
             options = expr.options if isinstance(expr, Alt) else (expr,)
             for option in options:
                 self.productions.append((self.nt_index[name], tuple(self.symbols(option, name))))
-        ignore = [self.terminal(g.terminals[name], name) for name in g.ignore]
+        ignore = [self.terminal(Pattern(g.terminals[name]), name) for name in g.ignore]
         bnf = Bnf(self.nonterminals, self.productions, self.terminals, self.terminal_names, ignore, start)
         self.check_productive(bnf)
         return bnf
@@ -390,8 +444,23 @@ class _Lowering:
                 raise GrammarError(f"{self.g.where(owner)}: part of rule {owner!r} can never finish")
 
 
-def _may_be_empty(regex: str) -> bool:
-    try:
-        return re.fullmatch(regex, "") is not None
-    except re.error:
-        return False  # reported later, with the terminal's name, by the regex compiler
+def nullable(expr: Expr) -> bool:
+    """Whether a closed regular expression matches the empty string."""
+    if isinstance(expr, Pattern):
+        try:
+            return re.fullmatch(expr.regex, "") is not None
+        except re.error:
+            return False  # reported later, with the terminal's name, by the regex compiler
+    if isinstance(expr, Bytes):
+        return any(not seq for seq in expr.sequences)
+    if isinstance(expr, Automaton):
+        return bool(expr.dfa.accepting[0])
+    if isinstance(expr, Seq):
+        return all(nullable(i) for i in expr.items)
+    if isinstance(expr, Alt):
+        return any(nullable(o) for o in expr.options)
+    if isinstance(expr, Repeat):
+        if expr.separator is not None:
+            return nullable(expr.expanded())
+        return expr.min == 0 or nullable(expr.item)
+    raise TypeError(expr)

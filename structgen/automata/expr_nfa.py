@@ -1,0 +1,194 @@
+"""Regular grammar expressions (the IR's ``Seq``/``Alt``/``Repeat`` over ``Pattern`` and
+``Bytes`` leaves) to one byte NFA, without going through regex text.
+
+Each sub-expression is built *into* a given pair of states (start, end). A sub-expression
+object that occurs more than once with the same continuation (the same end state) is built
+once and entered by an empty move from every place that uses it. Front ends rely on this:
+JSON objects with optional properties reuse each property's automaton twice ("first
+property" and "after a comma") with one continuation, so the automaton stays linear in the
+schema instead of doubling at every nesting level as regex text would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+from ..grammar.ir import Alt, Automaton, Bytes, Expr, Pattern, Ref, Repeat, Seq, Terminal
+from .nfa import ByteNFA
+from .regex import regex_to_nfa
+
+Resolver = Callable[[Expr], Expr]
+
+
+def expr_to_nfa(expr: Expr, resolve: Resolver | None = None) -> ByteNFA:
+    """The NFA of a regular expression tree; ``resolve`` replaces ``Ref``/``Terminal`` leaves
+    by their definitions (it must not recurse forever: only regular parts are built here)."""
+    builder = _Builder(resolve)
+    builder.count(expr)
+    nfa = builder.nfa
+    nfa.start = nfa.new_state()
+    nfa.final = nfa.new_state()
+    builder.into(expr, nfa.start, nfa.final)
+    return nfa
+
+
+def accepts_empty(nfa: ByteNFA) -> bool:
+    return nfa.final in nfa.closure(nfa.start)
+
+
+@lru_cache(maxsize=4096)
+def _pattern_nfa(regex: str) -> ByteNFA:
+    return regex_to_nfa(regex)
+
+
+class _Builder:
+    def __init__(self, resolve: Resolver | None) -> None:
+        self.nfa = ByteNFA()
+        self.resolve = resolve
+        self.uses: dict[int, int] = {}
+        self.entries: dict[tuple[int, int], int] = {}
+        self.keep: list[Expr] = []  # keeps ids in ``entries`` valid
+
+    def count(self, expr: Expr) -> None:
+        """Counts the uses of every compound sub-expression object (iteratively)."""
+        todo = [expr]
+        while todo:
+            e = todo.pop()
+            if isinstance(e, (Ref, Terminal)):
+                if self.resolve is None:
+                    raise ValueError(f"unresolved {e!r} in a regular expression tree")
+                e = self.resolve(e)
+            key = id(e)
+            seen = self.uses.get(key, 0)
+            self.uses[key] = seen + 1
+            if seen:
+                continue
+            self.keep.append(e)
+            if isinstance(e, Seq):
+                todo.extend(e.items)
+            elif isinstance(e, Alt):
+                todo.extend(e.options)
+            elif isinstance(e, Repeat):
+                todo.append(e.item)
+                if e.separator is not None:
+                    todo.append(e.separator)
+
+    def into(self, expr: Expr, start: int, end: int) -> None:
+        """Adds paths from ``start`` to ``end`` that read exactly the language of ``expr``."""
+        nfa = self.nfa
+        if isinstance(expr, (Ref, Terminal)):
+            expr = self.resolve(expr)
+        if self.uses.get(id(expr), 1) > 1 and not _is_small(expr):
+            key = (id(expr), end)
+            entry = self.entries.get(key)
+            if entry is not None:
+                nfa.epsilon[start].append(entry)
+                return
+            entry = self.entries[key] = nfa.new_state()
+            nfa.epsilon[start].append(entry)
+            start = entry
+        if isinstance(expr, Bytes):
+            for seq in expr.sequences:
+                if not seq:
+                    nfa.epsilon[start].append(end)
+                    continue
+                state = start
+                for k, (lo, hi) in enumerate(seq):
+                    target = end if k == len(seq) - 1 else nfa.new_state()
+                    nfa.edges[state].append((lo, hi, target))
+                    state = target
+        elif isinstance(expr, Pattern):
+            self._embed(_pattern_nfa(expr.regex), start, end)
+        elif isinstance(expr, Automaton):
+            nfa_of = expr.__dict__.get("_nfa")
+            if nfa_of is None:  # an Automaton is immutable: convert its DFA once
+                nfa_of = _dfa_as_nfa(expr.dfa)
+                object.__setattr__(expr, "_nfa", nfa_of)
+            self._embed(nfa_of, start, end)
+        elif isinstance(expr, Seq):
+            if not expr.items:
+                nfa.epsilon[start].append(end)
+                return
+            state = start
+            last = len(expr.items) - 1
+            for k, item in enumerate(expr.items):
+                target = end if k == last else nfa.new_state()
+                self.into(item, state, target)
+                state = target
+        elif isinstance(expr, Alt):
+            for option in expr.options:  # no construct adds moves *into* its start state
+                self.into(option, start, end)
+        elif isinstance(expr, Repeat):
+            self._repeat(expr, start, end)
+        else:
+            raise TypeError(f"not a regular expression node: {expr!r}")
+
+    def _repeat(self, expr: Repeat, start: int, end: int) -> None:
+        nfa = self.nfa
+        if expr.separator is not None:
+            if expr.max is not None or expr.min > 1:
+                self.into(expr.expanded(), start, end)
+                return
+            # item (separator item)*: one copy of the item, the separator loops back to it
+            head, tail = nfa.new_state(), nfa.new_state()
+            nfa.epsilon[start].append(head)
+            if expr.min == 0:
+                nfa.epsilon[start].append(end)
+            self.into(expr.item, head, tail)
+            self.into(expr.separator, tail, head)
+            nfa.epsilon[tail].append(end)
+            return
+        state = start
+        for _ in range(expr.min):
+            nxt = nfa.new_state()
+            self.into(expr.item, state, nxt)
+            state = nxt
+        if expr.max is None:
+            loop = nfa.new_state()
+            nfa.epsilon[state].append(loop)
+            self.into(expr.item, loop, loop)
+            nfa.epsilon[loop].append(end)
+            return
+        for _ in range(expr.max - expr.min):  # x? chained: each copy may stop at ``end``
+            nfa.epsilon[state].append(end)
+            nxt = nfa.new_state()
+            self.into(expr.item, state, nxt)
+            state = nxt
+        nfa.epsilon[state].append(end)
+
+    def _embed(self, sub: ByteNFA, start: int, end: int) -> None:
+        nfa = self.nfa
+        offset = len(nfa.edges)
+        for s in range(len(sub.edges)):
+            nfa.new_state()
+            nfa.edges[-1] = [(lo, hi, x + offset) for lo, hi, x in sub.edges[s]]
+            nfa.epsilon[-1] = [x + offset for x in sub.epsilon[s]]
+        nfa.epsilon[start].append(sub.start + offset)
+        nfa.epsilon[sub.final + offset].append(end)
+
+
+def _is_small(expr: Expr) -> bool:
+    return isinstance(expr, Bytes)  # a few byte paths: cheaper to copy than to share
+
+
+def _dfa_as_nfa(dfa) -> ByteNFA:
+    """A DFA's states as NFA states (runs of bytes with one target become one range move),
+    with a fresh final state entered from every accepting state."""
+    import numpy as np
+
+    nfa = ByteNFA()
+    trans = np.asarray(dfa.transitions)
+    for _ in range(trans.shape[0]):
+        nfa.new_state()
+    for q in range(trans.shape[0]):
+        row = trans[q]
+        cuts = np.flatnonzero(np.diff(row)) + 1
+        starts = np.concatenate(([0], cuts))
+        ends = np.concatenate((cuts, [256]))
+        nfa.edges[q] = [(int(a), int(b) - 1, int(row[a])) for a, b in zip(starts, ends) if row[a] >= 0]
+    nfa.start = 0
+    nfa.final = nfa.new_state()
+    for q in np.flatnonzero(np.asarray(dfa.accepting)):
+        nfa.epsilon[int(q)].append(nfa.final)
+    return nfa

@@ -1,0 +1,890 @@
+"""JSON Schema → grammar IR.
+
+Every schema node becomes a byte-level expression of the grammar IR; ``$ref`` cycles become
+rules (so only recursive schemas need a parser at run time). Semantics:
+
+* properties are written in the schema's order (``properties`` first, then required names it
+  does not declare, then any additional properties); every declared property is optional
+  unless required;
+* additional properties are allowed as the specification says unless ``strict`` (or
+  ``additionalProperties: false``); free-form values (``{}``, ``true``, undeclared
+  properties) nest at most ``any_depth`` levels;
+* numbers are written without exponent and never as ``-0``; integers may end in ``.0``;
+* strings are written as JSON serialisers write them (see :mod:`.strings`);
+* whitespace follows the ``whitespace`` option: ``"flexible"`` (one optional space after
+  ``{ [ , :`` and before ``} ]``: accepts ``json.dumps`` output with its default or compact
+  separators, and a model cannot run away in whitespace), ``"compact"`` (none), or ``"pretty"``
+  (``indent`` spaces per level after a newline, as ``json.dumps(indent=...)``; inside recursive
+  definitions the indentation of the outer level).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ..automata.byte_dfa import ByteDFA, product
+from ..automata.expr_nfa import expr_to_nfa
+from ..errors import CompileBudgetError, UnsupportedSchemaError
+from ..grammar.ir import EMPTY, Alt, Automaton, Expr, Grammar, Ref, Repeat, Seq, literal
+from . import formats, numbers
+from .document import Location, SchemaDocument
+from .merge import ANNOTATIONS, TYPES, json_equal, merge, normalize
+from .strings import PatternError, any_char, encode_text, pattern_expr, quoted, regex_chars_expr
+
+ENFORCED = {
+    "type", "enum", "const", "nullable", "properties", "required", "additionalProperties", "patternProperties",
+    "propertyNames", "minProperties", "maxProperties", "dependentRequired", "dependentSchemas", "dependencies",
+    "items", "prefixItems", "additionalItems", "minItems", "maxItems", "contains", "minContains", "maxContains",
+    "uniqueItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref", "x-patterns",
+}
+# validation keywords of the specification that are not enforced (an error unless lenient)
+NOT_ENFORCED = {"unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef"}
+
+
+@dataclass(frozen=True)
+class JsonSchemaOptions:
+    whitespace: str = "flexible"  # "flexible" | "compact" | "pretty"
+    indent: int = 2
+    strict: bool = False
+    lenient: bool = False
+    any_depth: int = 2
+
+
+class Unsatisfiable(Exception):
+    """No instance satisfies this (sub)schema."""
+
+
+@dataclass
+class CompiledSchema:
+    grammar: Grammar
+    unenforced: list[str] = field(default_factory=list)  # "keyword at pointer" (lenient mode)
+    draft: int = 2020
+
+
+def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> CompiledSchema:
+    """Compiles a JSON Schema (a dict or bool) to the grammar IR."""
+    options = options or JsonSchemaOptions()
+    if options.whitespace not in ("flexible", "compact", "pretty"):
+        raise ValueError(f"whitespace must be 'flexible', 'compact' or 'pretty', not {options.whitespace!r}")
+    compiler = _Compiler(SchemaDocument(schema), options)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20000))
+    try:
+        try:
+            start = compiler.value(schema, compiler.doc.root_location, 0)
+        except Unsatisfiable as exc:
+            raise UnsupportedSchemaError("schema", str(exc), "no JSON value satisfies the schema") from exc
+    finally:
+        sys.setrecursionlimit(limit)
+    compiler.rules["root"] = start
+    grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>")
+    return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft)
+
+
+class _Compiler:
+    def __init__(self, doc: SchemaDocument, options: JsonSchemaOptions) -> None:
+        self.doc = doc
+        self.o = options
+        self.rules: dict[str, Expr] = {}
+        self.active: dict[str, str] = {}  # $ref targets being compiled → their rule name
+        self.recursive: set[str] = set()
+        self.ref_memo: dict[tuple, Expr] = {}
+        self.unenforced: list[str] = []
+        self._validator = None
+        self._any: dict[tuple[int, int], Expr] = {}
+        self._flex = self._ws_flexible()
+        self._any_string = _ANY_STRING
+        self._any_number = Automaton(numbers.decimal_range(None, False, None, False))
+
+    # ---- whitespace ------------------------------------------------------------------------
+    def _ws_flexible(self) -> Expr:
+        return Repeat(literal(b" "), 0, 1)
+
+    def item_ws(self, depth: int) -> Expr:
+        """Before a member or element of a container at ``depth``."""
+        if self.o.whitespace == "compact":
+            return EMPTY
+        if self.o.whitespace == "pretty":
+            return literal(b"\n" + b" " * (self.o.indent * (depth + 1)))
+        return self._flex
+
+    def close_ws(self, depth: int) -> Expr:
+        if self.o.whitespace == "compact":
+            return EMPTY
+        if self.o.whitespace == "pretty":
+            return literal(b"\n" + b" " * (self.o.indent * depth))
+        return self._flex
+
+    def colon(self) -> Expr:
+        if self.o.whitespace == "compact":
+            return literal(b":")
+        if self.o.whitespace == "pretty":
+            return literal(b": ")
+        return Seq((literal(b":"), Repeat(literal(b" "), 0, 1)))
+
+    def depth_key(self, depth: int) -> int:
+        return depth if self.o.whitespace == "pretty" else 0
+
+    # ---- entry -----------------------------------------------------------------------------
+    def value(self, schema, loc: Location, depth: int) -> Expr:
+        """The expression of all JSON texts valid under ``schema``."""
+        if schema is True:
+            return self.any_value(depth, self.o.any_depth)
+        if schema is False:
+            raise Unsatisfiable(loc.pointer)
+        if not isinstance(schema, dict):
+            raise UnsupportedSchemaError("schema", loc.pointer, f"a schema must be an object or a boolean, not {type(schema).__name__}")
+        loc = self.doc.enter(schema, loc)
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            siblings = {k: v for k, v in schema.items() if k != "$ref" and k not in ANNOTATIONS}
+            if self.doc.draft <= 7 or not siblings:
+                return self.reference(ref, loc, depth)
+        s, sources = self.flatten(schema, loc)
+        return self.compile_flat(s, sources, loc, depth)
+
+    def reference(self, ref: str, loc: Location, depth: int) -> Expr:
+        target, tloc, key = self.doc.resolve(ref, loc)
+        name = self.active.get(key)
+        if name is not None:  # a cycle: the target becomes a rule of the grammar
+            self.recursive.add(name)
+            return Ref(name)
+        memo_key = (key, self.depth_key(depth))
+        found = self.ref_memo.get(memo_key)
+        if found is not None:
+            return found
+        name = f"def{len(self.ref_memo) + len(self.active)}_{len(self.rules)}"
+        self.active[key] = name
+        try:
+            expr = self.value(target, tloc, depth)
+        finally:
+            del self.active[key]
+        if name in self.recursive:
+            self.rules[name] = expr
+            expr = Ref(name)
+        self.ref_memo[memo_key] = expr
+        return expr
+
+    # ---- flattening: $ref siblings and allOf merged into one dict ---------------------------
+    def flatten(self, schema: dict, loc: Location, seen: frozenset = frozenset()) -> tuple[dict, list]:
+        loc = self.doc.enter(schema, loc)
+        s = normalize(schema, self.doc.draft, loc.pointer)
+        sources = [schema]
+        parts: list[tuple[dict, list]] = []
+        ref = s.pop("$ref", None)
+        if isinstance(ref, str):
+            target, tloc, key = self.doc.resolve(ref, loc)
+            if key in self.active or key in seen:
+                raise UnsupportedSchemaError("$ref", loc.pointer, "a recursive reference combined with other keywords")
+            parts.append(self._flatten_any(target, tloc, seen | {key}))
+        for i, sub in enumerate(s.pop("allOf", None) or []):
+            sub_loc = loc.child("allOf", i)
+            if isinstance(sub, dict) and isinstance(sub.get("$ref"), str) and len(sub) == 1:
+                target, tloc, key = self.doc.resolve(sub["$ref"], sub_loc)
+                if key in self.active or key in seen:
+                    raise UnsupportedSchemaError("allOf", sub_loc.pointer, "a recursive reference inside allOf")
+                parts.append(self._flatten_any(target, tloc, seen | {key}))
+            else:
+                parts.append(self._flatten_any(sub, sub_loc, seen))
+        for part, part_sources in parts:
+            s = merge(s, part, loc.pointer)
+            sources.extend(part_sources)
+        return s, sources
+
+    def _flatten_any(self, schema, loc: Location, seen: frozenset) -> tuple[dict, list]:
+        if schema is True:
+            return {}, []
+        if schema is False:
+            return {"enum": []}, []
+        if not isinstance(schema, dict):
+            raise UnsupportedSchemaError("schema", loc.pointer, "a schema must be an object or a boolean")
+        return self.flatten(schema, loc, seen)
+
+    # ---- one flattened schema --------------------------------------------------------------
+    def compile_flat(self, s: dict, sources: list, loc: Location, depth: int) -> Expr:
+        for _ in range(16):  # rewrites may add allOf parts, merged in turn
+            self.check_keywords(s, loc)
+            if "if" in s or "then" in s or "else" in s:
+                s = self.rewrite_conditional(s, loc)
+            if s.get("dependentRequired") or s.get("dependentSchemas"):
+                s = self.rewrite_dependencies(s, loc)
+            if "not" in s:
+                s = self.apply_not(s, loc)
+            if "allOf" not in s:
+                break
+            s, more = self.flatten(s, loc)
+            sources = sources + more[1:]
+        for key in ("anyOf", "oneOf"):
+            if key in s:
+                return self.alternatives(key, s, sources, loc, depth)
+        if "enum" in s:
+            return self.enum(s, sources, loc, depth)
+        types = s.get("type", list(TYPES))
+        excluded = s.get("x-not-values", [])
+        options = []
+        for t in types:
+            if t == "integer" and "number" in types:
+                continue
+            try:
+                expr = self.typed(t, s, loc, depth)
+                banned = [v for v in excluded if _is_type(v, t) or (t == "number" and _is_type(v, "integer"))]
+                if banned:
+                    expr = self.without_values(expr, banned, t, loc, depth)
+                options.append(expr)
+            except Unsatisfiable:
+                pass
+        if not options:
+            raise Unsatisfiable(loc.pointer)
+        return options[0] if len(options) == 1 else Alt(tuple(options))
+
+    def without_values(self, expr: Expr, banned: list, t: str, loc: Location, depth: int) -> Expr:
+        """``expr`` minus the encodings of some scalar values (exact: the languages of
+        scalars hold every encoding of each value they hold)."""
+        if t in ("object", "array"):
+            self.unsupported("not", loc, "excluding object or array values")
+            return expr
+        dfa = product(
+            ByteDFA.from_nfa(expr_to_nfa(expr)),
+            ByteDFA.from_nfa(expr_to_nfa(Alt(tuple(self.literal_value(v, depth) for v in banned)))),
+            difference=True,
+        )
+        if dfa is None:
+            raise Unsatisfiable(loc.pointer)
+        return Automaton(dfa)
+
+    def check_keywords(self, s: dict, loc: Location) -> None:
+        for key in s:
+            if key in NOT_ENFORCED:
+                self.unsupported(key, loc, "is not enforced")
+            if key == "uniqueItems" and s[key] is True:
+                items_can_repeat = s.get("maxItems", 2) > 1
+                if items_can_repeat and "array" in s.get("type", ["array"]):
+                    self.unsupported(key, loc, "cannot be enforced by an automaton (items of an open domain)")
+            if key == "format" and s[key] in formats.UNSUPPORTED and "string" in s.get("type", ["string"]):
+                self.unsupported(key, loc, f"format {s[key]!r} is not enforced")
+
+    def unsupported(self, keyword: str, loc: Location, reason: str) -> None:
+        if not self.o.lenient:
+            raise UnsupportedSchemaError(keyword, loc.pointer, reason)
+        self.unenforced.append(f"{keyword} at {loc.pointer or '/'}")
+
+    # ---- composition -----------------------------------------------------------------------
+    def alternatives(self, key: str, s: dict, sources: list, loc: Location, depth: int) -> Expr:
+        rest = {k: v for k, v in s.items() if k != key}
+        branches = s[key]
+        if not isinstance(branches, list) or not branches:
+            raise UnsupportedSchemaError(key, loc.pointer, "must be a non-empty array")
+        if key == "oneOf" and len(branches) > 1 and not self.disjoint(branches, loc.child(key)):
+            self.unsupported("oneOf", loc, "branches may overlap (only type-, const- or enum-discriminated oneOf is exact)")
+        options = []
+        for i, branch in enumerate(branches):
+            bloc = loc.child(key, i)
+            try:
+                if self._is_active_ref(branch, bloc):  # a recursive branch stays a rule reference
+                    if any(k not in ANNOTATIONS and not k.startswith("x-") for k in rest):
+                        raise UnsupportedSchemaError(key, bloc.pointer, "a recursive reference combined with other keywords")
+                    options.append(self.value(branch, bloc, depth))
+                    continue
+                part, part_sources = self._flatten_any(branch, bloc, frozenset())
+                merged = merge(rest, part, loc.pointer)
+                options.append(self.compile_flat(merged, sources + part_sources, bloc, depth))
+            except Unsatisfiable:
+                continue
+        if not options:
+            raise Unsatisfiable(loc.pointer)
+        return options[0] if len(options) == 1 else Alt(tuple(options))
+
+    def _is_active_ref(self, branch, loc: Location) -> bool:
+        if isinstance(branch, dict) and isinstance(branch.get("$ref"), str):
+            _, _, key = self.doc.resolve(branch["$ref"], loc)
+            return key in self.active
+        return False
+
+    def disjoint(self, branches: list, loc: Location) -> bool:
+        """Whether no instance can satisfy two branches: different types, or a property
+        required by both with non-overlapping const/enum values."""
+        flat = []
+        for i, b in enumerate(branches):
+            if not isinstance(b, dict):
+                return False
+            try:
+                flat.append(self._flatten_any(b, loc.child(i), frozenset())[0])
+            except UnsupportedSchemaError:
+                return False
+        for i in range(len(flat)):
+            for j in range(i + 1, len(flat)):
+                if not _pair_disjoint(flat[i], flat[j]):
+                    return False
+        return True
+
+    def rewrite_conditional(self, s: dict, loc: Location) -> dict:
+        cond = s.get("if")
+        then, other = s.get("then", True), s.get("else", True)
+        rest = {k: v for k, v in s.items() if k not in ("if", "then", "else")}
+        if "if" not in s or (then is True and other is True):
+            return rest
+        negated = _negate(cond)
+        if negated is None:
+            self.unsupported("if", loc, "only conditions on a property's const/enum or on the type are supported")
+            return rest
+        branches = [{"allOf": [cond, then]}, {"allOf": [negated, other]}]
+        return {**rest, "allOf": [*rest.get("allOf", []), {"anyOf": branches}]}
+
+    def rewrite_dependencies(self, s: dict, loc: Location) -> dict:
+        req = s.pop("dependentRequired", None) or {}
+        sch = s.pop("dependentSchemas", None) or {}
+        names = list(dict.fromkeys([*req, *sch]))
+        if len(names) > 6:
+            self.unsupported("dependentRequired", loc, "more than 6 dependencies")
+            return s
+        groups = []
+        for name in names:
+            present: dict = {"required": [name, *req.get(name, [])]}
+            if name in sch:
+                present = {"allOf": [present, sch[name]]}
+            groups.append({"anyOf": [{"properties": {name: False}}, present]})
+        return {**s, "allOf": [*s.get("allOf", []), *groups]}
+
+    def apply_not(self, s: dict, loc: Location) -> dict:
+        neg = s.pop("not")
+        if neg is False or neg == {}:
+            return s if neg is False else {"enum": []}
+        if neg is True:
+            return {"enum": []}
+        if isinstance(neg, dict) and set(neg) - ANNOTATIONS == {"type"}:
+            banned = neg["type"] if isinstance(neg["type"], list) else [neg["type"]]
+            types = [t for t in s.get("type", list(TYPES)) if t not in banned]
+            if "number" in banned:
+                types = [t for t in types if t != "integer"]
+            if "integer" in banned and "number" in types:
+                self.unsupported("not", loc, "'not integer' within numbers")
+            return {**s, "type": types}
+        if isinstance(neg, dict) and set(neg) - ANNOTATIONS <= {"enum", "const"}:
+            values = neg.get("enum", []) + ([neg["const"]] if "const" in neg else [])
+            if "enum" in s:
+                return {**s, "enum": [v for v in s["enum"] if not any(json_equal(v, x) for x in values)]}
+            return {**s, "x-not-values": values}
+        if isinstance(neg, dict) and set(neg) - ANNOTATIONS == {"required"}:
+            # not all of these present: at least one absent
+            names = neg["required"]
+            return {**s, "allOf": [*s.get("allOf", []), {"anyOf": [{"properties": {n: False}} for n in names]}]} if names else {"enum": []}
+        self.unsupported("not", loc, "only 'not' of a type, const/enum or required list is supported")
+        return s
+
+    # ---- enum / const ----------------------------------------------------------------------
+    def enum(self, s: dict, sources: list, loc: Location, depth: int) -> Expr:
+        values = s["enum"]
+        if not isinstance(values, list):
+            raise UnsupportedSchemaError("enum", loc.pointer, "must be an array")
+        kept = [v for v in values if all(self.validates(v, src) for src in sources) and self._type_ok(v, s.get("type"))]
+        if "x-not-values" in s:
+            kept = [v for v in kept if not any(json_equal(v, x) for x in s["x-not-values"])]
+        if not kept:
+            raise Unsatisfiable(loc.pointer)
+        options = [self.literal_value(v, depth) for v in kept]
+        return options[0] if len(options) == 1 else Alt(tuple(options))
+
+    def _type_ok(self, v, types) -> bool:
+        if types is None:
+            return True
+        return any(_is_type(v, t) for t in types)
+
+    def validates(self, value, schema) -> bool:
+        if self._validator is None:
+            from jsonschema import FormatChecker
+            from jsonschema.validators import validator_for
+
+            root = self.doc.root
+            cls = validator_for(root) if isinstance(root, dict) else validator_for({})
+            self._validator = cls(root, format_checker=FormatChecker())
+        try:
+            return self._validator.evolve(schema=schema).is_valid(value)
+        except Exception:  # a $ref the validator cannot follow: keep the value only if harmless
+            return True
+
+    def literal_value(self, v, depth: int) -> Expr:
+        if v is None:
+            return literal(b"null")
+        if v is True:
+            return literal(b"true")
+        if v is False:
+            return literal(b"false")
+        if isinstance(v, int):
+            return Seq((literal(str(v).encode()), numbers.INTEGER_FRACTION))
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                raise UnsupportedSchemaError("enum", "", f"{v} is not a JSON number")
+            if v.is_integer():
+                return Seq((literal(str(int(v)).encode()), numbers.INTEGER_FRACTION))
+            text = format(Decimal(repr(v)), "f")
+            return Seq((literal(text.encode()), Repeat(literal(b"0"))))
+        if isinstance(v, str):
+            return quoted(encode_text(v))
+        if isinstance(v, list):
+            if not v:
+                return literal(b"[]")
+            parts: list[Expr] = [literal(b"[")]
+            for i, item in enumerate(v):
+                if i:
+                    parts.append(literal(b","))
+                parts += [self.item_ws(depth), self.literal_value(item, depth + 1)]
+            parts += [self.close_ws(depth), literal(b"]")]
+            return Seq(tuple(parts))
+        if isinstance(v, dict):
+            if not v:
+                return literal(b"{}")
+            parts = [literal(b"{")]
+            for i, (k, item) in enumerate(v.items()):
+                if i:
+                    parts.append(literal(b","))
+                parts += [self.item_ws(depth), quoted(encode_text(k)), self.colon(), self.literal_value(item, depth + 1)]
+            parts += [self.close_ws(depth), literal(b"}")]
+            return Seq(tuple(parts))
+        raise UnsupportedSchemaError("enum", "", f"{v!r} is not a JSON value")
+
+    # ---- types -----------------------------------------------------------------------------
+    def typed(self, t: str, s: dict, loc: Location, depth: int) -> Expr:
+        if t == "null":
+            return literal(b"null")
+        if t == "boolean":
+            return Alt((literal(b"true"), literal(b"false")))
+        if t == "string":
+            return self.string(s, loc)
+        if t in ("number", "integer"):
+            return self.number(s, loc, integer=t == "integer")
+        if t == "object":
+            return self.object(s, loc, depth)
+        if t == "array":
+            return self.array(s, loc, depth)
+        raise UnsupportedSchemaError("type", loc.pointer, f"unknown type {t!r}")
+
+    def number(self, s: dict, loc: Location, integer: bool) -> Expr:
+        lo = hi = None
+        lo_strict = hi_strict = False
+        for key, strict in (("minimum", False), ("exclusiveMinimum", True)):
+            if key in s:
+                v = _decimal(s[key], key, loc)
+                if lo is None or v > lo or (v == lo and strict):
+                    lo, lo_strict = v, strict
+        for key, strict in (("maximum", False), ("exclusiveMaximum", True)):
+            if key in s:
+                v = _decimal(s[key], key, loc)
+                if hi is None or v < hi or (v == hi and strict):
+                    hi, hi_strict = v, strict
+        step = _decimal(s["multipleOf"], "multipleOf", loc) if "multipleOf" in s else None
+        if step is not None and step <= 0:
+            raise UnsupportedSchemaError("multipleOf", loc.pointer, "must be greater than 0")
+        try:
+            if integer:
+                ilo = None if lo is None else (math.floor(lo) + 1 if lo_strict else math.ceil(lo))
+                ihi = None if hi is None else (math.ceil(hi) - 1 if hi_strict else math.floor(hi))
+                if ilo is not None and ihi is not None and ilo > ihi:
+                    raise Unsatisfiable(loc.pointer)
+                base: Expr = numbers.integer_range(ilo, ihi)
+                if self.doc.draft > 4:  # 1.0 is an integer from draft 6 on
+                    base = Seq((base, numbers.INTEGER_FRACTION))
+                if step is None:
+                    return base
+                dfa = product(ByteDFA.from_nfa(expr_to_nfa(base)), numbers.multiple_of(step, integer=True))
+            else:
+                dfa = numbers.decimal_range(lo, lo_strict, hi, hi_strict)
+                if step is not None:
+                    dfa = product(dfa, numbers.multiple_of(step, integer=False))
+        except numbers.EmptyRange as exc:
+            raise Unsatisfiable(loc.pointer) from exc
+        except ValueError as exc:
+            raise UnsupportedSchemaError("multipleOf", loc.pointer, str(exc)) from exc
+        if dfa is None:
+            raise Unsatisfiable(loc.pointer)
+        return Automaton(dfa)
+
+    def string(self, s: dict, loc: Location) -> Expr:
+        lo = _count(s, "minLength", loc) or 0
+        hi = _count(s, "maxLength", loc)
+        patterns = ([s["pattern"]] if "pattern" in s else []) + s.get("x-patterns", [])
+        fmt = s.get("format")
+        parts: list[Expr] = []
+        for p in patterns:
+            try:
+                parts.append(pattern_expr(p))
+            except PatternError as exc:
+                self.unsupported("pattern", loc, str(exc))
+        if fmt in formats.FORMATS:
+            parts.append(regex_chars_expr(formats.FORMATS[fmt]))
+            cap = formats.MAX_LENGTH.get(fmt)
+            if cap is not None:
+                hi = cap if hi is None else min(hi, cap)
+        if hi is not None and hi < lo:
+            raise Unsatisfiable(loc.pointer)
+        if lo or hi is not None:
+            parts.append(Repeat(any_char(), lo, hi))
+        if not parts:
+            return self._any_string
+        if len(parts) == 1:
+            return quoted(parts[0])
+        dfa = None
+        for part in parts:
+            d = ByteDFA.from_nfa(expr_to_nfa(part))
+            dfa = d if dfa is None else product(dfa, d)
+            if dfa is None:
+                raise Unsatisfiable(loc.pointer)
+        return quoted(Automaton(dfa))
+
+    # ---- objects ---------------------------------------------------------------------------
+    def object(self, s: dict, loc: Location, depth: int) -> Expr:
+        props: dict = dict(s.get("properties") or {})
+        required = list(s.get("required") or [])
+        patterns: dict = dict(s.get("patternProperties") or {})
+        extra = s.get("additionalProperties", True)
+        if self.o.strict and "additionalProperties" not in s:
+            extra = False
+        names_schema = s.get("propertyNames")
+        lo = _count(s, "minProperties", loc) or 0
+        hi = _count(s, "maxProperties", loc)
+        # declared names: schema order, then required names the properties do not declare
+        order = list(props) + [n for n in required if n not in props]
+        slots = []
+        for name in order:
+            sub = props.get(name)
+            extra_parts = [p_schema for p, p_schema in patterns.items() if _search(p, name, loc)]
+            if sub is None:
+                sub = extra if not extra_parts else True
+            if names_schema is not None and not self.validates(name, names_schema):
+                sub = False
+            for p_schema in extra_parts:
+                sub = p_schema if sub is True else {"allOf": [sub, p_schema]}
+            key_expr = quoted(encode_text(name))
+            ploc = loc.child("properties", name)
+            try:
+                value = self.value(sub, ploc, depth + 1)
+            except Unsatisfiable:
+                if name in required:
+                    raise
+                continue  # the property can never appear
+            entry = Seq((self.item_ws(depth), key_expr, self.colon(), value))
+            slots.append((entry, name in required))
+        extras = self.extra_entries(order, patterns, extra, names_schema, loc, depth)
+        return self.object_body(slots, extras, lo, hi, depth, loc)
+
+    def extra_entries(self, declared: list, patterns: dict, extra, names_schema, loc: Location, depth: int) -> Expr | None:
+        """One undeclared member (``key: value``), or None when none may appear."""
+        names_dfa = None
+        if names_schema is not None and names_schema is not True:
+            names_dfa = self.key_language(names_schema, loc.child("propertyNames"))
+            if names_dfa is None:
+                return None
+        declared_dfa = ByteDFA.from_nfa(expr_to_nfa(Alt(tuple(quoted(encode_text(n)) for n in declared)))) if declared else None
+        options = []
+        pattern_dfas = []
+        for p, p_schema in patterns.items():
+            try:
+                key = ByteDFA.from_nfa(expr_to_nfa(quoted(pattern_expr(p))))
+            except PatternError as exc:
+                self.unsupported("patternProperties", loc, str(exc))
+                continue
+            pattern_dfas.append((key, p_schema, p))
+        for i, (a, sa, pa) in enumerate(pattern_dfas):
+            for b, sb, pb in pattern_dfas[i + 1 :]:
+                if not json_equal(sa, sb) and product(a, b) is not None:
+                    self.unsupported("patternProperties", loc, f"patterns {pa!r} and {pb!r} overlap with different schemas")
+        for key, p_schema, p in pattern_dfas:
+            options.append((key, p_schema, loc.child("patternProperties", p)))
+        if extra is not False:
+            key = ByteDFA.from_nfa(expr_to_nfa(quoted(Repeat(any_char()))))
+            for other, _, _ in pattern_dfas:
+                key = product(key, other, difference=True) if key is not None else None
+            if key is not None:
+                options.append((key, extra, loc.child("additionalProperties")))
+        entries = []
+        for key, value_schema, vloc in options:
+            if declared_dfa is not None:
+                key = product(key, declared_dfa, difference=True)
+            if key is not None and names_dfa is not None:
+                key = product(key, names_dfa)
+            if key is None:
+                continue
+            try:
+                value = self.value(value_schema, vloc, depth + 1)
+            except Unsatisfiable:
+                continue
+            entries.append(Seq((self.item_ws(depth), Automaton(key), self.colon(), value)))
+        if not entries:
+            return None
+        return entries[0] if len(entries) == 1 else Alt(tuple(entries))
+
+    def key_language(self, names_schema, loc: Location) -> ByteDFA | None:
+        """The quoted strings allowed as property names."""
+        if names_schema is False:
+            return None
+        s, _ = self._flatten_any(names_schema, loc, frozenset())
+        s = {k: v for k, v in s.items() if k not in ANNOTATIONS}
+        if "string" not in s.get("type", ["string"]):
+            return None
+        s.pop("type", None)
+        if set(s) - {"pattern", "x-patterns", "minLength", "maxLength", "format", "enum"}:
+            self.unsupported("propertyNames", loc, "only string keywords are supported")
+        if "enum" in s:
+            words = [quoted(encode_text(v)) for v in s["enum"] if isinstance(v, str)]
+            return ByteDFA.from_nfa(expr_to_nfa(Alt(tuple(words)))) if words else None
+        try:
+            return ByteDFA.from_nfa(expr_to_nfa(self.string(s, loc)))
+        except Unsatisfiable:
+            return None
+
+    def object_body(self, slots: list, extras: Expr | None, lo: int, hi, depth: int, loc: Location) -> Expr:
+        """``{ ... }`` with the declared slots in order, then any number of extra members;
+        ``lo``/``hi`` bound the number of members. Built from the end: the expression after
+        slot i with c members so far is shared by every path reaching that point."""
+        cap = hi if hi is not None else max(lo, 1)
+        if hi is not None and hi < lo:
+            raise Unsatisfiable(loc.pointer)
+        comma = literal(b",")
+        close_after_members = Seq((self.close_ws(depth), literal(b"}")))
+        n = len(slots)
+
+        def bump(c: int) -> int:
+            return c + 1 if hi is not None else min(c + 1, cap)
+
+        def sep(c: int) -> Expr:
+            return comma if c else EMPTY
+
+        # after the declared slots: extras
+        tail: dict[int, Expr | None] = {}
+        for c in range(cap, -1, -1):
+            end = (close_after_members if c else literal(b"}")) if c >= lo else None
+            options = [] if end is None else [end]
+            if extras is not None:
+                if hi is None and c == cap:
+                    loop = Seq((Repeat(Seq((comma, extras))), close_after_members)) if c else None
+                    if c:
+                        options = [loop]
+                    else:  # cap == 0 only when lo == 0 and hi is None: cannot happen (cap >= 1)
+                        pass
+                elif c < cap and tail.get(bump(c)) is not None:
+                    options.append(Seq((sep(c), extras, tail[bump(c)])))
+            tail[c] = None if not options else options[0] if len(options) == 1 else Alt(tuple(options))
+        after = tail
+        for i in range(n - 1, -1, -1):
+            entry, required = slots[i]
+            current: dict[int, Expr | None] = {}
+            for c in range(cap, -1, -1):
+                options = []
+                nxt = bump(c)
+                if (hi is None or c < hi) and after.get(nxt) is not None:
+                    options.append(Seq((sep(c), entry, after[nxt])))
+                if not required and after.get(c) is not None:
+                    options.append(after[c])
+                current[c] = None if not options else options[0] if len(options) == 1 else Alt(tuple(options))
+            after = current
+        body = after.get(0)
+        if body is None:
+            raise Unsatisfiable(loc.pointer)
+        return Seq((literal(b"{"), body))
+
+    # ---- arrays ----------------------------------------------------------------------------
+    def array(self, s: dict, loc: Location, depth: int) -> Expr:
+        prefix = list(s.get("prefixItems") or [])
+        rest = s.get("items", True)
+        if self.o.strict and "items" not in s and prefix:
+            rest = False
+        lo = _count(s, "minItems", loc) or 0
+        hi = _count(s, "maxItems", loc)
+        if hi is not None and hi < lo:
+            raise Unsatisfiable(loc.pointer)
+        if "contains" in s:
+            return self.array_contains(s, prefix, rest, lo, hi, loc, depth)
+        elements: list[Expr | None] = []
+        for i, sub in enumerate(prefix):
+            try:
+                elements.append(self.value(sub, loc.child("prefixItems", i), depth + 1))
+            except Unsatisfiable:
+                elements.append(None)
+        try:
+            rest_expr = self.value(rest, loc.child("items"), depth + 1) if rest is not False else None
+        except Unsatisfiable:
+            rest_expr = None
+        comma = literal(b",")
+        close_after = Seq((self.close_ws(depth), literal(b"]")))
+        item_ws = self.item_ws(depth)
+        k = len(prefix)
+        limit = hi if hi is not None else (k if rest_expr is None else None)
+        if limit is not None and limit < lo:
+            raise Unsatisfiable(loc.pointer)
+        after: Expr | None  # the language after i elements, built from the end
+        if limit is None:
+            m = max(k, lo)
+            more = Repeat(Seq((comma, item_ws, rest_expr)))
+            after = Seq((more, close_after)) if m else Alt((literal(b"]"), Seq((Repeat(Seq((item_ws, rest_expr)), 1, None, comma), close_after))))
+        else:
+            m = limit
+            after = close_after if m else literal(b"]")
+        for i in range(m - 1, -1, -1):
+            elem = elements[i] if i < k else rest_expr
+            options = []
+            if elem is not None and after is not None:
+                options.append(Seq((comma if i else EMPTY, item_ws, elem, after)))
+            if i >= lo:
+                options.append(close_after if i else literal(b"]"))
+            after = None if not options else options[0] if len(options) == 1 else Alt(tuple(options))
+        if after is None:
+            raise Unsatisfiable(loc.pointer)
+        return Seq((literal(b"["), after))
+
+    def array_contains(self, s: dict, prefix: list, rest, lo: int, hi, loc: Location, depth: int) -> Expr:
+        if prefix or hi is not None or "maxContains" in s:
+            self.unsupported("contains", loc, "contains with prefixItems, maxItems or maxContains")
+        at_least = _count(s, "minContains", loc)
+        at_least = 1 if at_least is None else at_least
+        if lo > at_least:
+            self.unsupported("contains", loc, "contains with minItems above minContains")
+        item_ws = self.item_ws(depth)
+        comma = literal(b",")
+        any_item = self.value(rest, loc.child("items"), depth + 1)
+        if at_least == 0:
+            return self.array({k: v for k, v in s.items() if k not in ("contains", "minContains")}, loc, depth)
+        matching = self.value({"allOf": [rest, s["contains"]]} if rest is not True else s["contains"], loc.child("contains"), depth + 1)
+        free = Repeat(Seq((item_ws, any_item, comma)))
+        parts: list[Expr] = [literal(b"["), free, item_ws, matching]
+        for _ in range(at_least - 1):
+            parts += [comma, free, item_ws, matching]
+        parts += [Repeat(Seq((comma, item_ws, any_item))), self.close_ws(depth), literal(b"]")]
+        return Seq(tuple(parts))
+
+    # ---- free-form values ------------------------------------------------------------------
+    def any_value(self, depth: int, levels: int) -> Expr:
+        key = (self.depth_key(depth), levels)
+        found = self._any.get(key)
+        if found is not None:
+            return found
+        scalars = [literal(b"null"), literal(b"true"), literal(b"false"), self._any_number, self._any_string]
+        if levels > 0:
+            inner = self.any_value(depth + 1, levels - 1)
+            comma = literal(b",")
+            ws, close = self.item_ws(depth), self.close_ws(depth)
+            member = Seq((ws, self._any_string, self.colon(), inner))
+            elements = Repeat(Seq((ws, inner)), 1, None, comma)
+            members = Repeat(member, 1, None, comma)
+            scalars.append(Seq((literal(b"["), Alt((literal(b"]"), Seq((elements, close, literal(b"]"))))))))
+            scalars.append(Seq((literal(b"{"), Alt((literal(b"}"), Seq((members, close, literal(b"}"))))))))
+        else:
+            scalars += [literal(b"[]"), literal(b"{}")]
+        found = self._any[key] = Alt(tuple(scalars))
+        return found
+
+
+# ---- helpers ------------------------------------------------------------------------------
+_ANY_STRING = quoted(Automaton(ByteDFA.from_nfa(expr_to_nfa(Repeat(any_char())))))
+
+def _count(s: dict, key: str, loc: Location) -> int | None:
+    v = s.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or int(v) != v:
+        raise UnsupportedSchemaError(key, loc.pointer, f"must be a non-negative integer, not {v!r}")
+    return int(v)
+
+
+def _decimal(v, key: str, loc: Location) -> Decimal:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise UnsupportedSchemaError(key, loc.pointer, f"must be a number, not {v!r}")
+    return Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
+
+
+def _search(pattern: str, name: str, loc: Location) -> bool:
+    try:
+        return re.search(pattern, name) is not None
+    except re.error as exc:
+        raise UnsupportedSchemaError("patternProperties", loc.pointer, f"invalid pattern {pattern!r}: {exc}") from exc
+
+
+def _is_type(v, t: str) -> bool:
+    if t == "null":
+        return v is None
+    if t == "boolean":
+        return isinstance(v, bool)
+    if t == "string":
+        return isinstance(v, str)
+    if t == "integer":
+        return isinstance(v, int) and not isinstance(v, bool) or (isinstance(v, float) and v.is_integer())
+    if t == "number":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if t == "object":
+        return isinstance(v, dict)
+    if t == "array":
+        return isinstance(v, list)
+    return False
+
+
+def _types_of(s: dict) -> set[str] | None:
+    if "enum" in s:
+        out = set()
+        for v in s["enum"]:
+            out |= {t for t in TYPES if _is_type(v, t)}
+        return out
+    if "type" in s:
+        types = set(s["type"])
+        if "number" in types:
+            types.add("integer")
+        return types
+    return None
+
+
+def _discriminators(s: dict) -> dict[str, list]:
+    out = {}
+    required = set(s.get("required", []))
+    for name, sub in (s.get("properties") or {}).items():
+        if name in required and isinstance(sub, dict):
+            if "const" in sub:
+                out[name] = [sub["const"]]
+            elif "enum" in sub:
+                out[name] = list(sub["enum"])
+    return out
+
+
+def _pair_disjoint(a: dict, b: dict) -> bool:
+    ta, tb = _types_of(a), _types_of(b)
+    if ta is not None and tb is not None:
+        if not (ta & tb):
+            return True
+        if "enum" in a and "enum" in b:
+            return not any(json_equal(x, y) for x in a["enum"] for y in b["enum"])
+    da, db = _discriminators(a), _discriminators(b)
+    for name in da.keys() & db.keys():
+        if not any(json_equal(x, y) for x in da[name] for y in db[name]):
+            return True
+    return False
+
+
+def _negate(cond):
+    """A schema for "not cond" when cond is a type test or tests properties' const/enum."""
+    if cond is True:
+        return False
+    if cond is False:
+        return True
+    if not isinstance(cond, dict):
+        return None
+    keys = set(cond) - ANNOTATIONS
+    if keys == {"type"}:
+        return {"not": {"type": cond["type"]}}
+    if keys <= {"properties", "required"} and "properties" in cond:
+        required = set(cond.get("required", []))
+        props = cond["properties"]
+        if not all(isinstance(p, dict) and set(p) - ANNOTATIONS <= {"const", "enum"} for p in props.values()):
+            return None
+        if set(required) - set(props):
+            return None
+        # not (each listed property absent-or-matching, and the required ones present):
+        # some property present with a non-matching value, or a required one absent
+        branches = []
+        for name, p in props.items():
+            values = p.get("enum", []) + ([p["const"]] if "const" in p else [])
+            branches.append({"required": [name], "properties": {name: {"not": {"enum": values}}}})
+            if name in required:
+                branches.append({"properties": {name: False}})
+        return {"anyOf": branches}
+    return None

@@ -1,0 +1,90 @@
+"""``format`` values as regular expressions over the decoded string (full match).
+
+Each pattern accepts only strings that are valid in the format (calendar-valid dates, octets
+0-255, ...), sometimes fewer than the format's RFC allows (no leap seconds, no quoted email
+local parts): a model can always write a valid value, and nothing invalid gets through.
+"""
+
+from __future__ import annotations
+
+_YEAR = r"(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+DATE = (
+    rf"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    rf"|02-(?:0[1-9]|1[0-9]|2[0-8]))|{_LEAP_YEAR}-02-29)"
+)
+_OFFSET = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+TIME = rf"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?{_OFFSET}"
+DATE_TIME = rf"{DATE}[Tt]{TIME}"
+# RFC 3339 appendix A: each unit may only be followed by the next smaller one
+_DUR_TIME = r"T(?:[0-9]+H(?:[0-9]+M(?:[0-9]+S)?)?|[0-9]+M(?:[0-9]+S)?|[0-9]+S)"
+_DUR_DATE = r"(?:[0-9]+Y(?:[0-9]+M(?:[0-9]+D)?)?|[0-9]+M(?:[0-9]+D)?|[0-9]+D)"
+DURATION = rf"P(?:[0-9]+W|{_DUR_DATE}(?:{_DUR_TIME})?|{_DUR_TIME})"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_LS32 = rf"(?:{_H16}:{_H16}|{IPV4})"
+IPV6 = (
+    "(?:"
+    + "|".join(
+        [
+            rf"(?:{_H16}:){{6}}{_LS32}",
+            rf"::(?:{_H16}:){{5}}{_LS32}",
+            rf"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+            rf"(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}",
+            rf"(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}",
+            rf"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+            rf"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
+            rf"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
+            rf"(?:(?:{_H16}:){{0,6}}{_H16})?::",
+        ]
+    )
+    + ")"
+)
+# LDH labels; "--" in the 3rd and 4th characters (reserved, e.g. punycode A-labels, which a
+# regular language cannot validate) is refused
+_AN = "[A-Za-z0-9]"
+_LABEL = rf"{_AN}(?:[A-Za-z0-9-]{{0,2}}{_AN}|[A-Za-z0-9-](?:{_AN}[A-Za-z0-9-]|-{_AN})[A-Za-z0-9-]{{0,58}}{_AN})?"
+HOSTNAME = rf"{_LABEL}(?:\.{_LABEL})*"
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+EMAIL = rf"{_ATOM}(?:\.{_ATOM})*@{HOSTNAME}"
+UUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+# RFC 3986, collected
+_UNRESERVED = r"A-Za-z0-9\-._~"
+_SUB_DELIMS = r"!$&'()*+,;="
+_PCT = "%[0-9A-Fa-f]{2}"
+_PCHAR = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:@]|{_PCT})"
+_USERINFO = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:]|{_PCT})*"
+_REG_NAME = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}]|{_PCT})*"
+_IP_LITERAL = rf"\[(?:{IPV6}|[vV][0-9A-Fa-f]+\.[{_UNRESERVED}{_SUB_DELIMS}:]+)\]"
+_AUTHORITY = rf"(?:{_USERINFO}@)?(?:{_IP_LITERAL}|{_REG_NAME})(?::[0-9]*)?"
+_SEGMENT = rf"{_PCHAR}*"
+_PATH_ABEMPTY = rf"(?:/{_SEGMENT})*"
+_PATH_ABSOLUTE = rf"/(?:{_PCHAR}+{_PATH_ABEMPTY})?"
+_PATH_ROOTLESS = rf"{_PCHAR}+{_PATH_ABEMPTY}"
+_PATH_NOSCHEME = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}@]|{_PCT})+{_PATH_ABEMPTY}"
+_TAIL = rf"(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"
+URI = rf"[A-Za-z][A-Za-z0-9+.\-]*:(?://{_AUTHORITY}{_PATH_ABEMPTY}|{_PATH_ABSOLUTE}|{_PATH_ROOTLESS})?{_TAIL}"
+URI_REFERENCE = rf"(?:{URI}|(?://{_AUTHORITY}{_PATH_ABEMPTY}|{_PATH_ABSOLUTE}|{_PATH_NOSCHEME})?{_TAIL})"
+JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
+RELATIVE_JSON_POINTER = rf"(?:0|[1-9][0-9]*)(?:#|{JSON_POINTER})"
+
+FORMATS: dict[str, str] = {
+    "date": DATE,
+    "time": TIME,
+    "date-time": DATE_TIME,
+    "duration": DURATION,
+    "ipv4": IPV4,
+    "ipv6": IPV6,
+    "hostname": HOSTNAME,
+    "email": EMAIL,
+    "uuid": UUID,
+    "uri": URI,
+    "uri-reference": URI_REFERENCE,
+    "json-pointer": JSON_POINTER,
+    "relative-json-pointer": RELATIVE_JSON_POINTER,
+}
+# formats a length cap applies to (hostname: 253 characters in all)
+MAX_LENGTH = {"hostname": 253, "email": 320}
+# formats the specification defines that structgen does not enforce (an error, not a silent pass)
+UNSUPPORTED = {"idn-email", "idn-hostname", "iri", "iri-reference", "uri-template", "regex"}

@@ -1,0 +1,269 @@
+"""JSON strings as byte-level grammar expressions.
+
+A JSON string is a sequence of *characters*, each written either literally (UTF-8) or as an
+escape. Schema keywords constrain the decoded characters (``pattern``, ``minLength``,
+``format``, ``enum``), so every character set here is turned into the set of all the ways
+JSON may write one of its characters, and the constraint holds however the model chooses
+to write it. The encodings accepted are the ones JSON serialisers produce: printable ASCII
+literally (``"`` and ``\\`` escaped), control characters as ``\\n``-style or ``\\u00XX``
+escapes, and any non-ASCII character literally or as ``\\uXXXX`` (a surrogate pair above
+U+FFFF), hex digits in either case.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from interegular import patterns as ip
+
+from ..automata.regex import strip_anchors
+from ..automata.utf8 import MAX_CODE_POINT, merge_ranges, ranges_to_sequences, remove_surrogates
+from ..errors import RegexError
+from ..grammar.ir import EMPTY, Alt, Bytes, Expr, Repeat, Seq, literal
+
+Ranges = tuple[tuple[int, int], ...]
+
+_SHORT_ESCAPES = {0x22: b'\\"', 0x5C: b"\\\\", 0x08: b"\\b", 0x0C: b"\\f", 0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t"}
+ALL_CHARS: Ranges = tuple(remove_surrogates([(0, MAX_CODE_POINT)]))
+QUOTE = literal(b'"')
+
+
+def intersect(a: Ranges, b: Ranges) -> Ranges:
+    out = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+def subtract(a: Ranges, b: Ranges) -> Ranges:
+    out = []
+    for lo, hi in a:
+        for blo, bhi in b:
+            if bhi < lo or blo > hi:
+                continue
+            if blo > lo:
+                out.append((lo, blo - 1))
+            lo = bhi + 1
+            if lo > hi:
+                break
+        if lo <= hi:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+@lru_cache(maxsize=8192)
+def encode_chars(ranges: Ranges) -> Expr:
+    """Every JSON encoding of one character from ``ranges`` (merged code-point ranges)."""
+    options: list[Expr] = []
+    literal_ok = ((0x20, 0x21), (0x23, 0x5B), (0x5D, MAX_CODE_POINT))
+    plain = remove_surrogates(list(intersect(ranges, literal_ok)))
+    if plain:
+        options.append(Bytes(tuple(ranges_to_sequences(plain))))
+    shorts = [seq for c, seq in _SHORT_ESCAPES.items() if intersect(ranges, ((c, c),))]
+    if shorts:
+        options.append(Bytes(tuple(tuple((b, b) for b in s) for s in sorted(shorts))))
+    controls = subtract(intersect(ranges, ((0, 0x1F),)), tuple((c, c) for c in sorted(_SHORT_ESCAPES) if c < 0x20))
+    bmp = remove_surrogates(list(intersect(ranges, ((0x80, 0xFFFF),))))
+    hex_ranges = tuple(controls) + tuple(bmp)
+    if hex_ranges:
+        options.append(Seq((literal(b"\\u"), _hex_expr(hex_ranges, 4))))
+    astral = intersect(ranges, ((0x10000, MAX_CODE_POINT),))
+    for lo, hi in astral:
+        options.extend(_surrogate_pairs(lo, hi))
+    if not options:
+        raise ValueError("empty character set")
+    return options[0] if len(options) == 1 else Alt(tuple(options))
+
+
+def any_char() -> Expr:
+    return encode_chars(ALL_CHARS)
+
+
+def encode_text(text: str) -> Expr:
+    """Every JSON encoding of the characters of ``text`` (without the quotes)."""
+    if not text:
+        return EMPTY
+    parts: list[Expr] = []
+    run = bytearray()
+    for ch in text:
+        c = ord(ch)
+        if 0x20 <= c < 0x7F and ch not in '"\\':
+            run.extend(ch.encode())  # printable ASCII has one encoding
+            continue
+        if run:
+            parts.append(literal(bytes(run)))
+            run = bytearray()
+        parts.append(encode_chars(((c, c),)))
+    if run:
+        parts.append(literal(bytes(run)))
+    return parts[0] if len(parts) == 1 else Seq(tuple(parts))
+
+
+def quoted(body: Expr) -> Expr:
+    return Seq((QUOTE, body, QUOTE))
+
+
+# ---- hex digits -------------------------------------------------------------------------
+def _hex_digit(lo: int, hi: int) -> Expr:
+    """One hex digit with value in lo..hi, either case."""
+    seqs = []
+    if lo <= 9:
+        seqs.append(((0x30 + lo, 0x30 + min(hi, 9)),))
+    if hi >= 10:
+        a, b = max(lo, 10) - 10, hi - 10
+        seqs.append(((0x61 + a, 0x61 + b),))
+        seqs.append(((0x41 + a, 0x41 + b),))
+    return Bytes(tuple(seqs))
+
+
+def _split_fixed(lo: int, hi: int, width: int, base: int) -> list[tuple[tuple[int, int], ...]]:
+    """Fixed-width base-``base`` numbers lo..hi as digit-range tuples (most significant first)."""
+    if width == 1:
+        return [((lo, hi),)]
+    unit = base ** (width - 1)
+    lo_head, lo_rest = divmod(lo, unit)
+    hi_head, hi_rest = divmod(hi, unit)
+    if lo_head == hi_head:
+        return [((lo_head, lo_head),) + t for t in _split_fixed(lo_rest, hi_rest, width - 1, base)]
+    out = []
+    if lo_rest:
+        out += [((lo_head, lo_head),) + t for t in _split_fixed(lo_rest, unit - 1, width - 1, base)]
+        lo_head += 1
+    tail = []
+    if hi_rest != unit - 1:
+        tail = [((hi_head, hi_head),) + t for t in _split_fixed(0, hi_rest, width - 1, base)]
+        hi_head -= 1
+    if lo_head <= hi_head:
+        out.append(((lo_head, hi_head),) + ((0, base - 1),) * (width - 1))
+    return out + tail
+
+
+def _hex_expr(ranges: Ranges, width: int) -> Expr:
+    options = []
+    for lo, hi in ranges:
+        for digits in _split_fixed(lo, hi, width, 16):
+            options.append(Seq(tuple(_hex_digit(a, b) for a, b in digits)))
+    return options[0] if len(options) == 1 else Alt(tuple(options))
+
+
+def _surrogate_pairs(lo: int, hi: int) -> list[Expr]:
+    """``\\uD8xx\\uDCxx`` pairs for the astral code points lo..hi."""
+    out = []
+    h_lo, h_hi = 0xD800 + ((lo - 0x10000) >> 10), 0xD800 + ((hi - 0x10000) >> 10)
+
+    def pair(hs: tuple[int, int], ls: tuple[int, int]) -> Expr:
+        return Seq((literal(b"\\u"), _hex_expr((hs,), 4), literal(b"\\u"), _hex_expr((ls,), 4)))
+
+    low_of = lambda c: 0xDC00 + ((c - 0x10000) & 0x3FF)  # noqa: E731
+    if h_lo == h_hi:
+        return [pair((h_lo, h_lo), (low_of(lo), low_of(hi)))]
+    out.append(pair((h_lo, h_lo), (low_of(lo), 0xDFFF)))
+    if h_lo + 1 <= h_hi - 1:
+        out.append(pair((h_lo + 1, h_hi - 1), (0xDC00, 0xDFFF)))
+    out.append(pair((h_hi, h_hi), (0xDC00, low_of(hi))))
+    return out
+
+
+# ---- patterns ---------------------------------------------------------------------------
+_ICASE = ip.REFlags.CASE_INSENSITIVE
+_DOTALL = ip.REFlags.SINGLE_LINE
+_EMPTY_T = type(ip._EMPTY)
+_DOT_T = type(ip._DOT)
+_ECMA_DOT = tuple(subtract(ALL_CHARS, ((0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029))))
+
+
+class PatternError(ValueError):
+    """A ``pattern`` that cannot be compiled exactly (the message says why)."""
+
+
+def pattern_expr(pattern: str) -> Expr:
+    """The JSON encodings of the strings in which the ECMA-262 regex ``pattern`` finds a
+    match (unanchored search, as JSON Schema specifies); the result excludes the quotes."""
+    options = []
+    for branch in _top_level_branches(pattern):
+        anchored_start = branch.startswith("^")
+        anchored_end = branch.endswith("$") and not _escaped(branch, len(branch) - 1)
+        try:
+            body = strip_anchors(branch)
+            parsed = ip.parse_pattern(body)
+        except RegexError as exc:
+            raise PatternError(str(exc)) from exc
+        except Exception as exc:  # interegular's parse errors
+            raise PatternError(f"cannot parse pattern {pattern!r}: {exc}") from exc
+        parts = [] if anchored_start else [Repeat(any_char())]
+        parts.append(_convert(parsed, ip.REFlags(0)))
+        if not anchored_end:
+            parts.append(Repeat(any_char()))
+        options.append(Seq(tuple(parts)))
+    return options[0] if len(options) == 1 else Alt(tuple(options))
+
+
+def regex_chars_expr(regex: str) -> Expr:
+    """The JSON encodings of the strings that fully match ``regex`` (format patterns)."""
+    return _convert(ip.parse_pattern(regex), ip.REFlags(0))
+
+
+def _escaped(text: str, index: int) -> bool:
+    n = 0
+    while index - 1 - n >= 0 and text[index - 1 - n] == "\\":
+        n += 1
+    return n % 2 == 1
+
+
+def _top_level_branches(pattern: str) -> list[str]:
+    branches, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "]":
+                i += 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            branches.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    branches.append(pattern[start:])
+    return branches
+
+
+def _convert(node, flags) -> Expr:
+    if isinstance(node, ip.Pattern):
+        flags = (flags | node.added_flags) & ~node.removed_flags
+        options = tuple(_convert(o, flags) for o in node.options)
+        return options[0] if len(options) == 1 else Alt(options)
+    if isinstance(node, ip._Concatenation):
+        parts = tuple(_convert(p, flags) for p in node.parts)
+        return parts[0] if len(parts) == 1 else Seq(parts)
+    if isinstance(node, ip._Repeated):
+        return Repeat(_convert(node.base, flags), node.min, node.max)
+    if isinstance(node, ip._CharGroup):
+        chars = node.chars
+        if flags & _ICASE:
+            chars = {v for c in chars for v in (c, c.lower(), c.upper()) if len(v) == 1}
+        ranges = tuple(merge_ranges((ord(c), ord(c)) for c in chars))
+        if node.negated:
+            ranges = subtract(ALL_CHARS, ranges)
+        if not ranges:
+            raise PatternError("a character class matches nothing")
+        return encode_chars(ranges)
+    if isinstance(node, _DOT_T):
+        return encode_chars(ALL_CHARS if flags & _DOTALL else _ECMA_DOT)
+    if isinstance(node, _EMPTY_T):
+        return EMPTY
+    raise PatternError(f"unsupported regex construct {type(node).__name__.strip('_')}")

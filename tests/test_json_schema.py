@@ -1,0 +1,345 @@
+"""JSON Schema: conformance against the official JSON-Schema-Test-Suite and JSONSchemaBench
+(references: the suites' labels and the jsonschema validator), exact pieces (numbers vs
+Decimal, strings vs json.dumps/re), masks vs brute force, Python types, errors, the model."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import enum
+import json
+import os
+import random
+import re
+from decimal import Decimal
+from typing import Literal, Optional, TypedDict
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schema_suites import bench_cases, bench_subsets, matcher_accepts, serialise, suite_cases, suite_files, SUITE_DIR
+from structgen import UnsupportedSchemaError, compile_json_schema, to_json_schema, validate_json
+from structgen.automata.byte_dfa import ByteDFA
+from structgen.automata.expr_nfa import expr_to_nfa
+from structgen.errors import CompileBudgetError
+from structgen.grammar.ir import Repeat
+from structgen.json_schema import numbers
+from structgen.json_schema.strings import any_char, encode_text, pattern_expr, quoted
+
+from conftest import load_case
+from test_grammars import brute_force_mask, words_to_ids
+
+
+def _dfa(expr):
+    return ByteDFA.from_nfa(expr_to_nfa(expr))
+
+
+# ---- the official test suite ---------------------------------------------------------------
+def _run_suite(draft: str, vocab_case, pretty: bool) -> tuple[dict, list[str]]:
+    table: dict[str, collections.Counter] = {}
+    false_accepts = []
+    for path in suite_files(draft):
+        name = os.path.relpath(path, os.path.join(SUITE_DIR, draft))
+        row = table.setdefault(name, collections.Counter())
+        for description, schema, tests in suite_cases(path, draft):
+            try:
+                constraint = compile_json_schema(schema, vocab_case.vocab, whitespace="pretty" if pretty else "flexible", timeout_s=10)
+            except (UnsupportedSchemaError, CompileBudgetError):
+                row["unsupported"] += len(tests)
+                continue
+            for instance, valid in tests:
+                ok = matcher_accepts(constraint, vocab_case.encode(serialise(instance, pretty)))
+                if ok and valid:
+                    row["accepted"] += 1
+                elif not ok and not valid:
+                    row["refused"] += 1
+                elif ok:
+                    row["false accepts"] += 1
+                    false_accepts.append(f"{name}: {description}: {json.dumps(instance)[:80]}")
+                else:
+                    row["false rejects"] += 1
+    return table, false_accepts
+
+
+def _print_table(title: str, table: dict) -> None:
+    cols = ["accepted", "refused", "unsupported", "false accepts", "false rejects"]
+    print(f"\n{title}\n{'file':34s}" + "".join(f"{c:>15s}" for c in cols))
+    total = collections.Counter()
+    for name, row in table.items():
+        total.update(row)
+        print(f"{name:34s}" + "".join(f"{row[c]:15d}" for c in cols))
+    print(f"{'TOTAL':34s}" + "".join(f"{total[c]:15d}" for c in cols))
+
+
+@pytest.mark.parametrize("draft,pretty", [("draft2020-12", False), ("draft7", False), ("draft2020-12", True)])
+def test_json_schema_test_suite(draft, pretty):
+    """Every instance the compiler accepts is valid (no false accept); most tests compile.
+    format.json (2020-12) counts format as an annotation; structgen enforces formats, so its
+    false rejects there are by design."""
+    case = load_case("smollm2")
+    if not os.path.isdir(os.path.join(SUITE_DIR, draft)):
+        pytest.skip("JSON-Schema-Test-Suite not found")
+    table, false_accepts = _run_suite(draft, case, pretty)
+    _print_table(f"JSON-Schema-Test-Suite {draft}{' (pretty)' if pretty else ''}", table)
+    assert not false_accepts, "\n".join(false_accepts)
+    total = sum((row for row in table.values()), collections.Counter())
+    assert total["accepted"] + total["refused"] > 1000
+
+
+@pytest.mark.parametrize("tokenizer", ["smollm2", "tekken"])
+def test_jsonschemabench_sample(tokenizer):
+    """The first schemas of every JSONSchemaBench subset: labelled instances (the reference)
+    fed as tokens; no false accept; most valid instances accepted."""
+    case = load_case(tokenizer)
+    counts = collections.Counter()
+    false_accepts = []
+    for subset in bench_subsets():
+        for sid, schema, tests in bench_cases(subset, limit=4):
+            try:
+                constraint = compile_json_schema(schema, case.vocab, timeout_s=2)
+            except (UnsupportedSchemaError, CompileBudgetError):
+                counts["unsupported"] += 1
+                continue
+            counts["compiled"] += 1
+            for instance, valid in tests:
+                ok = matcher_accepts(constraint, case.encode(serialise(instance)))
+                counts[("accepted" if ok else "refused", valid)] += 1
+                if ok and not valid:
+                    false_accepts.append(f"{subset}/{sid}: {json.dumps(instance)[:100]}")
+    print(dict(counts))
+    assert not false_accepts, "\n".join(false_accepts)
+    assert counts[("accepted", True)] > 3 * counts[("refused", True)]
+
+
+# ---- exact pieces --------------------------------------------------------------------------
+_decimal_text = st.builds(
+    lambda neg, whole, frac: ("-" if neg and (whole or frac.strip("0")) else "") + str(whole) + (f".{frac}" if frac else ""),
+    st.booleans(),
+    st.integers(0, 300),
+    st.text("0123456789", max_size=3),
+)
+_bound = st.one_of(st.none(), st.decimals(min_value=-200, max_value=200, places=2, allow_nan=False))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_bound, st.booleans(), _bound, st.booleans(), st.lists(_decimal_text, min_size=20, max_size=40))
+def test_decimal_ranges_match_decimal_comparison(lo, lo_strict, hi, hi_strict, texts):
+    try:
+        dfa = numbers.decimal_range(lo, lo_strict, hi, hi_strict)
+    except numbers.EmptyRange:
+        dfa = None
+    for text in texts:
+        v = Decimal(text)
+        expected = (lo is None or (v > lo if lo_strict else v >= lo)) and (hi is None or (v < hi if hi_strict else v <= hi))
+        assert (dfa is not None and dfa.accepts(text.encode())) == expected, (lo, lo_strict, hi, hi_strict, text)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["3", "0.5", "0.01", "1.5", "7", "0.25"]), st.lists(_decimal_text, min_size=20, max_size=40))
+def test_multiple_of_matches_decimal_division(step, texts):
+    dfa = numbers.multiple_of(Decimal(step), integer=False)
+    for text in texts:
+        q = Decimal(text) / Decimal(step)
+        assert dfa.accepts(text.encode()) == (q == q.to_integral_value()), (step, text)
+
+
+def test_integer_ranges_exhaustive():
+    for lo, hi in [(None, None), (-37, 1045), (5, 5), (0, None), (None, -3), (-3, None), (99, 1000)]:
+        dfa = _dfa(numbers.integer_range(lo, hi))
+        for i in range(-1200, 1200):
+            assert dfa.accepts(str(i).encode()) == ((lo is None or i >= lo) and (hi is None or i <= hi)), (lo, hi, i)
+        assert not dfa.accepts(b"-0") and not dfa.accepts(b"007")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=12))
+def test_strings_accept_every_serialisation(text):
+    dfa = _dfa(quoted(Repeat(any_char())))
+    for ensure_ascii in (True, False):
+        assert dfa.accepts(json.dumps(text, ensure_ascii=ensure_ascii).encode())
+    exact = _dfa(quoted(encode_text(text)))
+    assert exact.accepts(json.dumps(text).encode()) and exact.accepts(json.dumps(text, ensure_ascii=False).encode())
+    assert not exact.accepts(json.dumps(text + "x").encode())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["^[a-c]+$", "ab|^c", "[0-9]{2,3}", "^\\w+@x\\.org$", "é+", "^.$"]), st.text(alphabet="abcx0123@.orgé\n\"", max_size=8))
+def test_patterns_are_unanchored_searches(pattern, text):
+    dfa = _dfa(quoted(pattern_expr(pattern)))
+    ecma = pattern.replace("$", r"\Z")  # ECMA-262's $ matches only at the very end
+    expected = re.search(ecma, text, flags=re.ASCII) is not None
+    assert dfa.accepts(json.dumps(text).encode()) == expected
+    assert dfa.accepts(json.dumps(text, ensure_ascii=False).encode()) == expected
+
+
+def test_escaped_and_control_characters_never_break_the_string():
+    dfa = _dfa(quoted(Repeat(any_char())))
+    for bad in [b'"a"b"', b'"\x01"', b'"\\x"', b'"\\u12"', b'"\n"']:
+        assert not dfa.accepts(bad)
+
+
+# ---- masks vs brute force ------------------------------------------------------------------
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "pattern": "^[A-Z][a-z]+$", "maxLength": 12},
+        "age": {"type": "integer", "minimum": 0, "exclusiveMaximum": 130},
+        "email": {"type": "string", "format": "email"},
+        "tags": {"type": "array", "items": {"enum": ["a", "b", 3]}, "maxItems": 3},
+        "score": {"type": "number", "minimum": -1.5, "maximum": 2.25},
+    },
+    "required": ["name", "age"],
+}
+
+
+@pytest.mark.parametrize("tokenizer", ["smollm2", "mistral-v3"])
+def test_masks_equal_brute_force(tokenizer):
+    """The trie-walk masks equal each token's bytes pushed through the constraint."""
+    vocab = load_case(tokenizer).vocab
+    constraint = compile_json_schema(SCHEMA, vocab)
+    for prefix in ["", '{"name": "Al', '{"name":"Bob","age":12', '{"name":"Bob","age":1,"tags":["a",', '{"name":"Bob","age":1,"score":-1.']:
+        state = constraint.advance_bytes(constraint.initial_state, prefix.encode())
+        assert state is not None, prefix
+        fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+        assert fast == brute_force_mask(constraint, state), prefix
+
+
+def test_recursive_schema_uses_the_grammar_engine():
+    vocab_case = load_case("smollm2")
+    schema = {
+        "$defs": {"node": {"type": "object", "properties": {"value": {"type": "integer"}, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "required": ["value"], "additionalProperties": False}},
+        "$ref": "#/$defs/node",
+    }
+    constraint = compile_json_schema(schema, vocab_case.vocab)
+    assert type(constraint).__name__ == "GrammarConstraint"
+    deep = {"value": 1, "children": [{"value": 2, "children": [{"value": 3, "children": [{"value": 4}]}]}, {"value": 5}]}
+    assert matcher_accepts(constraint, vocab_case.encode(json.dumps(deep)))
+    bad = {"value": 1, "children": [{"value": 2, "children": [{"value": "x"}]}]}
+    assert not matcher_accepts(constraint, vocab_case.encode(json.dumps(bad)))
+
+
+# ---- options and errors ----------------------------------------------------------------------
+def test_whitespace_options(smol_vocab):
+    schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}}, "required": ["a"]}
+    value = {"a": [1, 2]}
+    compact = compile_json_schema(schema, smol_vocab, whitespace="compact")
+    pretty = compile_json_schema(schema, smol_vocab, whitespace="pretty", indent=4)
+    flexible = compile_json_schema(schema, smol_vocab)
+    texts = {"compact": json.dumps(value, separators=(",", ":")), "pretty": json.dumps(value, indent=4), "default": json.dumps(value)}
+    accepts = lambda c, t: c.advance_bytes(c.initial_state, t.encode()) is not None and c.is_accepting(c.advance_bytes(c.initial_state, t.encode()))  # noqa: E731
+    assert accepts(compact, texts["compact"]) and not accepts(compact, texts["default"])
+    assert accepts(pretty, texts["pretty"]) and not accepts(pretty, texts["compact"])
+    assert accepts(flexible, texts["compact"]) and accepts(flexible, texts["default"])
+    state = flexible.advance_bytes(flexible.initial_state, b'{"a": [1,')
+    assert flexible.advance_bytes(state, b"  ") is None  # whitespace is bounded
+
+
+def test_strict_forbids_undeclared_properties(smol_vocab):
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    loose, strict = compile_json_schema(schema, smol_vocab), compile_json_schema(schema, smol_vocab, strict=True)
+    text = b'{"a":1,"b":2}'
+    assert loose.advance_bytes(loose.initial_state, text) is not None
+    assert strict.advance_bytes(strict.initial_state, text) is None
+
+
+@pytest.mark.parametrize(
+    "schema,keyword,pointer",
+    [
+        ({"properties": {"x": {"type": "array", "uniqueItems": True}}}, "uniqueItems", "/properties/x"),
+        ({"type": "object", "unevaluatedProperties": False}, "unevaluatedProperties", ""),
+        ({"$ref": "http://example.com/other.json"}, "$ref", ""),
+        ({"properties": {"s": {"type": "string", "format": "idn-hostname"}}}, "format", "/properties/s"),
+        ({"items": {"type": "string", "pattern": "(?<=a)b"}}, "pattern", "/items"),
+        ({"oneOf": [{"type": "integer"}, {"minimum": 3}]}, "oneOf", ""),
+    ],
+)
+def test_unsupported_keywords_name_their_pointer(schema, keyword, pointer, smol_vocab):
+    with pytest.raises(UnsupportedSchemaError) as info:
+        compile_json_schema(schema, smol_vocab)
+    assert info.value.keyword == keyword and info.value.pointer == pointer
+    assert repr(pointer or "/") in str(info.value)
+
+
+def test_lenient_mode_reports_what_it_did_not_enforce(smol_vocab):
+    schema = {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}
+    constraint = compile_json_schema(schema, smol_vocab, lenient=True)
+    assert constraint.unenforced == ["uniqueItems at /"]
+    assert not validate_json("[1,1]", schema).valid and validate_json("[1,2]", schema).valid
+
+
+def test_annotations_and_unknown_keywords_are_ignored(smol_vocab):
+    schema = {"title": "t", "description": "d", "examples": [1], "x-custom": 3, "type": "integer", "default": 2}
+    compile_json_schema(schema, smol_vocab)
+
+
+# ---- Python types --------------------------------------------------------------------------
+class Color(enum.Enum):
+    RED = "red"
+    GREEN = "green"
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: float
+    label: Optional[str] = None
+
+
+class Movie(TypedDict):
+    title: str
+    year: int
+    genre: Literal["drama", "comedy"]
+
+
+def test_python_types_to_schema(smol_vocab):
+    pydantic = pytest.importorskip("pydantic")
+
+    class Person(pydantic.BaseModel):
+        name: str
+        age: int
+        color: Color
+        friends: list[str] = []
+        address: dict[str, str] | None = None
+
+    samples = [
+        (Person, Person(name="Ann", age=3, color=Color.RED, friends=["b"]).model_dump_json()),
+        (Point, json.dumps(dataclasses.asdict(Point(1, 2.5, "p")))),
+        (Movie, json.dumps({"title": "M", "year": 1999, "genre": "drama"})),
+        (list[Color], '["red","green"]'),
+    ]
+    for tp, text in samples:
+        schema = to_json_schema(tp)
+        assert validate_json(text, schema).valid
+        constraint = compile_json_schema(tp, smol_vocab)
+        state = constraint.advance_bytes(constraint.initial_state, text.encode())
+        assert state is not None and constraint.is_accepting(state), (tp, text)
+    movie = compile_json_schema(Movie, smol_vocab)
+    assert movie.advance_bytes(movie.initial_state, b'{"title":"M","year":1999,"genre":"horror"}') is None
+
+
+# ---- with the real model -------------------------------------------------------------------
+def test_model_outputs_validate(smollm2):
+    """One schema per JSONSchemaBench subset (the first that compiles within 3 s): every
+    finished SmolLM2 output validates with jsonschema."""
+    import structgen
+
+    model, tokenizer = smollm2
+    vocab = structgen.vocabulary_for(model, tokenizer)
+    finished = 0
+    for subset in bench_subsets():
+        for sid, schema, _ in bench_cases(subset, limit=5):
+            try:
+                constraint = compile_json_schema(schema, vocab, timeout_s=3)
+            except (UnsupportedSchemaError, CompileBudgetError):
+                continue
+            result = structgen.generate(
+                f"Write one JSON instance of this schema:\n{json.dumps(schema)[:1500]}",
+                constraint=constraint, model=model, tokenizer=tokenizer, max_new_tokens=64, temperature=0.7, seed=1,
+            )
+            if result.completed:
+                finished += 1
+                check = validate_json(result.text, schema)
+                assert check.valid, (subset, sid, result.text, check.errors)
+            break
+    assert finished >= 3
