@@ -26,6 +26,13 @@ class Engine:
     def accept(self, matcher: Any, token_id: int) -> bool: ...
 
 
+WARM_UP_SCHEMA = {
+    "type": "object",
+    "properties": {"s": {"type": "string", "format": "date-time"}, "n": {"type": "number", "minimum": 0}, "i": {"type": "integer"},
+                   "b": {"type": "boolean"}, "a": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}}},
+}
+
+
 class StructgenEngine(Engine):
     name = "structgen"
 
@@ -34,6 +41,9 @@ class StructgenEngine(Engine):
         structgen.warm_up()
         _ = vocab.trie
         self.bitmask = structgen.allocate_token_bitmask(1, vocab.logits_width)
+        # a served engine compiles many schemas in one process: fill the process-wide caches
+        # (shared sub-automata such as "any number") before measuring
+        structgen.compile_json_schema(WARM_UP_SCHEMA, vocab)
 
     def compile_regex(self, pattern):
         return structgen.compile_regex(pattern, self.vocab)
@@ -42,6 +52,9 @@ class StructgenEngine(Engine):
         if syntax == "gbnf":
             return structgen.compile_gbnf(text, self.vocab)
         return structgen.compile_grammar(text, self.vocab)
+
+    def compile_json(self, schema: str):
+        return structgen.compile_json_schema(schema, self.vocab, timeout_s=10)
 
     def matcher(self, compiled):
         return compiled.matcher()
@@ -74,6 +87,9 @@ class XGrammarEngine(Engine):
         if syntax != "gbnf":
             return super().compile_grammar(text, syntax)
         return self.compiler.compile_grammar(text)
+
+    def compile_json(self, schema: str):
+        return self.compiler.compile_json_schema(schema, any_whitespace=True, strict_mode=False)
 
     def matcher(self, compiled):
         return self.xgr.GrammarMatcher(compiled)
@@ -118,6 +134,9 @@ class LLGuidanceEngine(Engine):
             return super().compile_grammar(text, syntax)
         return self._checked(self.ll.LLMatcher.grammar_from_lark(text))
 
+    def compile_json(self, schema: str):
+        return self._checked(self.ll.LLMatcher.grammar_from_json_schema(schema, defaults={"whitespace_flexible": True}))
+
     def _checked(self, grammar):
         matcher = self.ll.LLMatcher(self.tokenizer, grammar)  # llguidance compiles lazily, on creation
         if matcher.is_error():
@@ -147,11 +166,17 @@ class OutlinesCoreEngine(Engine):
             if i != eos:
                 table.setdefault(vocab.token_bytes[i], []).append(i)
         self.vocabulary = oc.Vocabulary(eos, table)
+        self.eos = eos
         self.words = (vocab.logits_width + 31) // 32
         self.bitmask = torch.zeros(self.words, dtype=torch.int32)
 
     def compile_regex(self, pattern):
         return self.oc.Index(pattern, self.vocabulary)
+
+    def compile_json(self, schema: str):
+        from outlines_core.json_schema import build_regex_from_schema
+
+        return self.oc.Index(build_regex_from_schema(schema), self.vocabulary)
 
     def matcher(self, compiled):
         return self.oc.Guide(compiled)
@@ -160,6 +185,10 @@ class OutlinesCoreEngine(Engine):
         matcher.write_mask_into(self.bitmask.data_ptr(), self.bitmask.numel(), self.bitmask.element_size())
 
     def accept(self, matcher, token_id):
+        if token_id == self.eos:
+            return matcher.is_finished() or matcher.accepts_tokens([token_id])
+        if not matcher.accepts_tokens([token_id]):
+            return False
         matcher.advance(token_id)
         return True
 

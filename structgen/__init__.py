@@ -44,9 +44,11 @@ def warm_up() -> None:
     """Compiles the numba kernels (or loads them from the on-disk cache)."""
     from .automata.grammar_kernels import warm_up as _warm_grammar
     from .automata.kernels import warm_up as _warm
+    from .automata.subset_kernel import warm_up as _warm_subsets
 
     _warm()
     _warm_grammar()
+    _warm_subsets()
 
 
 __all__ = [

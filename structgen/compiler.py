@@ -7,6 +7,7 @@ other grammar becomes a :class:`GrammarConstraint`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -15,7 +16,7 @@ from .automata.lexer import build_lexer
 from .constraints.base import Constraint
 from .constraints.grammar import GrammarConstraint
 from .constraints.regular import EAGER_MASK_STATES, RegularConstraint
-from .errors import GrammarError, RegexError
+from .errors import CompileBudgetError, GrammarError, RegexError
 from .grammar.gbnf import parse_gbnf
 from .automata.expr_nfa import expr_to_nfa
 from .grammar.ir import Grammar, lower, regular_expr
@@ -30,8 +31,10 @@ def compile_ir(
     parser=None,
     max_states: int = DEFAULT_MAX_STATES,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    eager_masks: int = EAGER_MASK_STATES,
 ) -> Constraint:
-    """Compiles the grammar IR for ``vocab``; ``parser`` is lark's parser for parse trees."""
+    """Compiles the grammar IR for ``vocab``; ``parser`` is lark's parser for parse trees;
+    the masks of the first ``eager_masks`` states of a regular result are computed now."""
     started = time.monotonic()
     expr = regular_expr(grammar)
     if expr is not None and parser is None:
@@ -42,7 +45,7 @@ def compile_ir(
         if dfa is None:
             raise GrammarError(f"{grammar.source}: the grammar's language is empty")
         constraint = RegularConstraint(dfa, vocab, description=f"grammar {grammar.source}")
-        constraint.precompute_masks(EAGER_MASK_STATES)
+        constraint.precompute_masks(eager_masks)
         return constraint
     bnf = lower(grammar)
     remaining = max(0.1, timeout_s - (time.monotonic() - started))
@@ -73,6 +76,9 @@ def compile_grammar_file(path: str, vocab: Vocabulary, *, start: str = "start", 
     return compile_grammar(text, vocab, start=start, source=path, **budget)
 
 
+JSON_DFA_STATES = 20_000
+
+
 def compile_json_schema(
     schema,
     vocab: Vocabulary,
@@ -98,8 +104,17 @@ def compile_json_schema(
 
     schema = to_json_schema(schema)
     options = JsonSchemaOptions(whitespace=whitespace, indent=indent, strict=strict, lenient=lenient, any_depth=any_depth)
+    budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
+    started = time.monotonic()
+    timeout_s = budget.pop("timeout_s", DEFAULT_TIMEOUT_S)
     compiled = schema_to_grammar(schema, options)
-    constraint = compile_ir(compiled.grammar, vocab, **budget)
+    try:  # one DFA when it stays small; otherwise one grammar rule per object and array
+        one_dfa = {**budget, "max_states": min(budget.get("max_states", DEFAULT_MAX_STATES), JSON_DFA_STATES)}
+        constraint = compile_ir(compiled.grammar, vocab, timeout_s=timeout_s, **one_dfa)
+    except CompileBudgetError:
+        compiled = schema_to_grammar(schema, dataclasses.replace(options, split=True))
+        remaining = max(0.1, timeout_s - (time.monotonic() - started))
+        constraint = compile_ir(compiled.grammar, vocab, timeout_s=remaining, **budget)
     constraint.description = "json schema"
     constraint.schema = schema
     constraint.unenforced = compiled.unenforced

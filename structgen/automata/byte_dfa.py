@@ -99,10 +99,10 @@ class ByteDFA:
     def from_nfa(
         cls, nfa: ByteNFA, *, what: str = "the automaton", max_states: int = DEFAULT_MAX_STATES, timeout_s: float = DEFAULT_TIMEOUT_S
     ) -> "ByteDFA | None":
-        """The minimal DFA of an NFA, or None when its language is empty."""
+        """The minimal DFA of an NFA (every state live), or None when its language is empty."""
         deadline = time.monotonic() + timeout_s
         transitions, accepting, _ = determinize(nfa, max_states, deadline, what=what)
-        return _trim_and_minimize(transitions, accepting)
+        return _trim_and_merge(transitions, accepting)
 
     @classmethod
     def from_table(cls, transitions: np.ndarray, accepting: np.ndarray) -> "ByteDFA | None":
@@ -144,49 +144,70 @@ def fold_byte_columns(transitions: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(transitions[:, sorted(first.values())], dtype=np.int64)
 
 
-def determinize(
-    nfa: ByteNFA, max_states: int, deadline: float, what: str
-) -> tuple[np.ndarray, np.ndarray, list[frozenset[int]]]:
-    """Subset construction over bytes, sweeping byte intervals rather than single bytes.
-    Returns the transitions, which states hold ``nfa.final``, and each state's NFA subset."""
-    closures: dict[int, frozenset[int]] = {}
+class _Subsets:
+    """The NFA states of each DFA state, as frozensets made on demand."""
 
-    def closure(state: int) -> frozenset[int]:
-        found = closures.get(state)
-        if found is None:
-            found = closures[state] = nfa.closure(state)
-        return found
+    def __init__(self, members: np.ndarray, offsets: np.ndarray) -> None:
+        self.members, self.offsets = members, offsets
 
-    start = closure(nfa.start)
-    index = {start: 0}
-    order = [start]
-    rows = []
-    accepting = []
-    i = 0
-    while i < len(order):
-        if len(order) > max_states:
-            raise CompileBudgetError(f"{what}: byte automaton exceeds {max_states} states")
-        if (i & 63) == 0 and time.monotonic() > deadline:
-            raise CompileBudgetError(f"{what}: compilation exceeded its time budget")
-        subset = order[i]
-        accepting.append(nfa.final in subset)
-        row = np.full(256, DEAD, dtype=np.int32)
-        moves = [m for s in subset for m in nfa.edges[s]]
-        if moves:
-            points = sorted({lo for lo, _, _ in moves} | {hi + 1 for _, hi, _ in moves})
-            for a, b in zip(points, points[1:]):
-                targets = [t for lo, hi, t in moves if lo <= a <= hi]
-                if not targets:
-                    continue
-                nxt = frozenset().union(*(closure(t) for t in targets))
-                target = index.get(nxt)
-                if target is None:
-                    target = index[nxt] = len(order)
-                    order.append(nxt)
-                row[a:b] = target
-        rows.append(row)
-        i += 1
-    return np.stack(rows), np.array(accepting, dtype=bool), order
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, q: int) -> frozenset[int]:
+        return frozenset(self.members[self.offsets[q] : self.offsets[q + 1]].tolist())
+
+    def __iter__(self):
+        return (self[q] for q in range(len(self)))
+
+
+def determinize(nfa: ByteNFA, max_states: int, deadline: float, what: str) -> tuple[np.ndarray, np.ndarray, _Subsets]:
+    """Subset construction over bytes (a numba kernel sweeping byte intervals). Returns the
+    transitions, which states hold ``nfa.final``, and each state's NFA subset."""
+    from .subset_kernel import nfa_arrays, subset_construction
+
+    if time.monotonic() > deadline:
+        raise CompileBudgetError(f"{what}: compilation exceeded its time budget")
+    transitions, accepting, members, offsets = subset_construction(*nfa_arrays(nfa), nfa.start, nfa.final, max_states)
+    if len(offsets) == 0:
+        raise CompileBudgetError(f"{what}: byte automaton exceeds {max_states} states")
+    return transitions, accepting, _Subsets(members, offsets)
+
+
+MERGE_UP_TO = 256
+
+
+def _trim_and_merge(transitions: np.ndarray, accepting: np.ndarray) -> ByteDFA | None:
+    """Trimmed and minimised with the numba kernels (same result as :func:`_trim_and_minimize`
+    up to state numbering; state 0 stays initial)."""
+    from .subset_kernel import moore_classes
+
+    dfa = _trim(transitions, accepting)
+    if dfa is None or dfa.n_states > MERGE_UP_TO:  # Moore rounds grow with the depth: big
+        return dfa  # subset DFAs of front-end NFAs (built from minimal parts) stay as they are
+    trans = dfa.transitions
+    _, first = np.unique(trans.T, axis=0, return_index=True)
+    columns = np.ascontiguousarray(trans[:, np.sort(first)], dtype=np.int64)
+    cls, count = moore_classes(columns, dfa.accepting)
+    if count == trans.shape[0]:
+        return dfa
+    reps = np.zeros(count, dtype=np.int64)
+    reps[cls[::-1]] = np.arange(trans.shape[0])[::-1]  # the lowest state of each class
+    remap = np.append(cls, DEAD).astype(np.int32)
+    merged = remap[trans[reps]]
+    return ByteDFA(transitions=np.ascontiguousarray(merged, dtype=np.int32), accepting=dfa.accepting[reps].copy())
+
+
+def _trim(transitions: np.ndarray, accepting: np.ndarray) -> ByteDFA | None:
+    """Drops the states that cannot reach acceptance (keeping state 0 initial)."""
+    from .subset_kernel import live_states
+
+    live = live_states(transitions, accepting)
+    if not live[0]:
+        return None
+    remap = np.full(len(live) + 1, DEAD, dtype=np.int32)
+    remap[np.flatnonzero(live)] = np.arange(int(live.sum()), dtype=np.int32)
+    trans = remap[transitions[live]]  # DEAD (-1) indexes remap[-1] == DEAD
+    return ByteDFA(transitions=np.ascontiguousarray(trans, dtype=np.int32), accepting=accepting[live].copy())
 
 
 def _trim_and_minimize(transitions: np.ndarray, accepting: np.ndarray) -> ByteDFA | None:
@@ -286,31 +307,10 @@ def _is_consistent(cls: np.ndarray, succ: np.ndarray) -> bool:
 
 
 def product(a: ByteDFA, b: ByteDFA, *, difference: bool = False, max_states: int = DEFAULT_MAX_STATES) -> ByteDFA | None:
-    """The minimal DFA of L(a) ∩ L(b), or of L(a) \\ L(b) with ``difference``; None when empty.
-    Pairs are explored breadth-first; for a difference, ``b`` may die (it then stays dead)."""
-    ta, tb = a.transitions, b.transitions
-    index = {(0, 0): 0}
-    order = [(0, 0)]
-    rows = []
-    accepting = []
-    k = 0
-    while k < len(order):
-        if len(order) > max_states:
-            raise CompileBudgetError(f"an automaton product exceeds {max_states} states")
-        p, q = order[k]
-        k += 1
-        accepting.append(bool(a.accepting[p]) and (not bool(b.accepting[q]) if q >= 0 else True) if difference else bool(a.accepting[p] and b.accepting[q]))
-        na = ta[p]
-        nb = tb[q] if q >= 0 else np.full(256, DEAD, dtype=np.int32)
-        row = np.full(256, DEAD, dtype=np.int32)
-        alive = na >= 0 if difference else (na >= 0) & (nb >= 0)
-        keys = na.astype(np.int64) * (len(tb) + 1) + (nb.astype(np.int64) + 1)
-        for key in np.unique(keys[alive]).tolist():
-            pair = (key // (len(tb) + 1), key % (len(tb) + 1) - 1)
-            target = index.get(pair)
-            if target is None:
-                target = index[pair] = len(order)
-                order.append(pair)
-            row[alive & (keys == key)] = target
-        rows.append(row)
-    return _trim_and_minimize(np.stack(rows), np.array(accepting, dtype=bool))
+    """The DFA of L(a) ∩ L(b), or of L(a) \\ L(b) with ``difference``; None when empty."""
+    from .subset_kernel import product_construction
+
+    transitions, accepting = product_construction(a.transitions, a.accepting, b.transitions, b.accepting, difference, max_states)
+    if len(accepting) == 0:
+        raise CompileBudgetError(f"an automaton product exceeds {max_states} states")
+    return _trim_and_merge(transitions, accepting)

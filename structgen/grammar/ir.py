@@ -103,7 +103,9 @@ EMPTY = Seq(())
 @dataclass
 class Grammar:
     """Rules (name → expression), named terminals (name → regex), the start rule, the
-    ignored terminals, and where each rule and terminal was defined (line, column)."""
+    ignored terminals, and where each rule and terminal was defined (line, column).
+    ``keep`` names rules that stay nonterminals even when regular (a front end splitting a
+    language too big for one automaton)."""
 
     rules: dict[str, Expr]
     start: str
@@ -111,6 +113,7 @@ class Grammar:
     ignore: tuple[str, ...] = ()
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
     source: str = "<grammar>"
+    keep: frozenset[str] = frozenset()
 
     def where(self, name: str) -> str:
         line, col = self.positions.get(name, (0, 0))
@@ -210,7 +213,8 @@ class GrammarWarning(UserWarning):
 
 
 def _recursive_rules(grammar: Grammar) -> set[str]:
-    """Rules that take part in a cycle, or reach one (so cannot be turned into a regex)."""
+    """Rules that take part in a cycle or are kept, or reach one (so are not turned into a
+    single terminal)."""
     graph = {name: {r.name for r in _refs(expr)} for name, expr in grammar.rules.items()}
     # Tarjan's strongly connected components, iteratively
     index: dict[str, int] = {}
@@ -257,7 +261,7 @@ def _recursive_rules(grammar: Grammar) -> set[str]:
                 if len(component) > 1 or node in graph[node]:
                     cyclic.update(component)
     # everything that reaches a cycle is not regular either
-    result = set(cyclic)
+    result = set(cyclic) | set(grammar.keep)
     changed = True
     while changed:
         changed = False

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -53,6 +54,7 @@ class JsonSchemaOptions:
     strict: bool = False
     lenient: bool = False
     any_depth: int = 2
+    split: bool = False  # every object and array its own grammar rule (for schemas too big for one DFA)
 
 
 class Unsatisfiable(Exception):
@@ -82,7 +84,7 @@ def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> Compi
     finally:
         sys.setrecursionlimit(limit)
     compiler.rules["root"] = start
-    grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>")
+    grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept))
     return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft)
 
 
@@ -95,11 +97,12 @@ class _Compiler:
         self.recursive: set[str] = set()
         self.ref_memo: dict[tuple, Expr] = {}
         self.unenforced: list[str] = []
+        self.kept: list[str] = []
         self._validator = None
         self._any: dict[tuple[int, int], Expr] = {}
         self._flex = self._ws_flexible()
         self._any_string = _ANY_STRING
-        self._any_number = Automaton(numbers.decimal_range(None, False, None, False))
+        self._any_number = _any_number()
 
     # ---- whitespace ------------------------------------------------------------------------
     def _ws_flexible(self) -> Expr:
@@ -457,10 +460,14 @@ class _Compiler:
             return self.string(s, loc)
         if t in ("number", "integer"):
             return self.number(s, loc, integer=t == "integer")
-        if t == "object":
-            return self.object(s, loc, depth)
-        if t == "array":
-            return self.array(s, loc, depth)
+        if t in ("object", "array"):
+            expr = self.object(s, loc, depth) if t == "object" else self.array(s, loc, depth)
+            if self.o.split:
+                name = f"{t}{len(self.kept)}"
+                self.rules[name] = expr
+                self.kept.append(name)
+                return Ref(name)
+            return expr
         raise UnsupportedSchemaError("type", loc.pointer, f"unknown type {t!r}")
 
     def number(self, s: dict, loc: Location, integer: bool) -> Expr:
@@ -779,6 +786,11 @@ class _Compiler:
 
 # ---- helpers ------------------------------------------------------------------------------
 _ANY_STRING = quoted(Automaton(ByteDFA.from_nfa(expr_to_nfa(Repeat(any_char())))))
+
+
+@lru_cache(maxsize=1)
+def _any_number() -> Automaton:
+    return Automaton(numbers.decimal_range(None, False, None, False))
 
 def _count(s: dict, key: str, loc: Location) -> int | None:
     v = s.get(key)

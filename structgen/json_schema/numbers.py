@@ -182,7 +182,7 @@ def decimal_range(lo: Decimal | None, lo_strict: bool, hi: Decimal | None, hi_st
     if hi is not None:
         parts.append(_at_most(hi, hi_strict))
     if not parts:
-        return _dfa(Seq((integer_range(None, None), OPTIONAL_FRACTION)))
+        return _dfa(Alt((Seq((natural_range(0, None), OPTIONAL_FRACTION)), Seq((literal(b"-"), Automaton(_positive()))))))
     return parts[0] if len(parts) == 1 else _intersect(parts[0], parts[1])
 
 

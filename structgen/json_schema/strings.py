@@ -6,7 +6,7 @@ escape. Schema keywords constrain the decoded characters (``pattern``, ``minLeng
 JSON may write one of its characters, and the constraint holds however the model chooses
 to write it. The encodings accepted are the ones JSON serialisers produce: printable ASCII
 literally (``"`` and ``\\`` escaped), control characters as ``\\n``-style or ``\\u00XX``
-escapes, and any non-ASCII character literally or as ``\\uXXXX`` (a surrogate pair above
+escapes, and DEL or any non-ASCII character literally or as ``\\uXXXX`` (a surrogate pair above
 U+FFFF), hex digits in either case.
 """
 
@@ -70,7 +70,7 @@ def encode_chars(ranges: Ranges) -> Expr:
     if shorts:
         options.append(Bytes(tuple(tuple((b, b) for b in s) for s in sorted(shorts))))
     controls = subtract(intersect(ranges, ((0, 0x1F),)), tuple((c, c) for c in sorted(_SHORT_ESCAPES) if c < 0x20))
-    bmp = remove_surrogates(list(intersect(ranges, ((0x80, 0xFFFF),))))
+    bmp = remove_surrogates(list(intersect(ranges, ((0x7F, 0xFFFF),))))  # json.dumps escapes DEL too
     hex_ranges = tuple(controls) + tuple(bmp)
     if hex_ranges:
         options.append(Seq((literal(b"\\u"), _hex_expr(hex_ranges, 4))))
@@ -183,6 +183,7 @@ class PatternError(ValueError):
     """A ``pattern`` that cannot be compiled exactly (the message says why)."""
 
 
+@lru_cache(maxsize=1024)
 def pattern_expr(pattern: str) -> Expr:
     """The JSON encodings of the strings in which the ECMA-262 regex ``pattern`` finds a
     match (unanchored search, as JSON Schema specifies); the result excludes the quotes."""
@@ -205,6 +206,7 @@ def pattern_expr(pattern: str) -> Expr:
     return options[0] if len(options) == 1 else Alt(tuple(options))
 
 
+@lru_cache(maxsize=64)
 def regex_chars_expr(regex: str) -> Expr:
     """The JSON encodings of the strings that fully match ``regex`` (format patterns)."""
     return _convert(ip.parse_pattern(regex), ip.REFlags(0))

@@ -1,0 +1,157 @@
+"""JSON Schema: coverage, compile time and mask time, structgen vs xgrammar, llguidance and
+outlines-core, in one run, on the same tokenizer bytes and the JSONSchemaBench dev instances.
+
+Each (engine, schema) runs in a forked child killed after ``--time-limit`` seconds (counted
+as an error). Per engine and subset: a schema is *covered* when it compiles within 10 s, every valid
+instance (serialised compactly, tokenized with the tokenizer) is accepted to the end of the
+output (the EOS token then accepted) and every invalid one is refused at some token.
+Compile ms p50/p90/p99/max over the schemas each engine compiled; mask µs p50/p99/p99.9 over
+every step of the valid instances' token sequences (first pass: masks start cold). Every
+engine follows the specification for undeclared properties (xgrammar with strict_mode=False)
+and accepts compact whitespace.
+
+    python bench/jsonschema.py [--tokenizers smollm2 tekken] [--limit 20] [--subsets ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from peers import make_engines  # noqa: E402
+from schema_suites import bench_cases, bench_subsets, serialise  # noqa: E402
+from tokenizer_cases import load_case  # noqa: E402
+
+COMPILE_LIMIT_S = 10.0
+
+
+def pct(values, q):
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def run_schema(engine, schema, tests, encoded, eos: int, stats) -> str:
+    """'covered', 'failed' (compiled but wrong on an instance) or 'error' (did not compile)."""
+    started = time.perf_counter()
+    try:
+        compiled = engine.compile_json(json.dumps(schema))
+    except Exception:
+        stats["errors"] += 1
+        return "error"
+    seconds = time.perf_counter() - started
+    if seconds > COMPILE_LIMIT_S:
+        return "error"
+    stats["compile"].append(seconds * 1e3)
+    ok = True
+    for (instance, valid), ids in zip(tests, encoded):
+        m = engine.matcher(compiled)
+        accepted = True
+        for t in ids:
+            if valid:
+                t0 = time.perf_counter()
+                engine.fill_mask(m)
+                stats["mask"].append((time.perf_counter() - t0) * 1e6)
+            if not engine.accept(m, t):
+                accepted = False
+                break
+        if accepted:
+            accepted = engine.accept(m, eos)
+        if accepted != valid:
+            ok = False
+            stats["false accepts" if accepted else "false rejects"] += 1
+    return "covered" if ok else "failed"
+
+
+def run_isolated(engine, schema, tests, encoded, eos: int, stats, limit_s: float) -> str:
+    """:func:`run_schema` in a forked child that is killed after ``limit_s`` (a peer's compile
+    cannot be interrupted otherwise); the child's figures are merged into ``stats``."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child():
+        local = collections.defaultdict(list)
+        local.update({"errors": 0, "false accepts": 0, "false rejects": 0})
+        outcome = run_schema(engine, schema, tests, encoded, eos, local)
+        send.send((outcome, dict(local)))
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    if receive.poll(limit_s):
+        outcome, local = receive.recv()
+        proc.join()
+    else:
+        proc.kill()
+        proc.join()
+        stats["errors"] += 1
+        stats["timeouts"] += 1
+        return "error"
+    for key, value in local.items():
+        if isinstance(value, list):
+            stats[key] += value
+        else:
+            stats[key] += value
+    return outcome
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tokenizers", nargs="+", default=["smollm2", "tekken"])
+    ap.add_argument("--limit", type=int, default=20, help="schemas per subset")
+    ap.add_argument("--subsets", nargs="+")
+    ap.add_argument("--engines", nargs="+")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per schema (compile + instances) before a kill")
+    args = ap.parse_args()
+    subsets = args.subsets or bench_subsets()
+    for tok in args.tokenizers:
+        case = load_case(tok)
+        engines = [e for e in make_engines(case.vocab, case.encode, args.engines) if hasattr(e, "compile_json")]
+        eos = case.vocab.eos_token_ids[0]
+        print(f"## {tok} ({case.vocab.n_tokens} tokens), limit {args.limit} schemas per subset")
+        print(f"{'subset':16s} {'engine':14s} {'schemas':>7s} {'covered':>8s} {'errors':>6s} {'FA':>4s} {'FR':>4s}"
+              f" {'compile p50':>11s} {'p90':>8s} {'p99':>8s} {'max':>8s}  {'mask p50':>8s} {'p99':>8s} {'p99.9':>8s}")
+        totals = {e.name: collections.defaultdict(list) for e in engines}
+        for subset in subsets:
+            cases = list(bench_cases(subset, args.limit))
+            encoded = [[case.encode(serialise(inst)) for inst, _ in tests] for _, _, tests in cases]
+            for engine in engines:
+                stats = collections.defaultdict(list)
+                stats.update({"errors": 0, "false accepts": 0, "false rejects": 0, "timeouts": 0})
+                covered = 0
+                for (sid, schema, tests), enc in zip(cases, encoded):
+                    covered += run_isolated(engine, schema, tests, enc, eos, stats, args.time_limit) == "covered"
+                c, m = stats["compile"], stats["mask"]
+                print(f"{subset:16s} {engine.name:14s} {len(cases):7d} {covered:8d} {stats['errors']:6d} {stats['false accepts']:4d} {stats['false rejects']:4d}"
+                      f" {pct(c, 50):9.1f}ms {pct(c, 90):6.1f}ms {pct(c, 99):6.0f}ms {max(c) if c else float('nan'):6.0f}ms"
+                      f"  {pct(m, 50):6.1f}us {pct(m, 99):6.0f}us {pct(m, 99.9):6.0f}us")
+                t = totals[engine.name]
+                t["compile"] += c
+                t["mask"] += m
+                t["covered"].append(covered)
+                t["schemas"].append(len(cases))
+                t["fa"].append(stats["false accepts"])
+        print(f"summary ({tok})")
+        ref = totals.get("structgen")
+        for name, t in totals.items():
+            c, m = t["compile"], t["mask"]
+            ratio_c = pct(c, 50) / pct(ref["compile"], 50) if ref else float("nan")
+            ratio_m = pct(m, 50) / pct(ref["mask"], 50) if ref else float("nan")
+            print(f"{'ALL':16s} {name:14s} {sum(t['schemas']):7d} {sum(t['covered']):8d} {'':6s} {sum(t['fa']):4d} {'':4s}"
+                  f" {pct(c, 50):9.1f}ms {pct(c, 90):6.1f}ms {pct(c, 99):6.0f}ms {max(c) if c else float('nan'):6.0f}ms"
+                  f"  {pct(m, 50):6.1f}us {pct(m, 99):6.0f}us {pct(m, 99.9):6.0f}us   compile p50 x{ratio_c:.2f}  mask p50 x{ratio_m:.2f}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
