@@ -26,7 +26,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+# this file's name would shadow the jsonschema package: bench/ goes to the end of the path
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE] + [HERE]
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 from peers import make_engines  # noqa: E402

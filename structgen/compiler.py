@@ -32,6 +32,7 @@ def compile_ir(
     max_states: int = DEFAULT_MAX_STATES,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     eager_masks: int = EAGER_MASK_STATES,
+    share_masks: bool = True,
 ) -> Constraint:
     """Compiles the grammar IR for ``vocab``; ``parser`` is lark's parser for parse trees;
     the masks of the first ``eager_masks`` states of a regular result are computed now."""
@@ -44,7 +45,7 @@ def compile_ir(
             raise GrammarError(f"{grammar.source}: {exc}") from exc
         if dfa is None:
             raise GrammarError(f"{grammar.source}: the grammar's language is empty")
-        constraint = RegularConstraint(dfa, vocab, description=f"grammar {grammar.source}")
+        constraint = RegularConstraint(dfa, vocab, description=f"grammar {grammar.source}", share_masks=share_masks)
         constraint.precompute_masks(eager_masks)
         return constraint
     bnf = lower(grammar)
@@ -105,6 +106,7 @@ def compile_json_schema(
     schema = to_json_schema(schema)
     options = JsonSchemaOptions(whitespace=whitespace, indent=indent, strict=strict, lenient=lenient, any_depth=any_depth)
     budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
+    budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
     started = time.monotonic()
     timeout_s = budget.pop("timeout_s", DEFAULT_TIMEOUT_S)
     compiled = schema_to_grammar(schema, options)

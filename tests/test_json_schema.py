@@ -9,7 +9,6 @@ import dataclasses
 import enum
 import json
 import os
-import random
 import re
 from decimal import Decimal
 from typing import Literal, Optional, TypedDict
@@ -320,8 +319,8 @@ def test_python_types_to_schema(smol_vocab):
 
 # ---- with the real model -------------------------------------------------------------------
 def test_model_outputs_validate(smollm2):
-    """One schema per JSONSchemaBench subset (the first that compiles within 3 s): every
-    finished SmolLM2 output validates with jsonschema."""
+    """One schema per JSONSchemaBench subset (the first that compiles to one DFA within 3 s):
+    every finished SmolLM2 output validates with jsonschema."""
     import structgen
 
     model, tokenizer = smollm2
@@ -333,6 +332,8 @@ def test_model_outputs_validate(smollm2):
                 constraint = compile_json_schema(schema, vocab, whitespace="compact", timeout_s=3)
             except (UnsupportedSchemaError, CompileBudgetError):
                 continue
+            if not isinstance(constraint, structgen.RegularConstraint):
+                continue  # split (grammar) schemas decode slowly while their masks are cold
             result = structgen.generate(
                 f"Write one JSON instance of this schema:\n{json.dumps(schema)[:600]}",
                 constraint=constraint, model=model, tokenizer=tokenizer, max_new_tokens=128, temperature=0.7, seed=1,

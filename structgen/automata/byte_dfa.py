@@ -306,6 +306,36 @@ def _is_consistent(cls: np.ndarray, succ: np.ndarray) -> bool:
     return bool((same_succ | ~same_class).all())
 
 
+def repeat_single(one: ByteDFA, lo: int, hi: int | None, max_states: int = DEFAULT_MAX_STATES) -> ByteDFA | None:
+    """``L(one){lo,hi}`` built directly, for a DFA whose accepting states have no moves
+    (each word is one unit, e.g. one encoded character): states are (count, state of
+    ``one``), so ``maxLength: 1000`` costs a table copy per count, not a subset construction."""
+    trans = one.transitions
+    m = trans.shape[0]
+    final = one.accepting
+    if final[0] or (trans[final] >= 0).any():
+        raise ValueError("repeat_single needs a DFA of non-empty units with final ends")
+    inner = np.flatnonzero(~final)  # state 0 first (initial, not accepting)
+    local = np.full(m + 1, DEAD, dtype=np.int64)
+    local[inner] = np.arange(len(inner))
+    top = hi if hi is not None else lo
+    width = len(inner)
+    if (top + 1) * width > max_states:
+        raise CompileBudgetError(f"a repetition {{{lo},{hi}}} exceeds {max_states} states")
+    step = trans[inner]  # (width, 256) targets in one's numbering
+    ends = np.where(step >= 0, final[np.maximum(step, 0)], False)
+    out = np.full(((top + 1) * width, 256), DEAD, dtype=np.int32)
+    for k in range(top + 1):
+        block = out[k * width : (k + 1) * width]
+        within = np.where((step >= 0) & ~ends, k * width + local[np.maximum(step, 0)], DEAD)
+        nxt = k + 1 if k < top else (k if hi is None else None)
+        done = np.where(ends, nxt * width if nxt is not None else DEAD, DEAD)
+        block[:] = np.where(ends, done, within)
+    accepting = np.zeros((top + 1) * width, dtype=bool)
+    accepting[np.arange(lo, top + 1) * width] = True
+    return _trim(out, accepting)
+
+
 def product(a: ByteDFA, b: ByteDFA, *, difference: bool = False, max_states: int = DEFAULT_MAX_STATES) -> ByteDFA | None:
     """The DFA of L(a) ∩ L(b), or of L(a) \\ L(b) with ``difference``; None when empty."""
     from .subset_kernel import product_construction

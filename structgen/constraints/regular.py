@@ -22,8 +22,11 @@ EAGER_MASK_STATES = 64
 class RegularConstraint(Constraint):
     """A byte DFA over a vocabulary, with masks memoised per DFA state."""
 
-    def __init__(self, dfa: ByteDFA, vocab: Vocabulary, description: str = "") -> None:
+    def __init__(self, dfa: ByteDFA, vocab: Vocabulary, description: str = "", share_masks: bool = True) -> None:
         self.dfa = dfa
+        # share masks between states with equal lookahead (pays Moore rounds over the whole
+        # DFA once): worth it for counting states, not for big DFAs of many distinct states
+        self.share_masks = share_masks
         self.vocab = vocab
         self.description = description
         self._masks: dict[int, np.ndarray] = {}
@@ -80,6 +83,8 @@ class RegularConstraint(Constraint):
     # repetitions (`[a-z]{1,200}`, `.{0,500}`) then share one walk instead of one each.
     # The hashed lookahead classes only propose a candidate; agree_within decides exactly.
     def _shared_mask(self, state: int) -> np.ndarray | None:
+        if not self.share_masks:
+            return None
         accepting = bool(self.dfa.accepting[state])
         for r in self._shared_levels:
             hit = self._shared.get((r, int(self._classes[r][state]), accepting))
@@ -88,7 +93,7 @@ class RegularConstraint(Constraint):
         return None
 
     def _share(self, state: int, words: np.ndarray, lookahead: int) -> None:
-        if self.dfa.n_states <= 1:
+        if self.dfa.n_states <= 1 or not self.share_masks:
             return
         if len(self._classes) <= lookahead:
             self._classes = self.dfa.lookahead_classes(lookahead, self._classes)
@@ -132,6 +137,8 @@ class RegularConstraint(Constraint):
         A larger DFA gets its lookahead classes instead, so that later masks can be shared
         without that cost landing on a request."""
         if self.dfa.n_states > max_states:
+            if not self.share_masks:
+                return 0
             with self._lock:
                 self._classes = self.dfa.lookahead_classes(self.vocab.trie.max_depth + 1, self._classes)
             return 0

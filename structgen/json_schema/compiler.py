@@ -27,9 +27,9 @@ import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..automata.byte_dfa import ByteDFA, product
+from ..automata.byte_dfa import ByteDFA, product, repeat_single
 from ..automata.expr_nfa import expr_to_nfa
-from ..errors import CompileBudgetError, UnsupportedSchemaError
+from ..errors import UnsupportedSchemaError
 from ..grammar.ir import EMPTY, Alt, Automaton, Expr, Grammar, Ref, Repeat, Seq, literal
 from . import formats, numbers
 from .document import Location, SchemaDocument
@@ -529,7 +529,7 @@ class _Compiler:
         if hi is not None and hi < lo:
             raise Unsatisfiable(loc.pointer)
         if lo or hi is not None:
-            parts.append(Repeat(any_char(), lo, hi))
+            parts.append(_counted_chars(lo, hi))
         if not parts:
             return self._any_string
         if len(parts) == 1:
@@ -786,6 +786,15 @@ class _Compiler:
 
 # ---- helpers ------------------------------------------------------------------------------
 _ANY_STRING = quoted(Automaton(ByteDFA.from_nfa(expr_to_nfa(Repeat(any_char())))))
+
+
+@lru_cache(maxsize=256)
+def _counted_chars(lo: int, hi: int | None) -> Automaton:
+    """lo..hi encoded characters (minLength / maxLength), as one counting automaton."""
+    dfa = repeat_single(ByteDFA.from_nfa(expr_to_nfa(any_char())), lo, hi)
+    if dfa is None:
+        raise Unsatisfiable("")
+    return Automaton(dfa)
 
 
 @lru_cache(maxsize=1)
