@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from ..grammar.ir import Alt, Automaton, Bytes, Expr, Pattern, Ref, Repeat, Seq, Terminal
+import numpy as np
+
+from ..grammar.ir import Alt, Automaton, Bytes, Expr, Pattern, Ref, Repeat, Seq, Terminal, children
 from .nfa import ByteNFA
 from .regex import regex_to_nfa
 
@@ -65,14 +67,7 @@ class _Builder:
             if seen:
                 continue
             self.keep.append(e)
-            if isinstance(e, Seq):
-                todo.extend(e.items)
-            elif isinstance(e, Alt):
-                todo.extend(e.options)
-            elif isinstance(e, Repeat):
-                todo.append(e.item)
-                if e.separator is not None:
-                    todo.append(e.separator)
+            todo.extend(children(e))
 
     def into(self, expr: Expr, start: int, end: int) -> None:
         """Adds paths from ``start`` to ``end`` that read exactly the language of ``expr``."""
@@ -175,8 +170,6 @@ def _is_small(expr: Expr) -> bool:
 def _dfa_as_nfa(dfa) -> ByteNFA:
     """A DFA's states as NFA states (runs of bytes with one target become one range move),
     with a fresh final state entered from every accepting state."""
-    import numpy as np
-
     nfa = ByteNFA()
     trans = np.asarray(dfa.transitions)
     for _ in range(trans.shape[0]):

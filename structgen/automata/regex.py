@@ -29,8 +29,8 @@ def strip_anchors(pattern: str) -> str:
     elif body.startswith("\\A"):
         body, offset = body[2:], 2
     for suffix in ("\\Z", "\\z", "$"):
-        if body.endswith(suffix) and not _is_escaped(body, len(body) - len(suffix)):
-            if suffix == "$" or not _is_escaped(body, len(body) - 2):
+        if body.endswith(suffix) and not is_escaped(body, len(body) - len(suffix)):
+            if suffix == "$" or not is_escaped(body, len(body) - 2):
                 body = body[: -len(suffix)]
                 break
     _check_constructs(pattern, body, offset)
@@ -63,7 +63,7 @@ def _unicode_escapes_to_literals(body: str) -> str:
     return "".join(out)
 
 
-def _is_escaped(text: str, index: int) -> bool:
+def is_escaped(text: str, index: int) -> bool:
     backslashes = 0
     i = index - 1
     while i >= 0 and text[i] == "\\":

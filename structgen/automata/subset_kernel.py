@@ -14,9 +14,6 @@ from numba.typed import Dict
 
 from .nfa import ByteNFA
 
-TOO_MANY_STATES = -1
-
-
 def nfa_arrays(nfa: ByteNFA) -> tuple[np.ndarray, ...]:
     """CSR arrays of ``nfa``: eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst."""
     eps_counts = np.fromiter((len(e) for e in nfa.epsilon), dtype=np.int64, count=len(nfa.epsilon))
@@ -69,8 +66,8 @@ def _hash(members, size):
 
 @njit(cache=True)
 def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, start, final, max_states):
-    """Returns (transitions int32 (m, 256), accepting bool (m,), flat members, offsets), or
-    arrays with ``m == TOO_MANY_STATES`` rows signalled by an empty offsets array."""
+    """Returns (transitions int32 (m, 256), accepting bool (m,), flat members, offsets);
+    an empty offsets array when more than ``max_states`` states would be needed."""
     n = len(eps_ptr) - 1
     stamp = np.zeros(n, dtype=np.int64)
     mark = 0

@@ -156,6 +156,17 @@ def regular_expr(grammar: Grammar) -> Expr | None:
     return lowering.closed(grammar.rules[grammar.start])
 
 
+def children(expr: Expr) -> tuple[Expr, ...]:
+    """The direct sub-expressions of a node (none for leaves and references)."""
+    if isinstance(expr, Seq):
+        return expr.items
+    if isinstance(expr, Alt):
+        return expr.options
+    if isinstance(expr, Repeat):
+        return (expr.item,) if expr.separator is None else (expr.item, expr.separator)
+    return ()
+
+
 def _leaves(expr: Expr):
     """Every leaf object of an expression DAG once (shared sub-expressions are visited once)."""
     seen: set[int] = set()
@@ -165,15 +176,10 @@ def _leaves(expr: Expr):
         if id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, Seq):
-            todo.extend(e.items)
-        elif isinstance(e, Alt):
-            todo.extend(e.options)
-        elif isinstance(e, Repeat):
-            todo.append(e.item)
-            if e.separator is not None:
-                todo.append(e.separator)
-        else:
+        below = children(e)
+        if below:
+            todo.extend(below)
+        elif not isinstance(e, (Seq, Alt)):  # an empty Seq/Alt is no leaf
             yield e
 
 

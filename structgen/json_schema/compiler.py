@@ -20,6 +20,7 @@ rules (so only recursive schemas need a parser at run time). Semantics:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from functools import lru_cache
@@ -98,6 +99,7 @@ class _Compiler:
         self.ref_memo: dict[tuple, Expr] = {}
         self.unenforced: list[str] = []
         self.kept: list[str] = []
+        self._rule_numbers = itertools.count()
         self._validator = None
         self._any: dict[tuple[int, int], Expr] = {}
         self._flex = self._ws_flexible()
@@ -161,7 +163,7 @@ class _Compiler:
         found = self.ref_memo.get(memo_key)
         if found is not None:
             return found
-        name = f"def{len(self.ref_memo) + len(self.active)}_{len(self.rules)}"
+        name = f"def{next(self._rule_numbers)}"
         self.active[key] = name
         try:
             expr = self.value(target, tloc, depth)

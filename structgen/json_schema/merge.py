@@ -9,6 +9,7 @@ instances both accept, or raises :class:`UnsupportedSchemaError` when it cannot 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from fractions import Fraction
 
@@ -183,8 +184,6 @@ def _extra_schema(s: dict):
 
 
 def _matches_any(name: str, patterns: dict) -> bool:
-    import re
-
     return any(re.search(p, name) for p in patterns)
 
 

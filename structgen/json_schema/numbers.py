@@ -38,24 +38,26 @@ def _alt(options: list[Expr]) -> Expr:
     return options[0] if len(options) == 1 else Alt(tuple(options))
 
 
-def _fixed(lo: int, hi: int, width: int) -> list[tuple[tuple[int, int], ...]]:
+def digit_ranges(lo: int, hi: int, width: int, base: int = 10) -> list[tuple[tuple[int, int], ...]]:
+    """Fixed-width base-``base`` numbers lo..hi as tuples of digit ranges (most significant
+    first): every number in the range is matched by exactly one tuple."""
     if width == 1:
         return [((lo, hi),)]
-    unit = 10 ** (width - 1)
+    unit = base ** (width - 1)
     lo_head, lo_rest = divmod(lo, unit)
     hi_head, hi_rest = divmod(hi, unit)
     if lo_head == hi_head:
-        return [((lo_head, lo_head),) + t for t in _fixed(lo_rest, hi_rest, width - 1)]
+        return [((lo_head, lo_head),) + t for t in digit_ranges(lo_rest, hi_rest, width - 1, base)]
     out = []
     if lo_rest:
-        out += [((lo_head, lo_head),) + t for t in _fixed(lo_rest, unit - 1, width - 1)]
+        out += [((lo_head, lo_head),) + t for t in digit_ranges(lo_rest, unit - 1, width - 1, base)]
         lo_head += 1
     tail = []
     if hi_rest != unit - 1:
-        tail = [((hi_head, hi_head),) + t for t in _fixed(0, hi_rest, width - 1)]
+        tail = [((hi_head, hi_head),) + t for t in digit_ranges(0, hi_rest, width - 1, base)]
         hi_head -= 1
     if lo_head <= hi_head:
-        out.append(((lo_head, hi_head),) + ((0, 9),) * (width - 1))
+        out.append(((lo_head, hi_head),) + ((0, base - 1),) * (width - 1))
     return out + tail
 
 
@@ -70,7 +72,7 @@ def natural_range(lo: int, hi: int | None) -> Expr:
         b = min(hi, 10**width - 1) if hi is not None else 10**width - 1
         if a > b:
             continue
-        for digits in _fixed(a, b, width):
+        for digits in digit_ranges(a, b, width):
             options.append(Seq(tuple(_digits(x, y) for x, y in digits)))
     if hi is None:  # every longer number
         options.append(Seq((_digits(1, 9), Repeat(DIGIT, top, None))))

@@ -16,10 +16,11 @@ from functools import lru_cache
 
 from interegular import patterns as ip
 
-from ..automata.regex import strip_anchors
+from ..automata.regex import is_escaped, strip_anchors
 from ..automata.utf8 import MAX_CODE_POINT, merge_ranges, ranges_to_sequences, remove_surrogates
 from ..errors import RegexError
 from ..grammar.ir import EMPTY, Alt, Bytes, Expr, Repeat, Seq, literal
+from .numbers import digit_ranges
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -123,32 +124,10 @@ def _hex_digit(lo: int, hi: int) -> Expr:
     return Bytes(tuple(seqs))
 
 
-def _split_fixed(lo: int, hi: int, width: int, base: int) -> list[tuple[tuple[int, int], ...]]:
-    """Fixed-width base-``base`` numbers lo..hi as digit-range tuples (most significant first)."""
-    if width == 1:
-        return [((lo, hi),)]
-    unit = base ** (width - 1)
-    lo_head, lo_rest = divmod(lo, unit)
-    hi_head, hi_rest = divmod(hi, unit)
-    if lo_head == hi_head:
-        return [((lo_head, lo_head),) + t for t in _split_fixed(lo_rest, hi_rest, width - 1, base)]
-    out = []
-    if lo_rest:
-        out += [((lo_head, lo_head),) + t for t in _split_fixed(lo_rest, unit - 1, width - 1, base)]
-        lo_head += 1
-    tail = []
-    if hi_rest != unit - 1:
-        tail = [((hi_head, hi_head),) + t for t in _split_fixed(0, hi_rest, width - 1, base)]
-        hi_head -= 1
-    if lo_head <= hi_head:
-        out.append(((lo_head, hi_head),) + ((0, base - 1),) * (width - 1))
-    return out + tail
-
-
 def _hex_expr(ranges: Ranges, width: int) -> Expr:
     options = []
     for lo, hi in ranges:
-        for digits in _split_fixed(lo, hi, width, 16):
+        for digits in digit_ranges(lo, hi, width, 16):
             options.append(Seq(tuple(_hex_digit(a, b) for a, b in digits)))
     return options[0] if len(options) == 1 else Alt(tuple(options))
 
@@ -190,7 +169,7 @@ def pattern_expr(pattern: str) -> Expr:
     options = []
     for branch in _top_level_branches(pattern):
         anchored_start = branch.startswith("^")
-        anchored_end = branch.endswith("$") and not _escaped(branch, len(branch) - 1)
+        anchored_end = branch.endswith("$") and not is_escaped(branch, len(branch) - 1)
         try:
             body = strip_anchors(branch)
             parsed = ip.parse_pattern(body)
@@ -210,13 +189,6 @@ def pattern_expr(pattern: str) -> Expr:
 def regex_chars_expr(regex: str) -> Expr:
     """The JSON encodings of the strings that fully match ``regex`` (format patterns)."""
     return _convert(ip.parse_pattern(regex), ip.REFlags(0))
-
-
-def _escaped(text: str, index: int) -> bool:
-    n = 0
-    while index - 1 - n >= 0 and text[index - 1 - n] == "\\":
-        n += 1
-    return n % 2 == 1
 
 
 def _top_level_branches(pattern: str) -> list[str]:
