@@ -23,6 +23,11 @@ __version__ = "0.1.0"
 _LAZY = {
     "generate": ("structgen.generation.decode", "generate"),
     "GenerationResult": ("structgen.generation.result", "GenerationResult"),
+    "AlignedSampler": ("structgen.generation.aligned", "AlignedSampler"),
+    "beam_search": ("structgen.generation.beam", "beam_search"),
+    "importance_resample": ("structgen.generation.importance", "importance_resample"),
+    "weighted_estimate": ("structgen.generation.importance", "weighted_estimate"),
+    "effective_sample_size": ("structgen.generation.importance", "effective_sample_size"),
     "load_default_model": ("structgen.generation.models", "load_default_model"),
     "load_model": ("structgen.generation.models", "load_model"),
     "ConstraintLogitsProcessor": ("structgen.generation.logits_processor", "ConstraintLogitsProcessor"),
@@ -52,6 +57,11 @@ def warm_up() -> None:
 
 
 __all__ = [
+    "AlignedSampler",
+    "beam_search",
+    "effective_sample_size",
+    "importance_resample",
+    "weighted_estimate",
     "ByteDFA",
     "CompileBudgetError",
     "Constraint",

@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-p", type=float)
     gen.add_argument("--seed", type=int)
     gen.add_argument("--raw", action="store_true", help="do not apply the chat template to the prompt")
+    gen.add_argument("--speculative", action="store_true", help="draft forced text and n-grams, verified by the model (same output, fewer forward passes)")
     gen.add_argument("--json", action="store_true", help="print a JSON object with the whole result")
     return parser
 
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             top_p=args.top_p,
             seed=args.seed,
             chat_template=not args.raw,
+            speculative=args.speculative,
         )
     except StructgenError as exc:
         print(f"structgen: error: {exc}", file=sys.stderr)

@@ -46,6 +46,17 @@ def vocabulary_for(model: Any, tokenizer: Any) -> Vocabulary:
     return vocab
 
 
+def model_and_vocabulary(model: Any, tokenizer: Any) -> tuple[Any, Any, Vocabulary]:
+    """(model, tokenizer, vocabulary): the default model when neither is given."""
+    if model is None:
+        if tokenizer is not None:
+            raise ValueError("a tokenizer was given without its model")
+        model, tokenizer = load_default_model()
+    elif tokenizer is None:
+        raise ValueError("a model was given without its tokenizer")
+    return model, tokenizer, vocabulary_for(model, tokenizer)
+
+
 def resolve_constraint(
     vocab: Vocabulary,
     *,
@@ -126,6 +137,7 @@ def generate(
     seed: int | None = None,
     chat_template: bool = True,
     system_prompt: str | None = None,
+    speculative: bool | Sequence[str] = False,
 ) -> GenerationResult | list[GenerationResult]:
     """Generates from one prompt (returns a result) or several (returns a list, decoded as
     one batch). With no constraint the output is unconstrained. ``temperature=0`` is greedy.
@@ -133,38 +145,58 @@ def generate(
     result also carries ``parse_tree``, built by lark's own parser. With a JSON Schema
     (``schema=`` a dict, JSON text, pydantic model, dataclass, TypedDict...) a completed result
     carries ``value`` (the parsed JSON, or an instance of the pydantic model / dataclass) and
-    ``valid`` (checked by the ``jsonschema`` validator)."""
+    ``valid`` (checked by the ``jsonschema`` validator).
+
+    ``speculative=True`` (or a list of draft sources: ``"forced"``, ``"ngram"``) drafts tokens from
+    the constraint and the context and verifies them in one forward pass each; outputs keep the
+    same distribution (greedy: the same tokens). Prompts are then decoded one after another."""
     check_sampling_args(temperature, top_k, top_p)
-    if model is None:
-        if tokenizer is not None:
-            raise ValueError("a tokenizer was given without its model")
-        model, tokenizer = load_default_model()
-    elif tokenizer is None:
-        raise ValueError("a model was given without its tokenizer")
-    vocab = vocabulary_for(model, tokenizer)
+    model, tokenizer, vocab = model_and_vocabulary(model, tokenizer)
     compiled = resolve_constraint(vocab, regex=regex, choices=choices, grammar=grammar, gbnf=gbnf, schema=schema, constraint=constraint)
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     prompt_ids = [render_prompt(tokenizer, p, chat_template=chat_template, system_prompt=system_prompt) for p in prompts]
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    results = decode_batch(
-        model,
-        vocab,
-        prompt_ids,
-        compiled,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        generator=generator,
-    )
+    if speculative:
+        from .drafts import make_sources
+        from .speculative import ModelVerifier, speculative_decode
+
+        names = ("forced", "ngram") if speculative is True else tuple(speculative)
+        results = [
+            speculative_decode(
+                ModelVerifier(model), vocab, ids, compiled, make_sources(names, tokenizer),
+                max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator,
+            )
+            for ids in prompt_ids
+        ]
+    else:
+        results = decode_batch(
+            model,
+            vocab,
+            prompt_ids,
+            compiled,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            generator=generator,
+        )
     for r, p in zip(results, prompts):
         r.prompt = p
-        if r.completed and getattr(compiled, "lark_parser", None) is not None:
-            r.parse_tree = compiled.parse(r.text)
-        if r.completed and getattr(compiled, "schema", None) is not None:
-            check = validate_json(r.text, compiled.schema)
-            r.valid, r.value = check.valid, _as_python(check.value, schema) if check.valid else check.value
+        attach_parsed_output(r, compiled, schema)
     return results[0] if isinstance(prompt, str) else results
+
+
+def attach_parsed_output(result: GenerationResult, compiled: Constraint | None, python_type: Any = None) -> None:
+    """Sets ``parse_tree`` (Lark grammars) or ``value`` / ``valid`` (JSON Schemas) on a
+    completed result; ``python_type`` is the pydantic model / dataclass the caller gave."""
+    if not result.completed or compiled is None:
+        return
+    if getattr(compiled, "lark_parser", None) is not None:
+        result.parse_tree = compiled.parse(result.text)
+    if getattr(compiled, "schema", None) is not None:
+        check = validate_json(result.text, compiled.schema)
+        result.valid = check.valid
+        result.value = _as_python(check.value, python_type) if check.valid else check.value
 
 
 def _as_python(value: Any, schema: Any) -> Any:
@@ -223,6 +255,7 @@ def decode_batch(
             input_ids=step_ids, attention_mask=attention, position_ids=step_positions, past_key_values=past, use_cache=True
         )
         past = out.past_key_values
+        passes = step + 1
         logits = out.logits[:, -1, :].float()
         if step == 0:
             prefill_seconds = time.perf_counter() - started
@@ -253,7 +286,7 @@ def decode_batch(
                 finish[row] = "eos"
                 continue
             tokens[row].append(tid)
-            if matchers is not None and _only_eos_left(matchers[row]):
+            if matchers is not None and only_eos_left(matchers[row]):
                 finish[row] = "constraint_end"
         if all(f is not None for f in finish):
             break
@@ -281,12 +314,13 @@ def decode_batch(
                 logprob=logprob[row],
                 prefill_seconds=prefill_seconds,
                 total_seconds=total_seconds,
+                forward_passes=passes,
             )
         )
     return results
 
 
-def _only_eos_left(matcher: Any) -> bool:
+def only_eos_left(matcher: Any) -> bool:
     """True when the constraint is complete and nothing but EOS may follow, so the sequence
     can end without another forward pass."""
     words = matcher.mask_words()

@@ -12,9 +12,10 @@ class GenerationResult:
     """One generated sequence.
 
     ``log_z[t]`` is the log of the probability mass the model gave to the tokens the constraint
-    allowed at step ``t`` (at temperature 1, before top-k/top-p). Its sum is the log importance
-    weight of the sample with respect to the model's distribution conditioned on the
-    constraint (up to the normalising constant).
+    allowed at step ``t`` (at temperature 1, before top-k/top-p). For plain masking at
+    temperature 1 its sum is the log importance weight of the sample with respect to the model's
+    distribution conditioned on the constraint (up to the normalising constant); samplers that
+    propose otherwise record ``log_proposal`` and the weight is ``logprob - log_proposal``.
     """
 
     text: str
@@ -29,10 +30,22 @@ class GenerationResult:
     parse_tree: Any = None  # a lark Tree of the output, for Lark grammars
     value: Any = None  # the parsed output, for JSON Schemas (a pydantic model / dataclass if given one)
     valid: bool | None = None  # the output checked by the jsonschema validator (JSON Schemas)
+    log_proposal: float | None = None  # log-probability of the sample under the sampler that drew it
+    forward_passes: int = 0  # model calls (speculative decoding reports them)
+    drafted_tokens: int = 0  # draft tokens verified
+    accepted_draft_tokens: int = 0  # draft tokens the verification kept
 
     @property
     def log_z_sum(self) -> float:
         return math.fsum(self.log_z)
+
+    @property
+    def log_importance_weight(self) -> float:
+        """log p(x) - log q(x) for the target p(x | constraint) (up to a constant shared by all
+        samples) and the proposal q that drew the sample."""
+        if self.log_proposal is not None:
+            return self.logprob - self.log_proposal
+        return self.log_z_sum
 
     @property
     def num_tokens(self) -> int:

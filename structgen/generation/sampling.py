@@ -15,6 +15,24 @@ def check_sampling_args(temperature: float, top_k: int | None, top_p: float | No
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
 
 
+def token_probs(
+    masked_logits: torch.Tensor, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """The distribution sampling draws from: ``(B, V)`` masked logits (disallowed = -inf) after
+    temperature, then top-k, then top-p. ``temperature > 0``."""
+    logits = masked_logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        remove = cumulative - sorted_logits.softmax(dim=-1) >= top_p  # keep the token that crosses p
+        sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits.softmax(dim=-1)
+
+
 def select_tokens(
     masked_logits: torch.Tensor,
     *,
@@ -27,15 +45,5 @@ def select_tokens(
     ``temperature == 0`` is greedy."""
     if temperature == 0:
         return masked_logits.argmax(dim=-1)
-    logits = masked_logits / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-        remove = cumulative - sorted_logits.softmax(dim=-1) >= top_p  # keep the token that crosses p
-        sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    probs = logits.softmax(dim=-1)
+    probs = token_probs(masked_logits, temperature=temperature, top_k=top_k, top_p=top_p)
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)

@@ -1,0 +1,162 @@
+"""Speculative decoding over the constraint: with drafts, sampled outputs keep the distribution
+of plain masked decoding (chi-square against an enumeration that uses Python's ``re``, not
+structgen), greedy outputs are identical token for token, and the KV cache stays consistent."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from structgen import compile_regex
+from structgen.generation.drafts import DraftContext, ForcedDraft, NgramDraft
+from structgen.generation.speculative import CallableVerifier, ModelVerifier, speculative_decode
+from test_aligned import EOS, TABLE, TOKENS, VOCAB, chi_square_p_value
+
+PATTERN = r"(a|b){1,3}c|bcb?c"
+LANGUAGE = {s for s in (
+    "".join(p) + "c" for n in range(1, 4) for p in __import__("itertools").product("ab", repeat=n)
+)} | {"bcc", "bcbc"}
+PREFIXES = {s[:i] for s in LANGUAGE for i in range(len(s) + 1)}
+
+
+def toy_logits(prefixes: list[list[int]]) -> np.ndarray:
+    """The bigram table of test_aligned; the first token of every prefix is a BOS."""
+    return np.log(np.stack([TABLE[p[-1] if len(p) > 1 else 6] for p in prefixes]))
+
+
+def masked_distribution() -> dict[tuple[int, ...], float]:
+    """p(sequence) under plain masked sampling, by enumeration: a token is allowed iff the text
+    stays a prefix of the (finite) language; EOS iff the text is in it."""
+    out: dict[tuple[int, ...], float] = {}
+
+    def walk(seq: tuple[int, ...], text: str, prob: float, prev: int) -> None:
+        allowed = [t for t in range(5) if text + TOKENS[t].decode() in PREFIXES]
+        if text in LANGUAGE:
+            allowed.append(EOS)
+        z = sum(TABLE[prev, t] for t in allowed)
+        for t in allowed:
+            p = prob * TABLE[prev, t] / z
+            if t == EOS:
+                out[seq] = out.get(seq, 0.0) + p
+            else:
+                walk(seq + (t,), text + TOKENS[t].decode(), p, t)
+
+    walk((), "", 1.0, 6)
+    return out
+
+
+def longest_match(data: bytes) -> list[int]:
+    ids, i = [], 0
+    while i < len(data):
+        t = max((t for t in range(5) if data.startswith(TOKENS[t], i)), key=lambda t: len(TOKENS[t]))
+        ids.append(t)
+        i += len(TOKENS[t])
+    return ids
+
+
+class RandomDraft:
+    """Proposes random tokens (mostly wrong): exercises rejection and rollback."""
+
+    name = "random"
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def propose(self, ctx: DraftContext) -> list[int]:
+        return [self.rng.randrange(6) for _ in range(self.rng.randrange(4))]
+
+    def feedback(self, proposed: int, accepted: int) -> None:
+        pass
+
+
+def toy_run(sources, *, temperature=1.0, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return speculative_decode(
+        CallableVerifier(toy_logits), VOCAB, [EOS], compile_regex(PATTERN, VOCAB), sources,
+        max_new_tokens=8, temperature=temperature, generator=generator,
+    )
+
+
+def test_reference_language_matches_pattern():
+    assert all(re.fullmatch(PATTERN, s) for s in LANGUAGE)
+
+
+@pytest.mark.parametrize("drafts", ["none", "forced+random", "ngram"])
+def test_sampled_distribution_unchanged_by_drafts(drafts):
+    expected = masked_distribution()
+    samples = []
+    for seed in range(1500):
+        sources = {
+            "none": [],
+            "forced+random": [ForcedDraft(longest_match), RandomDraft(seed)],
+            "ngram": [NgramDraft()],
+        }[drafts]
+        r = toy_run(sources, seed=seed)
+        assert re.fullmatch(PATTERN, r.text) and r.completed
+        samples.append(r)
+    assert chi_square_p_value(samples, expected) > 1e-3
+    if drafts == "forced+random":
+        assert sum(r.drafted_tokens for r in samples) > sum(r.accepted_draft_tokens for r in samples) > 0
+
+
+def test_plain_sampling_differs_from_a_wrong_reference():
+    """The chi-square test used above can fail: samples against a distorted reference."""
+    expected = masked_distribution()
+    skewed = {k: v * (3.0 if k[:1] == (0,) else 1.0) for k, v in expected.items()}
+    total = sum(skewed.values())
+    skewed = {k: v / total for k, v in skewed.items()}
+    samples = [toy_run([], seed=s) for s in range(1500)]
+    assert chi_square_p_value(samples, skewed) < 1e-6
+
+
+def test_greedy_identical_with_drafts_toy():
+    plain = toy_run([], temperature=0)
+    for sources in ([ForcedDraft(longest_match)], [RandomDraft(1), ForcedDraft(longest_match)], [NgramDraft()]):
+        r = toy_run(sources, temperature=0)
+        assert r.token_ids == plain.token_ids and r.finish_reason == plain.finish_reason
+
+
+def test_forced_draft_is_accepted_in_one_pass():
+    """Where every byte has one token, the forced text is certain: one forward pass in all."""
+    constraint = compile_regex(r"cccc", VOCAB)
+    generator = torch.Generator().manual_seed(0)
+    r = speculative_decode(CallableVerifier(toy_logits), VOCAB, [EOS], constraint, [ForcedDraft(longest_match)], max_new_tokens=16, temperature=1.0, generator=generator)
+    assert r.text == "cccc" and r.finish_reason == "constraint_end"
+    assert r.forward_passes == 1 and r.accepted_draft_tokens == r.drafted_tokens == 4
+
+
+@pytest.mark.model
+def test_kv_cache_consistent_after_crop(smollm2):
+    model, tok = smollm2
+    prompt = tok.encode("The quick brown fox jumps over", add_special_tokens=False)
+    v = ModelVerifier(model)
+    v.extend(prompt + [1000, 2000, 3000, 4000])
+    v.crop(len(prompt) + 1)
+    after = v.extend([42, 43])
+    with torch.inference_mode():
+        fresh = model(input_ids=torch.tensor([prompt + [1000, 42, 43]])).logits[0, -2:].float()
+    assert torch.allclose(after, fresh, atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"schema": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer"}, "pets": {"type": "array", "items": {"enum": ["cat", "dog"]}, "maxItems": 3}}, "required": ["name", "age", "pets"]}},
+        {"regex": r"(Monday|Tuesday|Wednesday), the (1st|2nd|3rd) of (January|February)"},
+        {"grammar": "start: \"SELECT \" NAME (\", \" NAME)* \" FROM \" NAME \";\"\nNAME: /[a-z_]{1,12}/\n"},
+    ],
+)
+def test_greedy_identical_with_drafts_real_model(smollm2, kwargs):
+    import structgen
+
+    model, tok = smollm2
+    prompt = "Write the answer for a user called Ann, aged 31, who has a cat."
+    plain = structgen.generate(prompt, model=model, tokenizer=tok, temperature=0, max_new_tokens=48, **kwargs)
+    fast = structgen.generate(prompt, model=model, tokenizer=tok, temperature=0, max_new_tokens=48, speculative=True, **kwargs)
+    assert fast.token_ids == plain.token_ids and fast.finish_reason == plain.finish_reason
+    assert fast.forward_passes < plain.forward_passes and fast.accepted_draft_tokens > 0
