@@ -52,7 +52,7 @@ class ModelVerifier:
 
     def crop(self, length: int) -> None:
         if length < self.length:
-            self.cache.crop(length)
+            self.cache.crop(length - self.length)  # a negative count: remove that many (old and new transformers)
             self.length = length
 
 
