@@ -170,7 +170,11 @@ def run_task(name: str, model, tok, vocab, ns: list[int], eps: float, batch_size
     rng = np.random.default_rng(seed)
     texts, weights = list(exact), np.array(list(exact.values()))
     iid = [texts[i] for i in rng.choice(len(texts), size=max(ns), p=weights / weights.sum())]
-    seq_logp = {vocab.decode(s): lp for s, lp in sentences.items()}
+    by_text: dict[str, list[float]] = {}
+    for seq, lp in sentences.items():
+        by_text.setdefault(vocab.decode(seq), []).append(lp)
+    # per text, E[log p] over its tokenizations (as the exact distribution draws them)
+    seq_logp = {t: float(np.dot(np.exp(np.array(v) - np.logaddexp.reduce(v)), v)) for t, v in by_text.items()}
     for n in ns:
         tv, kl = compare(exact, counts(iid[:n]), n)
         rows.append((name, "iid", n, tv, kl, float(np.mean([seq_logp[t] for t in iid[:n]])), float("nan"), float("nan")))
