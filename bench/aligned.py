@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import structgen  # noqa: E402
 from structgen.generation.aligned import AlignedSampler  # noqa: E402
 from structgen.generation.decode import render_prompt, vocabulary_for  # noqa: E402
-from structgen.generation.importance import weighted_distribution  # noqa: E402
+from structgen.generation.importance import normalized_weights, weighted_distribution  # noqa: E402
 
 ARITHMETIC = r"""
 start: NUM OP NUM
@@ -199,16 +199,10 @@ def run_task(name: str, model, tok, vocab, ns: list[int], eps: float, batch_size
             if method == "mask":
                 weighted = weighted_distribution(samples)
                 tv, kl = compare(exact, weighted, n)
-                loglik_w = float(sum(w * r.logprob for w, r in zip(_weights(samples), samples)))
+                loglik_w = float(sum(w * r.logprob for w, r in zip(normalized_weights(samples), samples)))
                 rows.append((name, "mask+IS", n, tv, kl, loglik_w, 1000 * elapsed / n, float("nan")))
         print(f"  {method}: {sampler.stats}", flush=True)
     return rows
-
-
-def _weights(samples) -> np.ndarray:
-    from structgen.generation.importance import normalized_weights
-
-    return normalized_weights(samples)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ import torch
 
 from ..automata.bitmask import allocate_token_bitmask, apply_token_bitmask_inplace
 from ..constraints.base import Constraint
+from .decode import attach_parsed_output, model_and_vocabulary, render_prompt, resolve_constraint
 from .result import GenerationResult
 from .scoring import ModelScorer, TokenScorer
 
@@ -166,15 +167,6 @@ class AlignedSampler:
         if self.root is None:
             return 0.0
         return math.log(self.root.value) if self.root.value > 0 else float("-inf")
-
-    @property
-    def trie_size(self) -> int:
-        count, stack = 0, [self.root] if self.root is not None else []
-        while stack:
-            node = stack.pop()
-            count += 1
-            stack.extend(node.children.values())
-        return count
 
     def sample(self, n: int) -> list[GenerationResult]:
         """``n`` complete samples, each satisfying the constraint."""
@@ -313,8 +305,6 @@ class AlignedSampler:
                 node.refresh()
 
     def _result(self, draw: _Draw) -> GenerationResult:
-        from .decode import attach_parsed_output
-
         ids = draw.tokens[:-1]  # without the EOS
         exact = self.method == "exact"
         result = GenerationResult(
@@ -340,8 +330,6 @@ def _model_and_constraint(
     system_prompt: str | None,
     named: dict[str, Any],
 ) -> tuple[Constraint, ModelScorer]:
-    from .decode import model_and_vocabulary, render_prompt, resolve_constraint
-
     model, tokenizer, vocab = model_and_vocabulary(model, tokenizer)
     compiled = resolve_constraint(vocab, constraint=constraint, **named)
     if compiled is None:

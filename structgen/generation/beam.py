@@ -15,16 +15,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..automata.bitmask import allocate_token_bitmask, apply_token_bitmask_inplace
+from ..automata.bitmask import allocate_token_bitmask
 from ..constraints.base import Constraint
 from ..tokenizers.vocabulary import Vocabulary
 from .phrases import PhraseConstraints
+from .sampling import masked_scores
 
 
 @dataclass
@@ -52,7 +53,6 @@ class _Hyp:
     met: int
     matcher: Any
     row: int = 0  # its row in the model batch
-    extras: dict = field(default_factory=dict)
 
 
 class BatchScorer:
@@ -128,13 +128,7 @@ def constrained_beam_search(
     bitmask = allocate_token_bitmask(num_beams, vocab.logits_width)
     for step in range(max_new_tokens):
         rows = len(live)
-        masked = logprobs.clone()
-        if masked.shape[-1] > vocab.n_tokens:
-            masked[:, vocab.n_tokens :] = float("-inf")
-        if constraint is not None:
-            for r, h in enumerate(live):
-                h.matcher.fill_bitmask(bitmask, r)
-            apply_token_bitmask_inplace(masked, bitmask[:rows])
+        masked = masked_scores(logprobs, vocab.n_tokens, [h.matcher for h in live] if constraint is not None else None, bitmask)
         for r, h in enumerate(live):
             if h.met != phrases.all_met:
                 masked[r, eos_ids] = float("-inf")

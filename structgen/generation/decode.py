@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..automata.bitmask import allocate_token_bitmask, apply_token_bitmask_inplace
+from ..automata.bitmask import allocate_token_bitmask
 from ..automata.kernels import warm_up
 from ..constraints.base import Constraint
 from ..compiler import compile_gbnf, compile_grammar, compile_json_schema
@@ -22,7 +22,7 @@ from ..constraints.regular import compile_choices, compile_regex
 from ..tokenizers.vocabulary import Vocabulary
 from .models import eos_ids_of, load_default_model, logits_width_of
 from .result import GenerationResult
-from .sampling import check_sampling_args, select_tokens
+from .sampling import check_sampling_args, masked_scores, select_tokens
 
 _vocab_cache: dict[int, tuple[Any, Vocabulary]] = {}
 _constraint_cache: OrderedDict[tuple, Constraint] = OrderedDict()
@@ -260,14 +260,7 @@ def decode_batch(
         if step == 0:
             prefill_seconds = time.perf_counter() - started
         logprobs = torch.log_softmax(logits, dim=-1)
-        masked = logprobs.clone()
-        # ids past the tokenizer's end (padding of the output layer) are never generated
-        if masked.shape[-1] > vocab.n_tokens:
-            masked[:, vocab.n_tokens :] = float("-inf")
-        if constraint is not None:
-            for row, m in enumerate(matchers):
-                m.fill_bitmask(bitmask, row)
-            apply_token_bitmask_inplace(masked, bitmask)
+        masked = masked_scores(logprobs, vocab.n_tokens, matchers, bitmask)
         row_log_z = torch.logsumexp(masked, dim=-1)
         chosen = select_tokens(masked, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
         chosen_list = chosen.tolist()
@@ -286,7 +279,7 @@ def decode_batch(
                 finish[row] = "eos"
                 continue
             tokens[row].append(tid)
-            if matchers is not None and only_eos_left(matchers[row]):
+            if matchers is not None and matchers[row].only_eos_allowed():
                 finish[row] = "constraint_end"
         if all(f is not None for f in finish):
             break
@@ -318,10 +311,3 @@ def decode_batch(
             )
         )
     return results
-
-
-def only_eos_left(matcher: Any) -> bool:
-    """True when the constraint is complete and nothing but EOS may follow, so the sequence
-    can end without another forward pass."""
-    words = matcher.mask_words()
-    return matcher.can_terminate() and np.array_equal(words, matcher.constraint.eos_words)

@@ -15,7 +15,6 @@ class DraftContext:
     prompt_ids: Sequence[int]
     output_ids: Sequence[int]  # generated so far (the pending token included)
     matcher: Matcher | None  # at the end of output_ids; not to be advanced by a source
-    eos_ids: frozenset[int]
 
 
 class DraftSource(Protocol):
@@ -51,7 +50,7 @@ class ForcedDraft:
             return []
         probe = m.copy()
         probe.accept_tokens(ids)
-        return ids if _only_eos_left(probe, ctx.eos_ids) else ids[:-1]
+        return ids if probe.only_eos_allowed() else ids[:-1]
 
     def feedback(self, proposed: int, accepted: int) -> None:
         pass
@@ -89,13 +88,6 @@ class NgramDraft:
             self.length = min(self.max_len, self.length + 2)
         else:
             self.length = max(self.min_len, accepted + 1)
-
-
-def _only_eos_left(m: Matcher, eos_ids: frozenset[int]) -> bool:
-    if not m.can_terminate():
-        return False
-    allowed = m.allowed_token_ids()
-    return len(allowed) > 0 and all(int(t) in eos_ids for t in allowed)
 
 
 def tokenizer_encoder(tokenizer: Any) -> Callable[[bytes], list[int]]:

@@ -3,7 +3,12 @@ sampling applied after the constraint's mask."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
+
+from ..automata.bitmask import apply_token_bitmask_inplace
 
 
 def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -13,6 +18,19 @@ def check_sampling_args(temperature: float, top_k: int | None, top_p: float | No
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def masked_scores(scores: torch.Tensor, n_tokens: int, matchers: Sequence[Any] | None, bitmask: Any) -> torch.Tensor:
+    """A copy of ``(B, V)`` scores where ids past the tokenizer's end (padding of the output
+    layer) and the tokens row ``r``'s matcher forbids are -inf; ``matchers`` None = no constraint."""
+    masked = scores.clone()
+    if masked.shape[-1] > n_tokens:
+        masked[:, n_tokens:] = float("-inf")
+    if matchers is not None:
+        for row, m in enumerate(matchers):
+            m.fill_bitmask(bitmask, row)
+        apply_token_bitmask_inplace(masked, bitmask[: len(matchers)])
+    return masked
 
 
 def token_probs(

@@ -15,12 +15,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ..automata.bitmask import allocate_token_bitmask, apply_token_bitmask_inplace
+from ..automata.bitmask import allocate_token_bitmask
 from ..constraints.base import Constraint
 from ..tokenizers.vocabulary import Vocabulary
 from .drafts import DraftContext, DraftSource
 from .result import GenerationResult
-from .sampling import token_probs
+from .sampling import masked_scores, token_probs
 
 
 class VerifierSession(Protocol):
@@ -88,8 +88,6 @@ def speculative_decode(
     max_draft: int = 16,
 ) -> GenerationResult:
     """Decodes one sequence; the result reports forward passes, drafted and accepted tokens."""
-    from .decode import only_eos_left
-
     started = time.perf_counter()
     matcher = constraint.matcher() if constraint is not None else None
     bitmask = allocate_token_bitmask(1, vocab.logits_width) if constraint is not None else None
@@ -107,7 +105,7 @@ def speculative_decode(
         draft: list[int] = []
         chosen_source = None
         if room > 1:
-            ctx = DraftContext(prompt_ids, output, matcher, eos_ids)
+            ctx = DraftContext(prompt_ids, output, matcher)
             for source in sources:
                 proposal = source.propose(ctx)[: min(max_draft, room - 1)]
                 if len(proposal) > len(draft):
@@ -118,20 +116,18 @@ def speculative_decode(
             prefill_seconds = time.perf_counter() - started
         drafted += len(draft)
         emitted: list[int] = []
+        n_ok = 0  # draft tokens accepted in this pass
+        all_logprobs = torch.log_softmax(logits.double(), dim=-1)
         for i in range(len(draft) + 1):
-            logprobs = torch.log_softmax(logits[i : i + 1].double(), dim=-1)
-            masked = logprobs.clone()
-            if masked.shape[-1] > vocab.n_tokens:
-                masked[:, vocab.n_tokens :] = float("-inf")
-            if matcher is not None:
-                matcher.fill_bitmask(bitmask, 0)
-                apply_token_bitmask_inplace(masked, bitmask)
+            logprobs = all_logprobs[i : i + 1]
+            masked = masked_scores(logprobs, vocab.n_tokens, [matcher] if matcher is not None else None, bitmask)
             step_log_z = float(torch.logsumexp(masked, dim=-1))
             if not np.isfinite(step_log_z):
                 finish = "dead_end"
                 break
             proposed = draft[i] if i < len(draft) else None
             token, ok = _verify(masked, proposed, temperature, top_k, top_p, generator)
+            n_ok += ok
             emitted.append(token)
             log_z.append(step_log_z)
             logprob += float(logprobs[0, token])
@@ -141,7 +137,7 @@ def speculative_decode(
                 finish = "eos"
                 break
             output.append(token)
-            if matcher is not None and only_eos_left(matcher):
+            if matcher is not None and matcher.only_eos_allowed():
                 finish = "constraint_end"
                 break
             if len(output) >= max_new_tokens:
@@ -149,7 +145,6 @@ def speculative_decode(
                 break
             if not ok:
                 break
-        n_ok = _accepted_prefix(emitted, draft)
         accepted_total += n_ok
         if chosen_source is not None:
             chosen_source.feedback(len(draft), n_ok)
@@ -157,14 +152,12 @@ def speculative_decode(
         kv_length += len(pending) + n_ok
         verifier.crop(kv_length)
         pending = [emitted[-1]] if len(emitted) > n_ok else []
-    completed = finish in ("eos", "constraint_end") or (finish == "length" and matcher is not None and matcher.can_terminate())
-    if matcher is None:
-        completed = finish == "eos"
+    completed = finish == "eos" or (matcher is not None and (finish == "constraint_end" or matcher.can_terminate()))
     return GenerationResult(
         text=vocab.decode(output),
         token_ids=output,
         completed=completed,
-        finish_reason=finish or "length",
+        finish_reason=finish,
         log_z=log_z,
         logprob=logprob,
         prefill_seconds=prefill_seconds,
@@ -173,15 +166,6 @@ def speculative_decode(
         drafted_tokens=drafted,
         accepted_draft_tokens=accepted_total,
     )
-
-
-def _accepted_prefix(emitted: list[int], draft: list[int]) -> int:
-    n = 0
-    for a, b in zip(emitted, draft):
-        if a != b:
-            break
-        n += 1
-    return min(n, len(draft))
 
 
 def _verify(

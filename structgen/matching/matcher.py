@@ -51,6 +51,11 @@ class Matcher:
         state = self._top[0]
         return state is not _TERMINATED and self.constraint.is_accepting(state)
 
+    def only_eos_allowed(self) -> bool:
+        """True when the output is complete and nothing but EOS may follow (a decode loop can
+        stop without another forward pass)."""
+        return self.can_terminate() and np.array_equal(self.mask_words(), self.constraint.eos_words)
+
     # ---- advancing -------------------------------------------------------------------------
     def _next(self, state: Any, token_id: int) -> Any | None:
         if state is _TERMINATED:
