@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--raw", action="store_true", help="do not apply the chat template to the prompt")
     gen.add_argument("--speculative", action="store_true", help="draft forced text and n-grams, verified by the model (same output, fewer forward passes)")
     gen.add_argument("--json", action="store_true", help="print a JSON object with the whole result")
+    srv = sub.add_parser("serve", help="an OpenAI-compatible server (/v1/chat/completions, /v1/completions, /v1/models)")
+    srv.add_argument("--model", help="a GGUF file or transformers folder (default: SmolLM2-135M-Instruct)")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--max-batch", type=int, default=16, help="rows decoded together")
+    srv.add_argument("--default-max-tokens", type=int, default=256, help="max_tokens when a request gives none")
     return parser
 
 
@@ -41,6 +47,11 @@ def _read_schema(text: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        from .serving import serve
+
+        serve(args.host, args.port, model_path=args.model, max_batch=args.max_batch, default_max_tokens=args.default_max_tokens)
+        return 0
     from .errors import StructgenError
     from .generation.decode import generate
     from .generation.models import load_model

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 
 from .automata.byte_dfa import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, ByteDFA
 from .automata.lexer import build_lexer
@@ -80,6 +81,22 @@ def compile_grammar_file(path: str, vocab: Vocabulary, *, start: str = "start", 
 JSON_DFA_STATES = 20_000
 
 
+def compile_json_grammar(build: Callable[[bool], Grammar], vocab: Vocabulary, **budget) -> Constraint:
+    """Compiles a grammar made of JSON Schemas (``build(split)`` makes it): one DFA when it
+    stays under ``JSON_DFA_STATES`` states; otherwise rebuilt with ``split=True`` (one grammar
+    rule per object and array) for the grammar engine. Both attempts share one time budget."""
+    budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
+    budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
+    started = time.monotonic()
+    timeout_s = budget.pop("timeout_s", DEFAULT_TIMEOUT_S)
+    try:
+        one_dfa = {**budget, "max_states": min(budget.get("max_states", DEFAULT_MAX_STATES), JSON_DFA_STATES)}
+        return compile_ir(build(False), vocab, timeout_s=timeout_s, **one_dfa)
+    except CompileBudgetError:
+        remaining = max(0.1, timeout_s - (time.monotonic() - started))
+        return compile_ir(build(True), vocab, timeout_s=remaining, **budget)
+
+
 def compile_json_schema(
     schema,
     vocab: Vocabulary,
@@ -105,19 +122,14 @@ def compile_json_schema(
 
     schema = to_json_schema(schema)
     options = JsonSchemaOptions(whitespace=whitespace, indent=indent, strict=strict, lenient=lenient, any_depth=any_depth)
-    budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
-    budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
-    started = time.monotonic()
-    timeout_s = budget.pop("timeout_s", DEFAULT_TIMEOUT_S)
-    compiled = schema_to_grammar(schema, options)
-    try:  # one DFA when it stays small; otherwise one grammar rule per object and array
-        one_dfa = {**budget, "max_states": min(budget.get("max_states", DEFAULT_MAX_STATES), JSON_DFA_STATES)}
-        constraint = compile_ir(compiled.grammar, vocab, timeout_s=timeout_s, **one_dfa)
-    except CompileBudgetError:
-        compiled = schema_to_grammar(schema, dataclasses.replace(options, split=True))
-        remaining = max(0.1, timeout_s - (time.monotonic() - started))
-        constraint = compile_ir(compiled.grammar, vocab, timeout_s=remaining, **budget)
+    compiled: list = []
+
+    def build(split: bool) -> Grammar:
+        compiled[:] = [schema_to_grammar(schema, dataclasses.replace(options, split=split))]
+        return compiled[0].grammar
+
+    constraint = compile_json_grammar(build, vocab, **budget)
     constraint.description = "json schema"
     constraint.schema = schema
-    constraint.unenforced = compiled.unenforced
+    constraint.unenforced = compiled[0].unenforced
     return constraint

@@ -22,13 +22,17 @@ def check_sampling_args(temperature: float, top_k: int | None, top_p: float | No
 
 def masked_scores(scores: torch.Tensor, n_tokens: int, matchers: Sequence[Any] | None, bitmask: Any) -> torch.Tensor:
     """A copy of ``(B, V)`` scores where ids past the tokenizer's end (padding of the output
-    layer) and the tokens row ``r``'s matcher forbids are -inf; ``matchers`` None = no constraint."""
+    layer) and the tokens row ``r``'s matcher forbids are -inf; ``matchers`` None = no
+    constraint (a None entry: none for that row)."""
     masked = scores.clone()
     if masked.shape[-1] > n_tokens:
         masked[:, n_tokens:] = float("-inf")
     if matchers is not None:
         for row, m in enumerate(matchers):
-            m.fill_bitmask(bitmask, row)
+            if m is None:  # an unconstrained row in a mixed batch
+                bitmask[row] = -1
+            else:
+                m.fill_bitmask(bitmask, row)
         apply_token_bitmask_inplace(masked, bitmask[: len(matchers)])
     return masked
 
