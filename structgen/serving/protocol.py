@@ -162,7 +162,7 @@ def _sampling(body: dict, max_tokens: Any, default_max_tokens: int) -> SamplingP
     top_p = _number(body, "top_p", 0, 1, None)
     if top_p is not None and top_p <= 0:
         raise APIError("'top_p' must be greater than 0", param="top_p")
-    n = body.get("n") or 1
+    n = 1 if body.get("n") is None else body["n"]
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
         raise APIError(f"'n' must be an integer from 1 to {MAX_N}", param="n")
     top_k = _number(body, "top_k", -1, 1 << 30, None)

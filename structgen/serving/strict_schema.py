@@ -4,8 +4,8 @@ must lie in the subset OpenAI accepts, else the request is refused naming the JS
 The subset (OpenAI's "Supported schemas"): the root is an object (not ``anyOf``); every
 object sets ``additionalProperties: false`` and lists every property in ``required``
 (optional fields are written as a union with ``null``); keywords are limited to the types,
-``enum``, ``const``, ``anyOf``, ``$ref`` / ``$defs`` (recursion allowed), string ``pattern``
-and ``format``, number bounds and ``multipleOf``, array ``items`` / ``minItems`` /
+``enum``, ``const``, ``anyOf``, ``$ref`` / ``$defs`` (recursion allowed), string ``pattern``,
+``format`` and lengths, number bounds and ``multipleOf``, array ``items`` / ``minItems`` /
 ``maxItems``; at most 10 levels of nesting, 5000 properties and 1000 enum values in all.
 """
 
@@ -17,7 +17,7 @@ from ..errors import UnsupportedSchemaError
 
 ALLOWED = {
     "type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf", "$ref", "$defs",
-    "definitions", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+    "definitions", "pattern", "format", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
     "minItems", "maxItems", "title", "description", "default", "examples", "$schema", "$id", "$comment",
 }
 MAX_DEPTH = 10
