@@ -13,7 +13,9 @@ from .constraints.grammar import GrammarConstraint
 from .constraints.regular import RegularConstraint, compile_choices, compile_regex
 from .errors import CompileBudgetError, GrammarError, RegexError, StructgenError, TokenizerError, UnsupportedSchemaError
 from .json_schema.python_types import to_json_schema
+from .json_schema.partial import parse_partial_json
 from .json_schema.validate import validate_json
+from .output_types import GBNF, JsonSchema, Lark, Regex
 from .grammar.ir import Grammar
 from .matching.matcher import Matcher
 from .tokenizers.vocabulary import Vocabulary
@@ -22,6 +24,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "generate": ("structgen.generation.decode", "generate"),
+    "Generator": ("structgen.generation.generator", "Generator"),
+    "IncompleteOutputError": ("structgen.generation.generator", "IncompleteOutputError"),
     "GenerationResult": ("structgen.generation.result", "GenerationResult"),
     "AlignedSampler": ("structgen.generation.aligned", "AlignedSampler"),
     "beam_search": ("structgen.generation.beam", "beam_search"),
@@ -57,6 +61,13 @@ def warm_up() -> None:
 
 
 __all__ = [
+    "GBNF",
+    "Generator",
+    "IncompleteOutputError",
+    "JsonSchema",
+    "Lark",
+    "Regex",
+    "parse_partial_json",
     "AlignedSampler",
     "beam_search",
     "effective_sample_size",

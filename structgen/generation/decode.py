@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,10 +69,14 @@ def resolve_constraint(
 ) -> Constraint | None:
     """The constraint named by exactly one of the arguments (or None), compiled once per
     vocabulary and kept in a small LRU cache together with its masks. ``grammar`` is Lark
-    text, ``gbnf`` llama.cpp GBNF text, ``schema`` a JSON Schema or a Python type."""
+    text, ``gbnf`` llama.cpp GBNF text, ``schema`` a JSON Schema or a Python type (whose
+    objects then get no properties beyond their declared fields)."""
+    strict = False
     if schema is not None:
         import json
 
+        # a Python type lists its fields: nothing else is generated (its validation drops extras)
+        strict = not isinstance(schema, (dict, bool, str, bytes))
         schema = json.dumps(to_json_schema(schema), sort_keys=False)  # hashable cache key
     named = {"regex": regex, "choices": choices, "grammar": grammar, "gbnf": gbnf, "schema": schema, "constraint": constraint}
     given = [k for k, v in named.items() if v is not None]
@@ -86,7 +90,7 @@ def resolve_constraint(
         return None
     kind = given[0]
     value = named[kind]
-    key = (vocab.fingerprint, kind, tuple(value) if kind == "choices" else value)
+    key = (vocab.fingerprint, kind, tuple(value) if kind == "choices" else value, strict)
     with _cache_lock:
         hit = _constraint_cache.get(key)
         if hit is not None:
@@ -97,7 +101,7 @@ def resolve_constraint(
         "choices": lambda: compile_choices(list(value), vocab),
         "grammar": lambda: compile_grammar(value, vocab),
         "gbnf": lambda: compile_gbnf(value, vocab),
-        "schema": lambda: compile_json_schema(value, vocab),
+        "schema": lambda: compile_json_schema(value, vocab, strict=strict),
     }
     compiled = compilers[kind]()
     with _cache_lock:
@@ -224,8 +228,10 @@ def decode_batch(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
+    on_token: Callable[[int, int], None] | None = None,
 ) -> list[GenerationResult]:
-    """The decode loop over already-tokenized prompts (left-padded into one batch)."""
+    """The decode loop over already-tokenized prompts (left-padded into one batch).
+    ``on_token(row, token_id)`` is called for each output token as it is chosen."""
     batch = len(prompt_ids)
     device = model.device
     pad_id = vocab.eos_token_ids[0] if vocab.eos_token_ids else 0
@@ -279,6 +285,8 @@ def decode_batch(
                 finish[row] = "eos"
                 continue
             tokens[row].append(tid)
+            if on_token is not None:
+                on_token(row, tid)
             if matchers is not None and matchers[row].only_eos_allowed():
                 finish[row] = "constraint_end"
         if all(f is not None for f in finish):

@@ -21,7 +21,8 @@ ANY_INTEGER = Pattern(r"-?(?:0|[1-9][0-9]*)")
 DIGIT = Bytes((((0x30, 0x39),),))
 FRACTION = Seq((literal(b"."), Repeat(DIGIT, 1, None)))
 OPTIONAL_FRACTION = Repeat(FRACTION, 0, 1)
-INTEGER_FRACTION = Repeat(Seq((literal(b"."), Repeat(literal(b"0"), 1, None))), 0, 1)  # 1.0 is an integer
+# 1.0 is an integer; one zero only, so that a model cannot run away writing 1.000000...
+INTEGER_FRACTION = Repeat(literal(b".0"), 0, 1)
 
 
 class EmptyRange(ValueError):
