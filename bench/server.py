@@ -3,6 +3,7 @@ latency for 1, 4 and 16 concurrent clients, JSON-schema-constrained vs unconstra
 default model. The server runs as its own process (``structgen serve``); clients are threads
 sending chat completions over loopback HTTP. Constrained outputs are checked with the
 ``jsonschema`` validator; unconstrained ones are checked the same way, for comparison.
+"ended": outputs that finished before ``max_tokens`` (the others are cut, hence invalid JSON).
 
     .venv/bin/python bench/server.py [--concurrency 1 4 16] [--requests-per-client 2] [--max-tokens 48]
 """
@@ -72,7 +73,8 @@ def one_request(client: httpx.Client, url: str, model: str, i: int, constrained:
         valid = jsonschema.Draft202012Validator(PERSON).is_valid(json.loads(text))
     except ValueError:
         valid = False
-    return {"seconds": seconds, "tokens": out["usage"]["completion_tokens"], "valid": valid}
+    done = out["choices"][0]["finish_reason"] == "stop"
+    return {"seconds": seconds, "tokens": out["usage"]["completion_tokens"], "valid": valid, "done": done}
 
 
 def run_level(url: str, model: str, concurrency: int, requests: int, constrained: bool, max_tokens: int, offset: int) -> dict:
@@ -90,6 +92,7 @@ def run_level(url: str, model: str, concurrency: int, requests: int, constrained
         "p99": latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))],
         "tokens": tokens / requests,
         "valid": sum(r["valid"] for r in results),
+        "done": sum(r["done"] for r in results),
     }
 
 
@@ -113,7 +116,7 @@ def main() -> None:
         print(f"# model {model}, max_tokens {args.max_tokens}, temperature 0.7, server max batch {args.max_batch}, "
               f"{os.cpu_count()} CPUs; configs interleaved per concurrency level")
         print(f"{'clients':>7} {'mode':<13} {'requests':>8} {'req/s':>7} {'tok/s':>7} {'p50 s':>7} {'p99 s':>7} "
-              f"{'tok/req':>7} {'valid':>7} {'req/s ratio':>11}")
+              f"{'tok/req':>7} {'ended':>7} {'valid':>7} {'req/s ratio':>11} {'tok/s ratio':>11}")
         offset = 0
         for c in args.concurrency:
             n = max(args.min_requests, c * args.requests_per_client)
@@ -124,9 +127,10 @@ def main() -> None:
             for constrained in (True, False):
                 r = rows[constrained]
                 ratio = r["rps"] / rows[False]["rps"]
+                tok_ratio = r["tok_s"] / rows[False]["tok_s"]
                 print(f"{c:>7} {'json schema' if constrained else 'unconstrained':<13} {r['requests']:>8} {r['rps']:>7.2f} "
                       f"{r['tok_s']:>7.1f} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['tokens']:>7.1f} "
-                      f"{r['valid']:>3}/{r['requests']:<3} {ratio:>10.2f}x", flush=True)
+                      f"{r['done']:>3}/{r['requests']:<3} {r['valid']:>3}/{r['requests']:<3} {ratio:>10.2f}x {tok_ratio:>10.2f}x", flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
