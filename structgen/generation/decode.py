@@ -216,6 +216,18 @@ def _as_python(value: Any, schema: Any) -> Any:
     return value
 
 
+def left_padded(prompt_ids: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input ids, attention mask, position ids) of prompts left-padded into one batch."""
+    longest = max(len(p) for p in prompt_ids)
+    input_ids = torch.full((len(prompt_ids), longest), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(prompt_ids), longest), dtype=torch.long)
+    for row, ids in enumerate(prompt_ids):
+        input_ids[row, longest - len(ids) :] = torch.tensor(list(ids), dtype=torch.long)
+        attention[row, longest - len(ids) :] = 1
+    input_ids, attention = input_ids.to(device), attention.to(device)
+    return input_ids, attention, (attention.cumsum(-1) - 1).clamp(min=0)
+
+
 @torch.inference_mode()
 def decode_batch(
     model: Any,
@@ -235,14 +247,7 @@ def decode_batch(
     batch = len(prompt_ids)
     device = model.device
     pad_id = vocab.eos_token_ids[0] if vocab.eos_token_ids else 0
-    longest = max(len(p) for p in prompt_ids)
-    input_ids = torch.full((batch, longest), pad_id, dtype=torch.long)
-    attention = torch.zeros((batch, longest), dtype=torch.long)
-    for row, ids in enumerate(prompt_ids):
-        input_ids[row, longest - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-        attention[row, longest - len(ids) :] = 1
-    input_ids, attention = input_ids.to(device), attention.to(device)
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    input_ids, attention, positions = left_padded(prompt_ids, pad_id, device)
 
     matchers = [constraint.matcher() for _ in range(batch)] if constraint is not None else None
     bitmask = allocate_token_bitmask(batch, vocab.logits_width) if constraint is not None else None

@@ -17,6 +17,7 @@ import torch
 
 from ..automata.bitmask import allocate_token_bitmask
 from ..constraints.base import Constraint
+from ..generation.decode import left_padded
 from ..generation.sampling import masked_scores, select_tokens
 from ..tokenizers.vocabulary import Vocabulary
 from .protocol import SamplingParams
@@ -166,15 +167,7 @@ class Engine:
         self.active_rows = len(rows)
         vocab, device = self.vocab, self.model.device
         pad_id = vocab.eos_token_ids[0] if vocab.eos_token_ids else 0
-        longest = max(len(r.request.prompt_ids) for r in rows)
-        input_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), longest), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids = row.request.prompt_ids
-            input_ids[i, longest - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention[i, longest - len(ids) :] = 1
-        input_ids, attention = input_ids.to(device), attention.to(device)
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        input_ids, attention, positions = left_padded([r.request.prompt_ids for r in rows], pad_id, device)
         bitmask = allocate_token_bitmask(len(rows), vocab.logits_width)
         eos_ids = set(vocab.eos_token_ids)
         past = None
