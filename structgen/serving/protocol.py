@@ -56,9 +56,10 @@ class OutputSpec:
 
 
 @dataclass
-class ChatRequest:
+class Request:
+    """What both endpoints share."""
+
     model: str | None
-    messages: list[dict]
     sampling: SamplingParams
     output: OutputSpec
     stream: bool = False
@@ -66,13 +67,13 @@ class ChatRequest:
 
 
 @dataclass
-class CompletionRequest:
-    model: str | None
-    prompts: list[str]
-    sampling: SamplingParams
-    output: OutputSpec
-    stream: bool = False
-    include_usage: bool = False
+class ChatRequest(Request):
+    messages: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class CompletionRequest(Request):
+    prompts: list[str] = field(default_factory=list)
 
 
 # Fields that change nothing at their default value; any other value is refused.
@@ -115,7 +116,7 @@ def parse_chat_request(body: Any, default_max_tokens: int) -> ChatRequest:
     output = _output(body)
     _tools(body, output)
     stream, include_usage = _stream(body)
-    return ChatRequest(body.get("model"), checked, sampling, output, stream, include_usage)
+    return ChatRequest(body.get("model"), sampling, output, stream, include_usage, messages=checked)
 
 
 def parse_completion_request(body: Any, default_max_tokens: int) -> CompletionRequest:
@@ -131,7 +132,7 @@ def parse_completion_request(body: Any, default_max_tokens: int) -> CompletionRe
     if sampling.n * len(prompts) > MAX_N:
         raise APIError(f"n times the number of prompts must be at most {MAX_N}", param="n")
     stream, include_usage = _stream(body)
-    return CompletionRequest(body.get("model"), prompts, sampling, _output(body), stream, include_usage)
+    return CompletionRequest(body.get("model"), sampling, _output(body), stream, include_usage, prompts=prompts)
 
 
 def _check_fields(body: Any, known: set[str]) -> None:
