@@ -200,10 +200,10 @@ def attach_parsed_output(result: GenerationResult, compiled: Constraint | None, 
     if getattr(compiled, "schema", None) is not None:
         check = validate_json(result.text, compiled.schema)
         result.valid = check.valid
-        result.value = _as_python(check.value, python_type) if check.valid else check.value
+        result.value = as_python(check.value, python_type) if check.valid else check.value
 
 
-def _as_python(value: Any, schema: Any) -> Any:
+def as_python(value: Any, schema: Any) -> Any:
     """The validated JSON value as the Python type the caller gave (pydantic model, dataclass)."""
     if schema is None or isinstance(schema, (dict, bool, str, bytes)):
         return value

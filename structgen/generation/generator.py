@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import StructgenError
 from ..json_schema.partial import parse_partial_json
 from ..output_types import constraint_arguments
-from .decode import attach_parsed_output, decode_batch, generate, model_and_vocabulary, render_prompt, resolve_constraint
+from .decode import as_python, attach_parsed_output, decode_batch, generate, model_and_vocabulary, render_prompt, resolve_constraint
 from .result import GenerationResult
 from .sampling import check_sampling_args
 
@@ -60,7 +60,8 @@ class Generator:
         """The whole result(s), as :func:`structgen.generate` returns them."""
         results = generate(prompt, constraint=self.constraint, model=self.model, tokenizer=self.tokenizer, **options)
         for r in [results] if isinstance(results, GenerationResult) else results:
-            attach_parsed_output(r, self.constraint, self.python_type)
+            if r.valid:  # generate() validated the JSON; only the caller's type is missing
+                r.value = as_python(r.value, self.python_type)
         return results
 
     def __call__(self, prompt: str | Sequence[str], **options: Any) -> Any:
@@ -141,7 +142,9 @@ class Generator:
                 item.prompt = prompt
                 attach_parsed_output(item, self.constraint, self.python_type)
                 delta = item.text[len(text) :]
-                value = item.value if is_json and item.completed else (_partial_value(item.text) if is_json else None)
+                value = None
+                if is_json:
+                    value = item.value if item.completed else _partial_value(item.text)
                 yield Partial(delta, item.text, value, done=True, result=item)
                 return
         finally:

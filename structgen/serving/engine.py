@@ -71,6 +71,12 @@ class _Row:
                 self.text = self.text[:at]
                 self.finish = "stop"
 
+    def end(self, reason: str) -> None:
+        """Finishes the row: the decoder's held-back bytes are flushed first (a stop string
+        they complete takes precedence)."""
+        self.add_text(self.decoder.decode(b"", final=True))
+        self.finish = self.finish or reason
+
     def safe_length(self) -> int:
         """How much text can be reported: not a tail that may still become a stop string."""
         if self.finish is not None:
@@ -208,16 +214,13 @@ class Engine:
         if row.matcher is not None and not row.matcher.accept_token(tid):
             raise RuntimeError(f"internal error: masked token {tid} refused by the matcher")
         if tid in eos_ids:
-            row.finish = "stop"
-            row.add_text(row.decoder.decode(b"", final=True))
+            row.end("stop")
             return
         row.tokens += 1
         row.add_text(row.decoder.decode(self.vocab.decode_bytes([tid])))
         if row.finish is not None:
             return
         if row.matcher is not None and row.matcher.only_eos_allowed():
-            row.finish = "stop"
+            row.end("stop")
         elif row.tokens >= row.request.sampling.max_tokens:
-            row.finish = "length"
-        if row.finish is not None:
-            row.add_text(row.decoder.decode(b"", final=True))
+            row.end("length")

@@ -19,7 +19,7 @@ import re
 import threading
 from collections import OrderedDict
 
-from ..compiler import compile_grammar, compile_json_grammar
+from ..compiler import compile_grammar, compile_json_grammar, compile_json_schema
 from ..constraints.base import Constraint
 from ..constraints.regular import compile_choices, compile_regex
 from ..grammar.compose import GrammarBuilder, text
@@ -80,18 +80,23 @@ def _compile(spec: OutputSpec, vocab: Vocabulary) -> Constraint | None:
             return compile_choices(spec.choices, vocab)
         if answer is None:
             return None
+        return compile_json_schema(answer[0], vocab, strict=answer[1], any_depth=_any_depth(answer[0]))
     constraint = compile_json_grammar(lambda split: _grammar(spec, answer, split), vocab)
     if answer is not None:
         constraint.schema = answer[0]
     return constraint
 
 
+def _any_depth(schema) -> int:
+    return JSON_OBJECT_DEPTH if schema is JSON_OBJECT_SCHEMA else JsonSchemaOptions.any_depth
+
+
 def _grammar(spec: OutputSpec, answer: tuple | None, split: bool) -> Grammar:
+    """Answer | tool calls, as tool_choice says (only called when tools are possible)."""
     builder = GrammarBuilder(source="<request output>")
     if answer is not None:
         schema, strict = answer
-        depth = JSON_OBJECT_DEPTH if schema is JSON_OBJECT_SCHEMA else JsonSchemaOptions.any_depth
-        options = JsonSchemaOptions(strict=strict, split=split, any_depth=depth)
+        options = JsonSchemaOptions(strict=strict, split=split, any_depth=_any_depth(schema))
         answer_expr: Expr | None = builder.embed(schema_to_grammar(schema, options).grammar, "answer_")
     elif spec.regex is not None:
         answer_expr = Pattern(spec.regex)
@@ -99,8 +104,6 @@ def _grammar(spec: OutputSpec, answer: tuple | None, split: bool) -> Grammar:
         answer_expr = Alt(tuple(text(c) for c in spec.choices))
     else:
         answer_expr = None  # free text
-    if not spec.tools_possible:
-        return builder.build(answer_expr)
     allowed = [t for t in spec.tools if spec.tool_choice != "function" or t["name"] == spec.tool_name]
     calls = []
     for i, tool in enumerate(allowed):

@@ -3,6 +3,7 @@ the current process (tests, benchmarks, notebooks)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -20,8 +21,6 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, model_path: str | None =
     model = tokenizer = None
     model_id = None
     if model_path is not None:
-        import os
-
         model, tokenizer = load_model(model_path)
         model_id = os.path.splitext(os.path.basename(model_path.rstrip("/")))[0]
     app = create_app(model, tokenizer, model_id=model_id, **options)

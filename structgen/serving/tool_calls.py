@@ -71,8 +71,7 @@ class ToolCallReader:
 
     tools_possible: bool = True
     content: str = ""
-    calls: list[ToolCall] = field(default_factory=list)
-    _emitted_args: list[int] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)  # their arguments as reported so far
     _mode: str = "undecided"  # "undecided" | "text" | "calls"
 
     def feed(self, text: str, final: bool = False) -> tuple[str, list[tuple[int, ToolCall, bool, str]]]:
@@ -119,13 +118,11 @@ class ToolCallReader:
             new = index >= len(self.calls)
             if new:
                 self.calls.append(ToolCall(new_call_id(), name))
-                self._emitted_args.append(0)
             call = self.calls[index]
-            delta = arguments[self._emitted_args[index] :]
+            delta = arguments[len(call.arguments) :]
             if new or delta:
                 deltas.append((index, call, new, delta))
             call.arguments = arguments
-            self._emitted_args[index] = len(arguments)
             if not finished:
                 break
             call.complete = text.startswith(CLOSE, close_at)
