@@ -41,7 +41,7 @@ GRAMMAR_TASKS = [
     ("list.gbnf", "List three things to pack for a trip."),
     ("chess.gbnf", "Write the first four moves of a chess game."),
 ]
-CONFIGS = {"plain": None, "forced": ["forced"], "ngram": ["ngram"], "all": ["forced", "ngram"]}
+CONFIGS = {"plain": None, "forced": ["forced"], "ngram": ["ngram"], "text": ["text"], "all": ["forced", "ngram", "text"]}
 
 
 def schema_tasks(per_subset: int, vocab) -> list[tuple[str, str, dict]]:
@@ -88,7 +88,7 @@ def main() -> None:
     groups = {"json": schema_tasks(args.per_subset, vocab), "grammar": grammar_tasks(vocab)}
     print(f"# {len(groups['json'])} schemas, {len(groups['grammar'])} grammar tasks, greedy, max_new_tokens={args.max_new_tokens}", flush=True)
     structgen.generate("warm up", model=model, tokenizer=tok, max_new_tokens=4, temperature=0, speculative=True)
-    rows = []  # (group, task, config, tokens, seconds, passes, drafted, accepted, identical)
+    rows = []  # (group, task, config, tokens, seconds, decode seconds, passes, drafted, accepted, identical)
     for group, tasks in groups.items():
         for name, prompt, kw in tasks:
             plain_ids = None
@@ -101,29 +101,37 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 if config == "plain":
                     plain_ids = r.token_ids
-                rows.append((group, name, config, len(r.token_ids), seconds, r.forward_passes, r.drafted_tokens, r.accepted_draft_tokens, r.token_ids == plain_ids))
-            last = rows[-4:]
+                rows.append((group, name, config, len(r.token_ids), seconds, r.total_seconds - r.prefill_seconds,
+                             r.forward_passes, r.drafted_tokens, r.accepted_draft_tokens, r.token_ids == plain_ids))
+            last = rows[-len(CONFIGS):]
             print(
                 f"{group:<8}{name[:40]:<42}"
-                + "".join(f"{c}: {n / s:5.1f} tok/s {p / max(n, 1):.2f} fp/tok  " for (_, _, c, n, s, p, *_rest) in last),
+                + "".join(f"{c}: {n / s:5.1f} tok/s {p / max(n, 1):.2f} fp/tok  " for (_, _, c, n, s, _d, p, *_rest) in last),
                 flush=True,
             )
     print()
-    print(f"{'group':<9}{'config':<8}{'outputs':>8}{'tok/s p50':>11}{'tok/s mean':>11}{'fp/token':>10}{'drafted':>9}{'accepted':>10}{'speedup p50':>12}{'speedup total':>14}{'identical':>10}")
+    print("tok/s: output tokens / request time (prompt prefill included), p50 and p1 (slowest 1%); decode: after the prompt's forward pass")
+    print(
+        f"{'group':<9}{'config':<8}{'outputs':>8}{'tok/s p50':>10}{'p1':>7}{'decode p50':>11}{'fp/token':>9}{'drafted':>8}"
+        f"{'accepted':>9}{'ratio p50':>10}{'ratio total':>12}{'decode ratio':>13}{'identical':>10}"
+    )
     for group in groups:
         plain = {r[1]: r for r in rows if r[0] == group and r[2] == "plain"}
         for config in CONFIGS:
             sel = [r for r in rows if r[0] == group and r[2] == config]
             if not sel:
                 continue
+            base = [plain[r[1]] for r in sel]
             rate = [r[3] / r[4] for r in sel]
-            speed = [(r[3] / r[4]) / (plain[r[1]][3] / plain[r[1]][4]) for r in sel]
-            total = (sum(r[3] for r in sel) / sum(r[4] for r in sel)) / (sum(plain[r[1]][3] for r in sel) / sum(plain[r[1]][4] for r in sel))
-            fp = sum(r[5] for r in sel) / max(1, sum(r[3] for r in sel))
+            decode = [r[3] / max(r[5], 1e-9) for r in sel]
+            speed = [(r[3] / r[4]) / (b[3] / b[4]) for r, b in zip(sel, base)]
+            total = (sum(r[3] for r in sel) / sum(r[4] for r in sel)) / (sum(b[3] for b in base) / sum(b[4] for b in base))
+            decode_total = (sum(r[3] for r in sel) / sum(r[5] for r in sel)) / (sum(b[3] for b in base) / sum(b[5] for b in base))
+            fp = sum(r[6] for r in sel) / max(1, sum(r[3] for r in sel))
             print(
-                f"{group:<9}{config:<8}{len(sel):>8}{np.median(rate):>11.1f}{np.mean(rate):>11.1f}{fp:>10.3f}"
-                f"{sum(r[6] for r in sel):>9}{sum(r[7] for r in sel):>10}{np.median(speed):>11.2f}x{total:>13.2f}x"
-                f"{sum(r[8] for r in sel):>6}/{len(sel)}"
+                f"{group:<9}{config:<8}{len(sel):>8}{np.median(rate):>10.1f}{np.percentile(rate, 1):>7.1f}{np.median(decode):>11.1f}"
+                f"{fp:>9.3f}{sum(r[7] for r in sel):>8}{sum(r[8] for r in sel):>9}{np.median(speed):>9.2f}x{total:>11.2f}x"
+                f"{decode_total:>12.2f}x{sum(r[9] for r in sel):>7}/{len(sel)}"
             )
 
 

@@ -138,3 +138,30 @@ def test_real_model_beam_search_with_a_grammar(smollm2):
         assert h.completed and re.fullmatch(pattern, h.text), h
         assert "Lisbon" in h.text and "tram" in h.text and "Porto" not in h.text
         assert h.met == ["Lisbon", ["tram", "trams"]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("budget", [3, 4, 6])
+def test_tight_budget_still_finishes(seed, budget):
+    """A model that loves to ramble ("a" after everything) and a small beam: whenever some
+    sequence within the budget meets the phrases and the grammar (exhaustive search), the search
+    returns a completed one."""
+    rng = np.random.default_rng(seed)
+    table = rng.dirichlet([0.5] * 6, size=7)
+    table[:, 0] += 20.0
+    table[:, EOS] *= 0.01
+    table /= table.sum(axis=1, keepdims=True)
+    must, pattern = ["bc"], r"a*(b|c)+a?c"
+    feasible = any(
+        re.fullmatch(pattern, text) and "bc" in text
+        for n in range(1, budget)
+        for seq in itertools.product(range(5), repeat=n)
+        for text in [b"".join(TOKENS[t] for t in seq).decode()]
+    )
+    scorer = BatchScorer(fn=lambda prefixes: np.log(np.stack([table[p[-1] if p else 6] for p in prefixes])))
+    out = constrained_beam_search(
+        scorer, VOCAB, PhraseConstraints(must), compile_regex(pattern, VOCAB), encode=longest_match,
+        num_beams=2, max_new_tokens=budget, length_penalty=1.0,
+    )
+    assert feasible
+    assert out[0].completed and "bc" in out[0].text and re.fullmatch(pattern, out[0].text), out

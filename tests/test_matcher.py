@@ -108,3 +108,53 @@ def test_special_and_out_of_range_tokens_refused(smol_vocab):
     assert not m.accept_token(1)  # <|im_start|>
     assert not m.accept_token(smol_vocab.logits_width + 5)
     assert not m.accept_token(-1)
+
+
+SHORTEST_CASES = [
+    (r"\d{4}-\d{2}-\d{2}", ["", "2", "2024-1", "2024-11-0"]),
+    (r"(ab|b)*x(0|ab)+", ["", "a", "abx", "bbxa"]),
+    (r"[^a]{2,3}é?b+", ["", "x", "xx0"]),
+    (r'\{"k": "[a-z]{0,9}", "n": (0|[1-9][0-9]*)\}', ["", '{"k": "ab', '{"k": "", "n": 1']),
+]
+
+
+@pytest.mark.parametrize("pattern,prefixes", SHORTEST_CASES)
+def test_shortest_completion_is_shortest(pattern, prefixes, smol_vocab):
+    """Checked with ``re.fullmatch`` and against brute force over the pattern's characters;
+    the distance table and the generic breadth-first search agree."""
+    import itertools
+    import re
+
+    from structgen.constraints.base import Constraint
+
+    c = compile_regex(pattern, smol_vocab)
+    alphabet = sorted(set("abx0-1é{}\":, kn9"))
+    for prefix in prefixes:
+        state = c.advance_bytes(c.initial_state, prefix.encode())
+        assert state is not None
+        got = c.shortest_completion(state)
+        assert got is not None and re.fullmatch(pattern, prefix + got.decode())
+        assert len(Constraint.shortest_completion(c, state)) == len(got)
+        brute = next(
+            (min(len("".join(s).encode()) for s in itertools.product(alphabet, repeat=n) if re.fullmatch(pattern, prefix + "".join(s)))
+             for n in range(0, 5) if any(re.fullmatch(pattern, prefix + "".join(s)) for s in itertools.product(alphabet, repeat=n))),
+            None,
+        )
+        if brute is not None:
+            assert len(got) <= brute
+
+
+def test_shortest_completion_of_a_grammar(smol_vocab):
+    """json.lark: every completion found makes the prefix a sentence (lark's own parser)."""
+    import os
+
+    from structgen import compile_grammar_file
+
+    g = compile_grammar_file(os.path.join(os.path.dirname(__file__), "..", "grammars", "json.lark"), smol_vocab)
+    for prefix in [b"", b'{"a": [1, {"b": "x', b"[1, 2", b'{"a": tr', b'[{"k": -1.5e']:
+        state = g.advance_bytes(g.initial_state, prefix)
+        tail = g.shortest_completion(state)
+        assert tail is not None
+        text = (prefix + tail).decode()
+        assert g.is_accepting(g.advance_bytes(g.initial_state, prefix + tail))
+        g.parse(text)  # raises if lark does not accept it

@@ -134,9 +134,9 @@ def test_kv_cache_consistent_after_crop(smollm2):
     model, tok = smollm2
     prompt = tok.encode("The quick brown fox jumps over", add_special_tokens=False)
     v = ModelVerifier(model)
-    v.extend(prompt + [1000, 2000, 3000, 4000])
+    v.extend(prompt + [1000, 2000, 3000, 4000], keep=1)
     v.crop(len(prompt) + 1)
-    after = v.extend([42, 43])
+    after = v.extend([42, 43], keep=2)
     with torch.inference_mode():
         fresh = model(input_ids=torch.tensor([prompt + [1000, 42, 43]])).logits[0, -2:].float()
     assert torch.allclose(after, fresh, atol=1e-3, rtol=1e-3)

@@ -42,6 +42,32 @@ class Constraint(ABC):
     def next_bytes(self, state: Any) -> list[int]:
         """The bytes that may come next (EOS aside)."""
 
+    def shortest_completion(self, state: Any, max_bytes: int = 256, max_states: int = 20000) -> bytes | None:
+        """The shortest bytes that take ``state`` to an accepting state (printable ASCII tried
+        first among equally short ones); None if none is found within the limits. A
+        breadth-first search over ``next_bytes``; regular constraints answer from a table."""
+        if self.is_accepting(state):
+            return b""
+        seen = {state}
+        frontier: list[tuple[Any, bytes]] = [(state, b"")]
+        while frontier:
+            following: list[tuple[Any, bytes]] = []
+            for current, path in frontier:
+                if len(path) >= max_bytes:
+                    return None
+                for b in sorted(self.next_bytes(current), key=_printable_first):
+                    nxt = self.advance_bytes(current, bytes((b,)))
+                    if nxt is None or nxt in seen:
+                        continue
+                    if self.is_accepting(nxt):
+                        return path + bytes((b,))
+                    seen.add(nxt)
+                    following.append((nxt, path + bytes((b,))))
+                    if len(seen) > max_states:
+                        return None
+            frontier = following
+        return None
+
     @cached_property
     def eos_words(self) -> np.ndarray:
         """A bitmask (uint32 words) with only the EOS ids set."""
@@ -55,3 +81,7 @@ class Constraint(ABC):
         from ..matching.matcher import Matcher
 
         return Matcher(self)
+
+
+def _printable_first(b: int) -> tuple[bool, int]:
+    return (not 0x20 <= b < 0x7F, b)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 
@@ -62,6 +63,58 @@ class RegularConstraint(Constraint):
 
     def next_bytes(self, state: int) -> list[int]:
         return np.flatnonzero(self.dfa.transitions[state] >= 0).tolist()
+
+    def shortest_completion(self, state: int, max_bytes: int = 256, max_states: int = 0) -> bytes | None:
+        """The shortest bytes from ``state`` to acceptance, read off a distance table."""
+        distance, step = self._completion_table
+        if distance[state] < 0 or distance[state] > max_bytes:
+            return None
+        out = bytearray()
+        while distance[state] > 0:
+            b = int(step[state])
+            out.append(b)
+            state = int(self.dfa.transitions[state, b])
+        return bytes(out)
+
+    @cached_property
+    def _completion_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per state: bytes to the nearest accepting state (-1: none) and the byte to take
+        (printable ASCII preferred among equally near ones); a breadth-first search backwards
+        from the accepting states over the reversed transitions."""
+        trans = self.dfa.transitions
+        n = trans.shape[0]
+        byte_order = np.array(sorted(range(256), key=lambda b: (not 0x20 <= b < 0x7F, b)), dtype=np.int64)
+        rank_of = np.empty(256, dtype=np.int64)
+        rank_of[byte_order] = np.arange(256)
+        src, byte = np.nonzero(trans >= 0)
+        dst = trans[src, byte].astype(np.int64)
+        by_dst = np.argsort(dst, kind="stable")
+        src, rank = src[by_dst], rank_of[byte[by_dst]]
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(dst, minlength=n), out=offsets[1:])
+        distance = np.where(self.dfa.accepting, 0, -1).astype(np.int64)
+        step = np.full(n, -1, dtype=np.int64)
+        frontier = np.flatnonzero(self.dfa.accepting)
+        level = 0
+        while frontier.size:
+            lengths = offsets[frontier + 1] - offsets[frontier]
+            total = int(lengths.sum())
+            if total == 0:
+                break
+            starts = np.repeat(offsets[frontier] - np.cumsum(lengths) + lengths, lengths)
+            edges = starts + np.arange(total)
+            into, into_rank = src[edges], rank[edges]
+            fresh = distance[into] < 0
+            into, into_rank = into[fresh], into_rank[fresh]
+            if into.size == 0:
+                break
+            best = np.full(n, 256, dtype=np.int64)
+            np.minimum.at(best, into, into_rank)
+            frontier = np.unique(into)
+            level += 1
+            distance[frontier] = level
+            step[frontier] = byte_order[best[frontier]]
+        return distance, step
 
     def mask_words(self, state: int) -> np.ndarray:
         words = self._masks.get(state)

@@ -4,11 +4,14 @@ with any structgen constraint.
 A hypothesis is (tokens, score, phrase-automaton state, phrases met, grammar matcher). Each step
 scores every live hypothesis in one batched forward pass; candidates are the best continuations
 over the whole beam, each hypothesis' best token, and, per hypothesis, the tokens that start or
-continue an unmet phrase (the model's tokenizations of what is left of it), all under the
-grammar's mask. The beam is split into banks by the number of phrases met, each bank keeps its
-best, and unused slots go to the other banks. EOS is allowed only once every phrase is met and
-the grammar can end; a hypothesis that can no longer fit its missing phrases into the remaining
-tokens is dropped; one that writes a forbidden phrase is never formed."""
+continue an unmet phrase (the model's tokenizations of what is left of it), EOS where it is
+allowed, and the first token of the grammar's shortest completion, all under the grammar's
+mask. The beam is split into banks by the number of phrases met, each bank keeps its best, and
+unused slots go to the other banks. EOS is allowed only once every phrase is met and the
+grammar can end; a hypothesis whose missing phrases plus the grammar's shortest completion no
+longer fit into the remaining tokens is dropped (estimated in tokens as the tokenizer writes
+them), so the search keeps a way to finish within its budget; one that writes a forbidden
+phrase is never formed."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import torch
 from ..automata.bitmask import allocate_token_bitmask
 from ..constraints.base import Constraint
 from ..tokenizers.vocabulary import Vocabulary
+from .models import keep_last_logits
 from .phrases import PhraseConstraints
 from .sampling import masked_scores
 
@@ -75,7 +79,7 @@ class BatchScorer:
         device = self.model.device
         if parents is None:
             ids = torch.tensor([self.prompt_ids], dtype=torch.long, device=device)
-            out = self.model(input_ids=ids, use_cache=True)
+            out = self.model(input_ids=ids, use_cache=True, **keep_last_logits(self.model, 1))
             self.length = len(self.prompt_ids)
         else:
             self.cache.batch_select_indices(torch.tensor(parents, dtype=torch.long, device=device))
@@ -107,9 +111,9 @@ def constrained_beam_search(
     started = time.perf_counter()
     eos_ids = list(vocab.eos_token_ids)
     eos_set = set(eos_ids)
-    max_token_bytes = max(len(b) for b in vocab.token_bytes) or 1
     n_banks = len(phrases.groups) + 1
     first_token_cache: dict[bytes, list[int]] = {}
+    budget = _FinishingBudget(vocab, phrases, constraint, encode)
 
     def phrase_tokens(rest: bytes) -> list[int]:
         if rest not in first_token_cache:
@@ -149,6 +153,14 @@ def constrained_beam_search(
                     for t in phrase_tokens(rest):
                         if math.isfinite(float(total[r, t])):
                             proposals.add((r, t))
+            # the way to the end: EOS where it is allowed, else the first token of the
+            # shortest completion of the grammar
+            for t in eos_ids[:1] if live[r].met == phrases.all_met else []:
+                if math.isfinite(float(total[r, t])):
+                    proposals.add((r, t))
+            t = budget.closing_token(live[r].matcher)
+            if t is not None and math.isfinite(float(total[r, t])):
+                proposals.add((r, t))
         remaining_steps = max_new_tokens - step - 1
         candidates = []
         for r, t in proposals:
@@ -160,9 +172,13 @@ def constrained_beam_search(
             state, met, ok = phrases.advance(h.state, h.met, vocab.token_bytes[t])
             if not ok:
                 continue
-            if math.ceil(phrases.min_remaining_bytes(state, met) / max_token_bytes) > remaining_steps:
-                continue  # its missing phrases no longer fit
-            candidates.append((score, r, t, state, met))
+            grammar_state = constraint.advance(h.matcher.state, t) if h.matcher is not None else None
+            overshoot = budget.tokens_to_finish(state, met, grammar_state) - remaining_steps
+            candidates.append((score, r, t, state, met, overshoot))
+        # a hypothesis that can no longer meet its phrases and end within the remaining tokens
+        # is dropped (when none can, those that overshoot least stay)
+        least = min((c[5] for c in candidates), default=0)
+        candidates = [c[:5] for c in candidates if c[5] <= max(0, least)]
         chosen = _allocate(candidates, num_beams, n_banks)
         finished.sort(key=lambda x: -x[0])
         del finished[keep:]
@@ -205,6 +221,59 @@ def constrained_beam_search(
             )
         )
     return out
+
+
+class _FinishingBudget:
+    """Estimates of what a hypothesis still needs: the tokens of its missing phrases (as the
+    tokenizer writes what is left of each) plus those of the grammar's shortest completion,
+    plus EOS; and the first token of that completion. Cached per state."""
+
+    def __init__(self, vocab: Vocabulary, phrases: PhraseConstraints, constraint: Constraint | None,
+                 encode: Callable[[bytes], list[int]]) -> None:
+        self.vocab, self.phrases, self.constraint, self.encode = vocab, phrases, constraint, encode
+        self._phrase_cost: dict[tuple[int, int], int] = {}
+        self._closing: dict[Any, tuple[int, int | None]] = {}
+        self._token_of: dict[bytes, int] | None = None
+
+    def tokens_to_finish(self, phrase_state: int, met: int, grammar_state: Any) -> int:
+        key = (phrase_state, met)
+        cost = self._phrase_cost.get(key)
+        if cost is None:
+            cost = sum(
+                min(len(self.encode(variant)) for rest in rests for variant in (rest, b" " + rest))
+                for rests in self.phrases.remainders(phrase_state, met)
+            )
+            self._phrase_cost[key] = cost
+        return cost + self._closing_of(grammar_state)[0] + 1
+
+    def closing_token(self, matcher: Any) -> int | None:
+        return self._closing_of(matcher.state)[1] if matcher is not None else None
+
+    def _closing_of(self, state: Any) -> tuple[int, int | None]:
+        if self.constraint is None or state is None:
+            return 0, None
+        found = self._closing.get(state)
+        if found is None:
+            text = self.constraint.shortest_completion(state)
+            if not text:  # complete already, or not found within the search limits
+                found = (0, None)
+            else:
+                found = (len(self.encode(text)), self._first_token(state, text))
+            self._closing[state] = found
+        return found
+
+    def _first_token(self, state: Any, text: bytes) -> int | None:
+        """The longest token that starts ``text`` and the grammar allows here."""
+        if self._token_of is None:
+            self._token_of = {}
+            for i, b in enumerate(self.vocab.token_bytes):
+                if b and not self.vocab.special[i]:
+                    self._token_of.setdefault(bytes(b), i)
+        for cut in range(min(len(text), 32), 0, -1):
+            t = self._token_of.get(text[:cut])
+            if t is not None and self.constraint.advance(state, t) is not None:
+                return t
+        return None
 
 
 def _item(phrases: PhraseConstraints, g: int) -> str | list[str]:

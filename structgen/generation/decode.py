@@ -20,7 +20,7 @@ from ..json_schema.python_types import to_json_schema
 from ..json_schema.validate import validate_json
 from ..constraints.regular import compile_choices, compile_regex
 from ..tokenizers.vocabulary import Vocabulary
-from .models import eos_ids_of, load_default_model, logits_width_of
+from .models import eos_ids_of, keep_last_logits, load_default_model, logits_width_of
 from .result import GenerationResult
 from .sampling import check_sampling_args, masked_scores, select_tokens
 
@@ -151,7 +151,7 @@ def generate(
     carries ``value`` (the parsed JSON, or an instance of the pydantic model / dataclass) and
     ``valid`` (checked by the ``jsonschema`` validator).
 
-    ``speculative=True`` (or a list of draft sources: ``"forced"``, ``"ngram"``) drafts tokens from
+    ``speculative=True`` (or a list of draft sources: ``"forced"``, ``"ngram"``, ``"text"``) drafts tokens from
     the constraint and the context and verifies them in one forward pass each; outputs keep the
     same distribution (greedy: the same tokens). Prompts are then decoded one after another."""
     check_sampling_args(temperature, top_k, top_p)
@@ -164,10 +164,10 @@ def generate(
         from .drafts import make_sources
         from .speculative import ModelVerifier, speculative_decode
 
-        names = ("forced", "ngram") if speculative is True else tuple(speculative)
+        names = ("forced", "ngram", "text") if speculative is True else tuple(speculative)
         results = [
             speculative_decode(
-                ModelVerifier(model), vocab, ids, compiled, make_sources(names, tokenizer),
+                ModelVerifier(model), vocab, ids, compiled, make_sources(names, tokenizer, vocab.token_bytes),
                 max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator,
             )
             for ids in prompt_ids
@@ -263,7 +263,8 @@ def decode_batch(
     prefill_seconds = 0.0
     for step in range(max_new_tokens):
         out = model(
-            input_ids=step_ids, attention_mask=attention, position_ids=step_positions, past_key_values=past, use_cache=True
+            input_ids=step_ids, attention_mask=attention, position_ids=step_positions, past_key_values=past, use_cache=True,
+            **keep_last_logits(model, 1),
         )
         past = out.past_key_values
         passes = step + 1

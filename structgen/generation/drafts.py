@@ -57,27 +57,33 @@ class ForcedDraft:
 
 
 class NgramDraft:
-    """Prompt lookup: the tokens that followed the latest earlier occurrence of the last n
-    tokens (n = max_n down to 1) in the prompt and the output, cut to what the constraint allows.
-    The draft length adapts: longer after a fully accepted draft, shorter after a rejection."""
+    """Prompt lookup: the tokens that followed an earlier occurrence of the last n tokens
+    (n = max_n down to 1) in the prompt and the output, the latest occurrence first, cut to what
+    the constraint allows; occurrences whose continuation the constraint refuses at once are
+    skipped (up to ``tries`` per n). The draft length adapts: longer after a fully accepted
+    draft, shorter after a rejection."""
 
     name = "ngram"
 
-    def __init__(self, max_n: int = 3, max_len: int = 10, min_len: int = 1) -> None:
-        self.max_n, self.max_len, self.min_len = max_n, max_len, min_len
+    def __init__(self, max_n: int = 3, max_len: int = 16, min_len: int = 1, tries: int = 8) -> None:
+        self.max_n, self.max_len, self.min_len, self.tries = max_n, max_len, min_len, tries
         self.length = min(4, max_len)
 
     def propose(self, ctx: DraftContext) -> list[int]:
         seq = list(ctx.prompt_ids) + list(ctx.output_ids)
         for n in range(min(self.max_n, len(seq) - 1), 0, -1):
             tail = seq[-n:]
+            tries = self.tries
             for start in range(len(seq) - n - 1, -1, -1):
-                if seq[start : start + n] == tail:
-                    draft = seq[start + n : start + n + self.length]
-                    if ctx.matcher is not None:
-                        draft = draft[: ctx.matcher.validate_tokens(draft)]
-                    if draft:
-                        return draft
+                if seq[start : start + n] != tail:
+                    continue
+                draft = seq[start + n : start + n + self.length]
+                if ctx.matcher is not None:
+                    draft = draft[: ctx.matcher.validate_tokens(draft)]
+                if draft:
+                    return draft
+                tries -= 1
+                if tries == 0:
                     break
         return []
 
@@ -88,6 +94,92 @@ class NgramDraft:
             self.length = min(self.max_len, self.length + 2)
         else:
             self.length = max(self.min_len, accepted + 1)
+
+
+class TextLookupDraft:
+    """Prompt lookup over text rather than token ids: the bytes that followed the latest
+    earlier occurrence of the output's last ``max_match`` .. ``min_match`` bytes (in the prompt
+    and the output), tokenized as the model's tokenizer would and cut to what the constraint
+    allows. Finds what token lookup misses when the same text was split into other tokens
+    (``{"`` in a compact schema, ``{ "`` in the output). Adaptive length as ``NgramDraft``."""
+
+    name = "text"
+
+    def __init__(self, token_bytes: Sequence[bytes], tokenize: Callable[[bytes], list[int]],
+                 min_match: int = 2, max_match: int = 16, max_len: int = 16, tries: int = 4) -> None:
+        self.token_bytes, self.tokenize = token_bytes, tokenize
+        self.min_match, self.max_match, self.max_len, self.tries = min_match, max_match, max_len, tries
+        self.length = min(4, max_len)
+        self._prompt: tuple[int, int, bytes] = (0, -1, b"")  # (id of the prompt list, its length, its text)
+
+    def propose(self, ctx: DraftContext) -> list[int]:
+        key = (id(ctx.prompt_ids), len(ctx.prompt_ids))
+        if self._prompt[:2] != key:
+            self._prompt = (*key, b"".join(self.token_bytes[t] for t in ctx.prompt_ids))
+        text = self._prompt[2] + b"".join(self.token_bytes[t] for t in ctx.output_ids)
+        for m in range(min(self.max_match, len(text) - 1), self.min_match - 1, -1):
+            tail, end = text[-m:], len(text) - 1
+            for _ in range(self.tries):
+                at = text.rfind(tail, 0, end)
+                if at < 0:
+                    break
+                follow = text[at + m : at + m + 8 * self.length]
+                ids = self.tokenize(follow)[: self.length]
+                if ctx.matcher is not None:
+                    ids = ids[: ctx.matcher.validate_tokens(ids)]
+                if ids:
+                    return ids
+                end = at + m - 1
+        return []
+
+    def feedback(self, proposed: int, accepted: int) -> None:
+        if proposed == 0:
+            return
+        if accepted == proposed:
+            self.length = min(self.max_len, self.length + 2)
+        else:
+            self.length = max(1, accepted + 1)
+
+
+@dataclass
+class Draft:
+    """Tokens proposed for one verification pass, made of segments from the sources (a forced
+    run may be followed by an n-gram continuation of it, and so on)."""
+
+    tokens: list[int]
+    segments: list[tuple[DraftSource, int, int]]  # (source, start, length) within tokens
+
+    def feedback(self, accepted: int) -> None:
+        """Tells each source how much of its segment the model accepted."""
+        for source, start, length in self.segments:
+            source.feedback(length, min(max(accepted - start, 0), length))
+
+
+def propose_draft(sources: Sequence[DraftSource], ctx: DraftContext, limit: int, rounds: int = 4) -> Draft:
+    """The longest proposal of any source, then continued from its end (the matcher advanced
+    along it on a copy) by the sources again, up to ``limit`` tokens and ``rounds`` segments."""
+    draft = Draft([], [])
+    matcher = ctx.matcher
+    for _ in range(rounds):
+        room = limit - len(draft.tokens)
+        if room <= 0:
+            break
+        here = DraftContext(ctx.prompt_ids, list(ctx.output_ids) + draft.tokens, matcher)
+        best: list[int] = []
+        chosen = None
+        for source in sources:
+            proposal = source.propose(here)[:room]
+            if len(proposal) > len(best):
+                best, chosen = proposal, source
+        if chosen is None:
+            break
+        draft.segments.append((chosen, len(draft.tokens), len(best)))
+        draft.tokens += best
+        if matcher is not None:
+            matcher = matcher.copy()
+            if not matcher.accept_tokens(best) or matcher.is_terminated():
+                break
+    return draft
 
 
 def tokenizer_encoder(tokenizer: Any) -> Callable[[bytes], list[int]]:
@@ -106,12 +198,15 @@ def tokenizer_encoder(tokenizer: Any) -> Callable[[bytes], list[int]]:
     return encode
 
 
-DRAFT_SOURCES = ("forced", "ngram")
+DRAFT_SOURCES = ("forced", "ngram", "text")
 
 
-def make_sources(names: Sequence[str], tokenizer: Any) -> list[DraftSource]:
-    """Draft sources by name; ``tokenizer`` (transformers) tokenizes forced text."""
+def make_sources(names: Sequence[str], tokenizer: Any, token_bytes: Sequence[bytes] = ()) -> list[DraftSource]:
+    """Draft sources by name; ``tokenizer`` (transformers) tokenizes drafted text, and
+    ``token_bytes`` (the vocabulary's) turns ids back into text for the ``text`` source."""
     unknown = [n for n in names if n not in DRAFT_SOURCES]
     if unknown:
         raise ValueError(f"unknown draft source(s) {unknown}; choose from {list(DRAFT_SOURCES)}")
-    return [ForcedDraft(tokenizer_encoder(tokenizer)) if n == "forced" else NgramDraft() for n in names]
+    encode = tokenizer_encoder(tokenizer)
+    made = {"forced": lambda: ForcedDraft(encode), "ngram": NgramDraft, "text": lambda: TextLookupDraft(token_bytes, encode)}
+    return [made[n]() for n in names]

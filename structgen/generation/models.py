@@ -47,8 +47,12 @@ def _converted_dir(gguf_path: str) -> str:
 
 def load_model(path: str | None = None, *, use_cache: bool = True) -> tuple[Any, Any]:
     """(model, tokenizer) from a GGUF file, a folder holding one GGUF file, or a transformers
-    folder; the default model when ``path`` is None. Models are kept per path in memory."""
-    return _load_model(os.path.abspath(path) if path else default_model_path(), use_cache)
+    folder; the default model when ``path`` is None. Models are kept per path in memory. A CPU
+    model gets structgen's faster small-batch layers (``cpu_speedups``)."""
+    from .cpu_speedups import speed_up_cpu_decoding
+
+    model, tokenizer = _load_model(os.path.abspath(path) if path else default_model_path(), use_cache)
+    return speed_up_cpu_decoding(model), tokenizer
 
 
 def load_default_model() -> tuple[Any, Any]:
@@ -119,3 +123,23 @@ def eos_ids_of(model: Any, tokenizer: Any) -> list[int]:
 
 def logits_width_of(model: Any) -> int:
     return int(model.get_output_embeddings().weight.shape[0])
+
+
+def keep_last_logits(model: Any, count: int) -> dict[str, int]:
+    """Forward-pass keyword that makes the model compute logits for the last ``count``
+    positions only (a prompt's prefill needs one row, not one per prompt token); empty
+    for models whose forward has no such argument."""
+    import inspect
+
+    forward = type(model).forward
+    params = _forward_params.get(forward)
+    if params is None:
+        params = _forward_params[forward] = frozenset(inspect.signature(forward).parameters)
+    if "logits_to_keep" in params:
+        return {"logits_to_keep": count}
+    if "num_logits_to_keep" in params:
+        return {"num_logits_to_keep": count}
+    return {}
+
+
+_forward_params: dict[Any, frozenset[str]] = {}

@@ -107,7 +107,3 @@ class PhraseConstraints:
                         break
             out.append(rests)
         return out
-
-    def min_remaining_bytes(self, state: int, met: int) -> int:
-        """A lower bound on the bytes still needed to meet every item."""
-        return max((min(len(r) for r in rests) for rests in self.remainders(state, met)), default=0)

@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 import torch
 
+from .models import keep_last_logits
+
 
 class ScoringSession(Protocol):
     """A batch of continuations of the same prompt, advanced one token per row."""
@@ -40,7 +42,7 @@ class ModelScorer:
     @torch.inference_mode()
     def _prefill(self) -> None:
         ids = torch.tensor([self.prompt_ids], dtype=torch.long, device=self.model.device)
-        out = self.model(input_ids=ids, use_cache=True)
+        out = self.model(input_ids=ids, use_cache=True, **keep_last_logits(self.model, 1))
         self.forward_passes += 1
         self._cache = out.past_key_values
         self._first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)

@@ -18,16 +18,17 @@ import torch
 from ..automata.bitmask import allocate_token_bitmask
 from ..constraints.base import Constraint
 from ..tokenizers.vocabulary import Vocabulary
-from .drafts import DraftContext, DraftSource
+from .drafts import DraftContext, DraftSource, propose_draft
+from .models import keep_last_logits
 from .result import GenerationResult
 from .sampling import masked_scores, token_probs
 
 
 class VerifierSession(Protocol):
     """One growing sequence: ``extend`` appends tokens and returns the next-token logits after
-    each of them, ``(len(tokens), V)``; ``crop`` keeps the first ``length`` tokens."""
+    each of the last ``keep`` of them, ``(keep, V)``; ``crop`` keeps the first ``length`` tokens."""
 
-    def extend(self, tokens: Sequence[int]) -> torch.Tensor: ...
+    def extend(self, tokens: Sequence[int], keep: int) -> torch.Tensor: ...
 
     def crop(self, length: int) -> None: ...
 
@@ -41,14 +42,17 @@ class ModelVerifier:
         self.length = 0
 
     @torch.inference_mode()
-    def extend(self, tokens: Sequence[int]) -> torch.Tensor:
+    def extend(self, tokens: Sequence[int], keep: int) -> torch.Tensor:
         device = self.model.device
         ids = torch.tensor([list(tokens)], dtype=torch.long, device=device)
         positions = torch.arange(self.length, self.length + len(tokens), device=device)[None, :]
-        out = self.model(input_ids=ids, position_ids=positions, past_key_values=self.cache, use_cache=True)
+        out = self.model(
+            input_ids=ids, position_ids=positions, past_key_values=self.cache, use_cache=True,
+            **keep_last_logits(self.model, keep),
+        )
         self.cache = out.past_key_values
         self.length += len(tokens)
-        return out.logits[0].float()
+        return out.logits[0, -keep:].float()
 
     def crop(self, length: int) -> None:
         if length < self.length:
@@ -63,10 +67,10 @@ class CallableVerifier:
         self.fn = fn
         self.tokens: list[int] = []
 
-    def extend(self, tokens: Sequence[int]) -> torch.Tensor:
+    def extend(self, tokens: Sequence[int], keep: int) -> torch.Tensor:
         start = len(self.tokens)
         self.tokens += [int(t) for t in tokens]
-        prefixes = [self.tokens[: start + i + 1] for i in range(len(tokens))]
+        prefixes = [self.tokens[: start + i + 1] for i in range(len(tokens) - keep, len(tokens))]
         return torch.as_tensor(np.asarray(self.fn(prefixes)), dtype=torch.float64)
 
     def crop(self, length: int) -> None:
@@ -102,15 +106,9 @@ def speculative_decode(
     prefill_seconds = 0.0
     while finish is None:
         room = max_new_tokens - len(output)
-        draft: list[int] = []
-        chosen_source = None
-        if room > 1:
-            ctx = DraftContext(prompt_ids, output, matcher)
-            for source in sources:
-                proposal = source.propose(ctx)[: min(max_draft, room - 1)]
-                if len(proposal) > len(draft):
-                    draft, chosen_source = proposal, source
-        logits = verifier.extend(pending + draft)[-(len(draft) + 1) :]
+        plan = propose_draft(sources, DraftContext(prompt_ids, output, matcher), min(max_draft, room - 1))
+        draft = plan.tokens
+        logits = verifier.extend(pending + draft, keep=len(draft) + 1)
         passes += 1
         if passes == 1:
             prefill_seconds = time.perf_counter() - started
@@ -146,8 +144,7 @@ def speculative_decode(
             if not ok:
                 break
         accepted_total += n_ok
-        if chosen_source is not None:
-            chosen_source.feedback(len(draft), n_ok)
+        plan.feedback(n_ok)
         # the KV cache holds pending + draft; keep pending + the accepted draft tokens
         kv_length += len(pending) + n_ok
         verifier.crop(kv_length)

@@ -18,6 +18,7 @@ import torch
 from ..automata.bitmask import allocate_token_bitmask
 from ..constraints.base import Constraint
 from ..generation.decode import left_padded
+from ..generation.models import keep_last_logits
 from ..generation.sampling import masked_scores, select_tokens
 from ..tokenizers.vocabulary import Vocabulary
 from .protocol import SamplingParams
@@ -180,7 +181,7 @@ class Engine:
         step_ids, step_positions = input_ids, positions
         while rows:
             out = self.model(input_ids=step_ids, attention_mask=attention, position_ids=step_positions,
-                             past_key_values=past, use_cache=True)
+                             past_key_values=past, use_cache=True, **keep_last_logits(self.model, 1))
             past = out.past_key_values
             logits = out.logits[:, -1, :].float()
             matchers = [r.matcher for r in rows]
