@@ -151,7 +151,7 @@ def generate(
     carries ``value`` (the parsed JSON, or an instance of the pydantic model / dataclass) and
     ``valid`` (checked by the ``jsonschema`` validator).
 
-    ``speculative=True`` (or a list of draft sources: ``"forced"``, ``"ngram"``, ``"text"``) drafts tokens from
+    ``speculative=True`` (``"forced"`` and ``"ngram"``; or a list of draft sources, ``"text"`` too) drafts tokens from
     the constraint and the context and verifies them in one forward pass each; outputs keep the
     same distribution (greedy: the same tokens). Prompts are then decoded one after another."""
     check_sampling_args(temperature, top_k, top_p)
@@ -164,7 +164,7 @@ def generate(
         from .drafts import make_sources
         from .speculative import ModelVerifier, speculative_decode
 
-        names = ("forced", "ngram", "text") if speculative is True else tuple(speculative)
+        names = ("forced", "ngram") if speculative is True else tuple(speculative)
         results = [
             speculative_decode(
                 ModelVerifier(model), vocab, ids, compiled, make_sources(names, tokenizer, vocab.token_bytes),
