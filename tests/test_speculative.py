@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from structgen import compile_regex
-from structgen.generation.drafts import DraftContext, ForcedDraft, NgramDraft
+from structgen.generation.drafts import DraftContext, ForcedDraft, NgramDraft, TokenExtensions
 from structgen.generation.speculative import CallableVerifier, ModelVerifier, speculative_decode
 from test_aligned import EOS, TABLE, TOKENS, VOCAB, chi_square_p_value
+from tokenizer_cases import load_case
 
 PATTERN = r"(a|b){1,3}c|bcb?c"
 LANGUAGE = {s for s in (
@@ -160,3 +161,41 @@ def test_greedy_identical_with_drafts_real_model(smollm2, kwargs):
     fast = structgen.generate(prompt, model=model, tokenizer=tok, temperature=0, max_new_tokens=48, speculative=True, **kwargs)
     assert fast.token_ids == plain.token_ids and fast.finish_reason == plain.finish_reason
     assert fast.forward_passes < plain.forward_passes and fast.accepted_draft_tokens > 0
+
+
+
+@pytest.mark.parametrize("name", ["smollm2", "tekken"])
+def test_token_extensions_match_a_scan_of_the_vocabulary(name):
+    """``longer(b)`` = every token whose bytes start with b and are longer, by a full scan;
+    ``may_grow`` = some such token is allowed by the matcher (each token checked on its own)."""
+    vocab = load_case(name).vocab
+    ext = TokenExtensions(vocab.token_bytes)
+    rng = random.Random(0)
+    probes = [b'"', b"-", b'":', b"{", b"\xff", b"\xe2\x80", b"ing", b" the"]
+    probes += [t[: rng.randint(1, len(t))] for t in rng.sample([t for t in vocab.token_bytes if t], 40)]
+    for data in probes:
+        want = sorted(i for i, t in enumerate(vocab.token_bytes) if t.startswith(data) and len(t) > len(data))
+        assert sorted(ext.longer(data).tolist()) == want, data
+    single = {t: i for i, t in enumerate(vocab.token_bytes) if len(t) == 1}
+    m = compile_regex(r'\{"(key|keyboard|kettle)": -?[0-9]+\}', vocab).matcher()
+    for text in ['{"', '{"key', '{"keyboard": -', '{"kettle": 1']:
+        probe = m.copy()
+        assert probe.accept_tokens([single[bytes((b,))] for b in text.encode()])
+        allowed = [t for t in range(vocab.n_tokens) if probe.validate_tokens([t]) == 1]
+        assert allowed
+        for tid in allowed:
+            data = vocab.token_bytes[tid]
+            brute = any(vocab.token_bytes[o].startswith(data) and len(vocab.token_bytes[o]) > len(data) for o in allowed)
+            assert ext.may_grow(probe, tid) == brute, (text, data)
+
+
+@pytest.mark.parametrize("pattern, draft_without, draft_with", [
+    ("ab(a|c)", [], [3]),  # "ab": no longer token exists -> kept with extensions
+    ("b(c|a)", [], []),  # "b": "bc" is allowed and longer -> held back either way
+    ("abc", [3, 2], [3, 2]),  # the output must end after "c"
+])
+def test_forced_draft_holds_back_a_last_token_only_if_it_may_grow(pattern, draft_without, draft_with):
+    m = compile_regex(pattern, VOCAB).matcher()
+    ctx = DraftContext([EOS], [], m)
+    assert ForcedDraft(longest_match).propose(ctx) == draft_without
+    assert ForcedDraft(longest_match, extensions=TokenExtensions(VOCAB.token_bytes)).propose(ctx) == draft_with

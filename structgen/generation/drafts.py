@@ -3,9 +3,13 @@ model verifies them (see speculative.py). A wrong draft costs nothing but its ve
 
 from __future__ import annotations
 
+import bisect
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import numpy as np
 
 from ..matching.matcher import Matcher
 
@@ -25,17 +29,78 @@ class DraftSource(Protocol):
     def feedback(self, proposed: int, accepted: int) -> None: ...
 
 
+class TokenExtensions:
+    """For a token's bytes, the ids of the tokens whose bytes strictly extend them (built
+    once per vocabulary): a drafted token at the end of a cut text is kept only if the model
+    could not have written a longer token there."""
+
+    def __init__(self, token_bytes: Sequence[bytes]) -> None:
+        order = sorted(range(len(token_bytes)), key=lambda t: token_bytes[t])
+        self._sorted = [token_bytes[t] for t in order]
+        self._ids = np.asarray(order, dtype=np.int64)
+        self.token_bytes = token_bytes
+
+    def longer(self, data: bytes) -> np.ndarray:
+        """The ids of the tokens whose bytes start with ``data`` and are longer."""
+        lo = bisect.bisect_right(self._sorted, data)  # past ``data`` itself
+        stem = data.rstrip(b"\xff")
+        hi = bisect.bisect_left(self._sorted, stem[:-1] + bytes((stem[-1] + 1,))) if stem else len(self._sorted)
+        return self._ids[lo:hi]
+
+    def may_grow(self, matcher: Matcher, token: int) -> bool:
+        """True if a token allowed by ``matcher`` (at the position of ``token``) starts with
+        ``token``'s bytes and is longer."""
+        ids = self.longer(self.token_bytes[token])
+        if not len(ids):
+            return False
+        words = matcher.mask_words()
+        ids = ids[ids < len(words) * 32]
+        return bool(((words[ids >> 5] >> (ids & 31).astype(words.dtype)) & 1).any())
+
+
+_EXTENSIONS: dict[int, tuple[Sequence[bytes], TokenExtensions]] = {}
+
+
+def token_extensions(token_bytes: Sequence[bytes]) -> TokenExtensions:
+    """The ``TokenExtensions`` of a vocabulary's token bytes, built once (the few latest kept)."""
+    hit = _EXTENSIONS.get(id(token_bytes))
+    if hit is not None and hit[0] is token_bytes:
+        return hit[1]
+    if len(_EXTENSIONS) >= 4:
+        _EXTENSIONS.pop(next(iter(_EXTENSIONS)))
+    made = TokenExtensions(token_bytes)
+    _EXTENSIONS[id(token_bytes)] = (token_bytes, made)
+    return made
+
+
+def _trim_tail(ids: list[int], matcher: Matcher, extensions: TokenExtensions | None) -> list[int]:
+    """``ids`` (drafted from text cut at an arbitrary point, all allowed by ``matcher``) less
+    the last token where it may be the start of a longer token the model would write; without
+    ``extensions``, the last token is dropped unless the output must end after it."""
+    if not ids:
+        return ids
+    probe = matcher.copy()
+    probe.accept_tokens(ids[:-1])
+    if extensions is not None:
+        return ids[:-1] if extensions.may_grow(probe, ids[-1]) else ids
+    probe.accept_token(ids[-1])
+    return ids if probe.only_eos_allowed() else ids[:-1]
+
+
 class ForcedDraft:
     """The text the constraint allows uniquely from here (keys, punctuation, the rest of the only
     enum value that fits), tokenized as the model's tokenizer would, cut where the constraint stops
-    accepting it. The last token is held back when text may follow (it could merge with what comes
-    next into a token the model prefers)."""
+    accepting it. The last token is held back when it may merge with what follows into a longer
+    token (with ``extensions``: when an allowed token extends it; without: unless the output
+    must end there)."""
 
     name = "forced"
 
-    def __init__(self, tokenize: Callable[[bytes], list[int]], max_bytes: int = 256) -> None:
+    def __init__(self, tokenize: Callable[[bytes], list[int]], max_bytes: int = 256,
+                 extensions: TokenExtensions | None = None) -> None:
         self.tokenize = tokenize
         self.max_bytes = max_bytes
+        self.extensions = extensions
 
     def propose(self, ctx: DraftContext) -> list[int]:
         m = ctx.matcher
@@ -45,12 +110,7 @@ class ForcedDraft:
         if not forced:
             return []
         ids = self.tokenize(forced)
-        ids = ids[: m.validate_tokens(ids)]
-        if not ids:
-            return []
-        probe = m.copy()
-        probe.accept_tokens(ids)
-        return ids if probe.only_eos_allowed() else ids[:-1]
+        return _trim_tail(ids[: m.validate_tokens(ids)], m, self.extensions)
 
     def feedback(self, proposed: int, accepted: int) -> None:
         pass
@@ -208,5 +268,10 @@ def make_sources(names: Sequence[str], tokenizer: Any, token_bytes: Sequence[byt
     if unknown:
         raise ValueError(f"unknown draft source(s) {unknown}; choose from {list(DRAFT_SOURCES)}")
     encode = tokenizer_encoder(tokenizer)
-    made = {"forced": lambda: ForcedDraft(encode), "ngram": NgramDraft, "text": lambda: TextLookupDraft(token_bytes, encode)}
+    extensions = token_extensions(token_bytes) if token_bytes and "forced" in names else None
+    made = {
+        "forced": lambda: ForcedDraft(encode, extensions=extensions),
+        "ngram": NgramDraft,
+        "text": lambda: TextLookupDraft(token_bytes, encode),
+    }
     return [made[n]() for n in names]
