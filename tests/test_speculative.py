@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from structgen import compile_regex
-from structgen.generation.drafts import DraftContext, ForcedDraft, NgramDraft, TokenExtensions
+from structgen.generation.drafts import DraftContext, ForcedDraft, NgramDraft, may_grow
 from structgen.generation.speculative import CallableVerifier, ModelVerifier, speculative_decode
 from test_aligned import EOS, TABLE, TOKENS, VOCAB, chi_square_p_value
 from tokenizer_cases import load_case
@@ -165,17 +165,24 @@ def test_greedy_identical_with_drafts_real_model(smollm2, kwargs):
 
 
 @pytest.mark.parametrize("name", ["smollm2", "tekken"])
-def test_token_extensions_match_a_scan_of_the_vocabulary(name):
-    """``longer(b)`` = every token whose bytes start with b and are longer, by a full scan;
-    ``may_grow`` = some such token is allowed by the matcher (each token checked on its own)."""
+def test_trie_extensions_match_a_scan_of_the_vocabulary(name):
+    """The trie's tokens below ``b`` = every maskable token whose bytes start with b and are
+    longer, by a full scan; ``may_grow`` = some such token is allowed by the matcher (each
+    token checked on its own)."""
     vocab = load_case(name).vocab
-    ext = TokenExtensions(vocab.token_bytes)
+    trie = vocab.trie
+    maskable = set(vocab.maskable_ids.tolist())
     rng = random.Random(0)
     probes = [b'"', b"-", b'":', b"{", b"\xff", b"\xe2\x80", b"ing", b" the"]
-    probes += [t[: rng.randint(1, len(t))] for t in rng.sample([t for t in vocab.token_bytes if t], 40)]
+    probes += [vocab.token_bytes[t][: rng.randint(1, len(vocab.token_bytes[t]))] for t in rng.sample(sorted(maskable), 40)]
     for data in probes:
-        want = sorted(i for i, t in enumerate(vocab.token_bytes) if t.startswith(data) and len(t) > len(data))
-        assert sorted(ext.longer(data).tolist()) == want, data
+        want = sorted(i for i in maskable if vocab.token_bytes[i].startswith(data) and len(vocab.token_bytes[i]) > len(data))
+        nodes = trie.prefix_nodes(data)
+        held = len(nodes) == len(data)  # some token starts with data
+        assert held == any(vocab.token_bytes[i].startswith(data) for i in maskable), data
+        assert (sorted(trie.tokens_below(nodes[-1]).tolist()) if held else []) == want, data
+        exact = sorted(i for i in maskable if vocab.token_bytes[i] == data)
+        assert (sorted(trie.tokens_at(nodes[-1]).tolist()) if held else []) == exact, data
     single = {t: i for i, t in enumerate(vocab.token_bytes) if len(t) == 1}
     m = compile_regex(r'\{"(key|keyboard|kettle)": -?[0-9]+\}', vocab).matcher()
     for text in ['{"', '{"key', '{"keyboard": -', '{"kettle": 1']:
@@ -186,11 +193,11 @@ def test_token_extensions_match_a_scan_of_the_vocabulary(name):
         for tid in allowed:
             data = vocab.token_bytes[tid]
             brute = any(vocab.token_bytes[o].startswith(data) and len(vocab.token_bytes[o]) > len(data) for o in allowed)
-            assert ext.may_grow(probe, tid) == brute, (text, data)
+            assert may_grow(probe, tid) == brute, (text, data)
 
 
 @pytest.mark.parametrize("pattern, draft_without, draft_with", [
-    ("ab(a|c)", [], [3]),  # "ab": no longer token exists -> kept with extensions
+    ("ab(a|c)", [], [3]),  # "ab": no longer token exists -> kept by the exact rule
     ("b(c|a)", [], []),  # "b": "bc" is allowed and longer -> held back either way
     ("abc", [3, 2], [3, 2]),  # the output must end after "c"
 ])
@@ -198,4 +205,4 @@ def test_forced_draft_holds_back_a_last_token_only_if_it_may_grow(pattern, draft
     m = compile_regex(pattern, VOCAB).matcher()
     ctx = DraftContext([EOS], [], m)
     assert ForcedDraft(longest_match).propose(ctx) == draft_without
-    assert ForcedDraft(longest_match, extensions=TokenExtensions(VOCAB.token_bytes)).propose(ctx) == draft_with
+    assert ForcedDraft(longest_match, exact_hold_back=True).propose(ctx) == draft_with

@@ -75,3 +75,27 @@ class TokenTrie:
             root_children=root_children,
             max_depth=max(node_depth),
         )
+
+    def prefix_nodes(self, data: bytes) -> list[int]:
+        """The nodes of ``data[:1]``, ``data[:2]``, ... as far as the trie holds them."""
+        nodes: list[int] = []
+        node = int(self.root_children[data[0]]) if data else -1
+        for depth in range(1, len(data) + 1):
+            if node < 0:
+                break
+            nodes.append(node)
+            if depth == len(data):
+                break
+            child, end = node + 1, int(self.subtree_end[node])
+            while child < end and self.byte[child] != data[depth]:
+                child = int(self.subtree_end[child])
+            node = child if child < end else -1
+        return nodes
+
+    def tokens_at(self, node: int) -> np.ndarray:
+        """The ids of the tokens whose bytes end exactly at ``node``."""
+        return self.token_ids[self.token_ptr[node] : self.token_ptr[node + 1]]
+
+    def tokens_below(self, node: int) -> np.ndarray:
+        """The ids of the tokens whose bytes strictly extend ``node``'s."""
+        return self.token_ids[self.token_ptr[node + 1] : self.token_ptr[self.subtree_end[node]]]

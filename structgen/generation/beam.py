@@ -233,7 +233,6 @@ class _FinishingBudget:
         self.vocab, self.phrases, self.constraint, self.encode = vocab, phrases, constraint, encode
         self._phrase_cost: dict[tuple[int, int], int] = {}
         self._closing: dict[Any, tuple[int, int | None]] = {}
-        self._token_of: dict[bytes, int] | None = None
 
     def tokens_to_finish(self, phrase_state: int, met: int, grammar_state: Any) -> int:
         key = (phrase_state, met)
@@ -264,15 +263,11 @@ class _FinishingBudget:
 
     def _first_token(self, state: Any, text: bytes) -> int | None:
         """The longest token that starts ``text`` and the grammar allows here."""
-        if self._token_of is None:
-            self._token_of = {}
-            for i, b in enumerate(self.vocab.token_bytes):
-                if b and not self.vocab.special[i]:
-                    self._token_of.setdefault(bytes(b), i)
-        for cut in range(min(len(text), 32), 0, -1):
-            t = self._token_of.get(text[:cut])
-            if t is not None and self.constraint.advance(state, t) is not None:
-                return t
+        trie = self.vocab.trie
+        for node in reversed(trie.prefix_nodes(text[:32])):
+            for t in trie.tokens_at(node).tolist():
+                if self.constraint.advance(state, t) is not None:
+                    return t
         return None
 
 

@@ -3,8 +3,6 @@ model verifies them (see speculative.py). A wrong draft costs nothing but its ve
 
 from __future__ import annotations
 
-import bisect
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,60 +27,31 @@ class DraftSource(Protocol):
     def feedback(self, proposed: int, accepted: int) -> None: ...
 
 
-class TokenExtensions:
-    """For a token's bytes, the ids of the tokens whose bytes strictly extend them (built
-    once per vocabulary): a drafted token at the end of a cut text is kept only if the model
-    could not have written a longer token there."""
-
-    def __init__(self, token_bytes: Sequence[bytes]) -> None:
-        order = sorted(range(len(token_bytes)), key=lambda t: token_bytes[t])
-        self._sorted = [token_bytes[t] for t in order]
-        self._ids = np.asarray(order, dtype=np.int64)
-        self.token_bytes = token_bytes
-
-    def longer(self, data: bytes) -> np.ndarray:
-        """The ids of the tokens whose bytes start with ``data`` and are longer."""
-        lo = bisect.bisect_right(self._sorted, data)  # past ``data`` itself
-        stem = data.rstrip(b"\xff")
-        hi = bisect.bisect_left(self._sorted, stem[:-1] + bytes((stem[-1] + 1,))) if stem else len(self._sorted)
-        return self._ids[lo:hi]
-
-    def may_grow(self, matcher: Matcher, token: int) -> bool:
-        """True if a token allowed by ``matcher`` (at the position of ``token``) starts with
-        ``token``'s bytes and is longer."""
-        ids = self.longer(self.token_bytes[token])
-        if not len(ids):
-            return False
-        words = matcher.mask_words()
-        ids = ids[ids < len(words) * 32]
-        return bool(((words[ids >> 5] >> (ids & 31).astype(words.dtype)) & 1).any())
+def may_grow(matcher: Matcher, token: int) -> bool:
+    """True if a token that ``matcher`` allows (at the position of ``token``) starts with
+    ``token``'s bytes and is longer: the model could write that one instead."""
+    vocab = matcher.constraint.vocab
+    data = vocab.token_bytes[token]
+    nodes = vocab.trie.prefix_nodes(data)
+    if not data or len(nodes) < len(data):
+        return False
+    ids = vocab.trie.tokens_below(nodes[-1]).astype(np.int64)
+    if not len(ids):
+        return False
+    words = matcher.mask_words()
+    return bool(((words[ids >> 5] >> (ids & 31).astype(words.dtype)) & 1).any())
 
 
-_EXTENSIONS: dict[int, tuple[Sequence[bytes], TokenExtensions]] = {}
-
-
-def token_extensions(token_bytes: Sequence[bytes]) -> TokenExtensions:
-    """The ``TokenExtensions`` of a vocabulary's token bytes, built once (the few latest kept)."""
-    hit = _EXTENSIONS.get(id(token_bytes))
-    if hit is not None and hit[0] is token_bytes:
-        return hit[1]
-    if len(_EXTENSIONS) >= 4:
-        _EXTENSIONS.pop(next(iter(_EXTENSIONS)))
-    made = TokenExtensions(token_bytes)
-    _EXTENSIONS[id(token_bytes)] = (token_bytes, made)
-    return made
-
-
-def _trim_tail(ids: list[int], matcher: Matcher, extensions: TokenExtensions | None) -> list[int]:
+def _trim_tail(ids: list[int], matcher: Matcher, exact: bool) -> list[int]:
     """``ids`` (drafted from text cut at an arbitrary point, all allowed by ``matcher``) less
-    the last token where it may be the start of a longer token the model would write; without
-    ``extensions``, the last token is dropped unless the output must end after it."""
+    the last token where it may be the start of a longer token the model would write
+    (``exact``: where ``may_grow``; else unless the output must end after it)."""
     if not ids:
         return ids
     probe = matcher.copy()
     probe.accept_tokens(ids[:-1])
-    if extensions is not None:
-        return ids[:-1] if extensions.may_grow(probe, ids[-1]) else ids
+    if exact:
+        return ids[:-1] if may_grow(probe, ids[-1]) else ids
     probe.accept_token(ids[-1])
     return ids if probe.only_eos_allowed() else ids[:-1]
 
@@ -91,16 +60,15 @@ class ForcedDraft:
     """The text the constraint allows uniquely from here (keys, punctuation, the rest of the only
     enum value that fits), tokenized as the model's tokenizer would, cut where the constraint stops
     accepting it. The last token is held back when it may merge with what follows into a longer
-    token (with ``extensions``: when an allowed token extends it; without: unless the output
-    must end there)."""
+    token (``exact_hold_back``: when an allowed token extends it, see ``may_grow``; else unless
+    the output must end there)."""
 
     name = "forced"
 
-    def __init__(self, tokenize: Callable[[bytes], list[int]], max_bytes: int = 256,
-                 extensions: TokenExtensions | None = None) -> None:
+    def __init__(self, tokenize: Callable[[bytes], list[int]], max_bytes: int = 256, exact_hold_back: bool = False) -> None:
         self.tokenize = tokenize
         self.max_bytes = max_bytes
-        self.extensions = extensions
+        self.exact_hold_back = exact_hold_back
 
     def propose(self, ctx: DraftContext) -> list[int]:
         m = ctx.matcher
@@ -110,13 +78,28 @@ class ForcedDraft:
         if not forced:
             return []
         ids = self.tokenize(forced)
-        return _trim_tail(ids[: m.validate_tokens(ids)], m, self.extensions)
+        return _trim_tail(ids[: m.validate_tokens(ids)], m, self.exact_hold_back)
 
     def feedback(self, proposed: int, accepted: int) -> None:
         pass
 
 
-class NgramDraft:
+class _AdaptiveLength:
+    """A draft length that grows by 2 after a fully accepted draft and falls to one past the
+    accepted part after a rejection, within ``min_len`` .. ``max_len``."""
+
+    min_len, max_len, length = 1, 16, 4
+
+    def feedback(self, proposed: int, accepted: int) -> None:
+        if proposed == 0:
+            return
+        if accepted == proposed:
+            self.length = min(self.max_len, self.length + 2)
+        else:
+            self.length = max(self.min_len, accepted + 1)
+
+
+class NgramDraft(_AdaptiveLength):
     """Prompt lookup: the tokens that followed an earlier occurrence of the last n tokens
     (n = max_n down to 1) in the prompt and the output, the latest occurrence first, cut to what
     the constraint allows; occurrences whose continuation the constraint refuses at once are
@@ -147,16 +130,8 @@ class NgramDraft:
                     break
         return []
 
-    def feedback(self, proposed: int, accepted: int) -> None:
-        if proposed == 0:
-            return
-        if accepted == proposed:
-            self.length = min(self.max_len, self.length + 2)
-        else:
-            self.length = max(self.min_len, accepted + 1)
 
-
-class TextLookupDraft:
+class TextLookupDraft(_AdaptiveLength):
     """Prompt lookup over text rather than token ids: the bytes that followed the latest
     earlier occurrence of the output's last ``max_match`` .. ``min_match`` bytes (in the prompt
     and the output), tokenized as the model's tokenizer would and cut to what the constraint
@@ -191,14 +166,6 @@ class TextLookupDraft:
                     return ids
                 end = at + m - 1
         return []
-
-    def feedback(self, proposed: int, accepted: int) -> None:
-        if proposed == 0:
-            return
-        if accepted == proposed:
-            self.length = min(self.max_len, self.length + 2)
-        else:
-            self.length = max(1, accepted + 1)
 
 
 @dataclass
@@ -268,9 +235,8 @@ def make_sources(names: Sequence[str], tokenizer: Any, token_bytes: Sequence[byt
     if unknown:
         raise ValueError(f"unknown draft source(s) {unknown}; choose from {list(DRAFT_SOURCES)}")
     encode = tokenizer_encoder(tokenizer)
-    extensions = token_extensions(token_bytes) if token_bytes and "forced" in names else None
     made = {
-        "forced": lambda: ForcedDraft(encode, extensions=extensions),
+        "forced": lambda: ForcedDraft(encode, exact_hold_back=True),
         "ngram": NgramDraft,
         "text": lambda: TextLookupDraft(token_bytes, encode),
     }
