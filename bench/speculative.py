@@ -1,10 +1,11 @@
 """Speculative drafting over the constraint, SmolLM2 on CPU, greedy: tokens/s and forward passes
 per output token for plain constrained decoding vs each draft source vs all combined, on
-JSONSchemaBench schemas (Glaiveai2K, Github_easy, Kubernetes; the first that structgen compiles
-into one DFA, the schema in the prompt) and grammar tasks (Lark and GBNF files). Every drafted
-output is checked to be identical, token for token, to the plain one.
+JSONSchemaBench schemas (Glaiveai2K, Github_easy, Kubernetes; the first distinct schemas that
+structgen compiles into one DFA, the schema in the prompt) and grammar tasks (Lark and GBNF files). Every drafted
+output is checked to be identical, token for token, to the plain one. The "history" source
+drafts from earlier outputs of the same config in this run (tasks in order, a history per config).
 
-    python bench/speculative.py [--per-subset 10] [--max-new-tokens 128]
+    python bench/speculative.py [--per-subset 10] [--max-new-tokens 128] [--pass-costs]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 import structgen  # noqa: E402
 from schema_suites import bench_cases  # noqa: E402
 from structgen.generation.decode import vocabulary_for  # noqa: E402
+from structgen.generation.drafts import OutputHistory, set_history  # noqa: E402
 from tokenizer_cases import SHARED_DATA  # noqa: E402
 
 SUBSETS = ["Glaiveai2K", "Github_easy", "Kubernetes"]
@@ -41,11 +43,19 @@ GRAMMAR_TASKS = [
     ("list.gbnf", "List three things to pack for a trip."),
     ("chess.gbnf", "Write the first four moves of a chess game."),
 ]
-CONFIGS = {"plain": None, "forced": ["forced"], "ngram": ["ngram"], "text": ["text"], "all": ["forced", "ngram", "text"]}
+CONFIGS = {
+    "plain": None,
+    "forced": ["forced"],
+    "ngram": ["ngram"],
+    "text": ["text"],
+    "history": ["history"],
+    "default": ["forced", "ngram", "history"],  # speculative=True
+    "all": ["forced", "ngram", "text", "history"],
+}
 
 
 def schema_tasks(per_subset: int, vocab) -> list[tuple[str, str, dict]]:
-    tasks = []
+    tasks, seen = [], set()
     for subset in SUBSETS:
         taken = 0
         for sid, schema, _ in bench_cases(subset):
@@ -56,8 +66,9 @@ def schema_tasks(per_subset: int, vocab) -> list[tuple[str, str, dict]]:
             if not isinstance(c, structgen.RegularConstraint):
                 continue
             text = json.dumps(schema)
-            if len(text) > 3000:
+            if len(text) > 3000 or text in seen:  # distinct schemas (Kubernetes repeats some)
                 continue
+            seen.add(text)
             prompt = f"Generate a JSON object that follows this JSON schema:\n{text}"
             tasks.append((f"{subset}/{sid}", prompt, {"constraint": c}))
             taken += 1
@@ -78,21 +89,47 @@ def grammar_tasks(vocab) -> list[tuple[str, str, dict]]:
     return tasks
 
 
+def pass_costs(model, tok, reps: int = 15) -> None:
+    """ms per verification pass over k tokens after a 300-token prompt (the KV cache cropped
+    back after each), k interleaved so that host noise hits every k alike."""
+    from structgen.generation.speculative import ModelVerifier
+
+    ks = [1, 2, 3, 4, 5, 8, 12, 15, 16, 17, 24, 32]
+    verifier = ModelVerifier(model)
+    verifier.extend(tok("hello " * 300)["input_ids"][:300], keep=1)
+    times: dict[int, list[float]] = {k: [] for k in ks}
+    for _ in range(reps):
+        for k in ks:
+            t0 = time.perf_counter()
+            verifier.extend(list(range(100, 100 + k)), keep=k)
+            times[k].append(time.perf_counter() - t0)
+            verifier.crop(300)
+    print(f"{'tokens':>7}{'ms p50':>8}{'min':>7}")
+    for k in ks:
+        print(f"{k:>7}{np.median(times[k]) * 1e3:>8.1f}{min(times[k]) * 1e3:>7.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-subset", type=int, default=10)
     ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--pass-costs", action="store_true", help="only time verification passes over 1-32 tokens")
     args = ap.parse_args()
     model, tok = structgen.load_default_model()
+    if args.pass_costs:
+        pass_costs(model, tok)
+        return
     vocab = vocabulary_for(model, tok)
     groups = {"json": schema_tasks(args.per_subset, vocab), "grammar": grammar_tasks(vocab)}
     print(f"# {len(groups['json'])} schemas, {len(groups['grammar'])} grammar tasks, greedy, max_new_tokens={args.max_new_tokens}", flush=True)
     structgen.generate("warm up", model=model, tokenizer=tok, max_new_tokens=4, temperature=0, speculative=True)
+    histories = {config: OutputHistory() for config in CONFIGS}  # each config learns from its own earlier outputs
     rows = []  # (group, task, config, tokens, seconds, decode seconds, passes, drafted, accepted, identical)
     for group, tasks in groups.items():
         for name, prompt, kw in tasks:
             plain_ids = None
             for config, sources in CONFIGS.items():
+                set_history(tok, histories[config])
                 t0 = time.perf_counter()
                 r = structgen.generate(
                     prompt, model=model, tokenizer=tok, temperature=0, max_new_tokens=args.max_new_tokens,

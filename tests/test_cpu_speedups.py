@@ -7,19 +7,31 @@ import types
 import pytest
 import torch
 
-from structgen.generation.cpu_speedups import ATTENTION_NAME, small_rows_linear, speed_up_cpu_decoding
+from structgen.generation.cpu_speedups import ATTENTION_NAME, padded_rows, small_rows_linear, speed_up_cpu_decoding
 
 
-@pytest.mark.parametrize("shape", [(1, 24), (2, 24), (5, 24), (8, 24), (9, 24), (1, 1, 24), (1, 3, 24), (2, 4, 24), (0, 24)])
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 24), (2, 24), (3, 24), (5, 24), (8, 24), (9, 24), (15, 24), (17, 24), (32, 24), (33, 24),
+     (1, 1, 24), (1, 3, 24), (2, 4, 24), (0, 24)],
+)
 @pytest.mark.parametrize("bias", [False, True])
-def test_small_rows_linear_matches_linear(shape, bias):
+@pytest.mark.parametrize("transposed", [False, True])
+def test_small_rows_linear_matches_linear(shape, bias, transposed):
     torch.manual_seed(0)
     layer = torch.nn.Linear(24, 40, bias=bias)
     x = torch.randn(*shape)
+    if transposed:  # the layout of the MLP's gate * up: a transposed product
+        x = torch.randn(*reversed(shape)).permute(*reversed(range(len(shape))))
     expected = torch.nn.functional.linear(x, layer.weight, layer.bias)
     got = small_rows_linear(layer, x)
     assert got.shape == expected.shape
     assert torch.allclose(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_padded_rows_is_the_next_power_of_two():
+    for rows in range(1, 70):
+        assert padded_rows(rows) == min(p for p in (2, 4, 8, 16, 32, 64, 128) if p >= rows)
 
 
 def _stock(model):

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from structgen import compile_regex
-from structgen.generation.drafts import DraftContext, ForcedDraft, NgramDraft, may_grow
+from structgen.generation.cpu_speedups import padded_rows
+from structgen.generation.drafts import DraftContext, ForcedDraft, HistoryDraft, NgramDraft, OutputHistory, fitting_length, may_grow
 from structgen.generation.speculative import CallableVerifier, ModelVerifier, speculative_decode
 from test_aligned import EOS, TABLE, TOKENS, VOCAB, chi_square_p_value
 from tokenizer_cases import load_case
@@ -86,21 +87,23 @@ def test_reference_language_matches_pattern():
     assert all(re.fullmatch(PATTERN, s) for s in LANGUAGE)
 
 
-@pytest.mark.parametrize("drafts", ["none", "forced+random", "ngram"])
+@pytest.mark.parametrize("drafts", ["none", "forced+random", "ngram", "history"])
 def test_sampled_distribution_unchanged_by_drafts(drafts):
     expected = masked_distribution()
     samples = []
+    history = OutputHistory(max_outputs=64)  # drafts from the earlier samples of this test
     for seed in range(1500):
         sources = {
             "none": [],
             "forced+random": [ForcedDraft(longest_match), RandomDraft(seed)],
             "ngram": [NgramDraft()],
+            "history": [HistoryDraft(history)],
         }[drafts]
         r = toy_run(sources, seed=seed)
         assert re.fullmatch(PATTERN, r.text) and r.completed
         samples.append(r)
     assert chi_square_p_value(samples, expected) > 1e-3
-    if drafts == "forced+random":
+    if drafts in ("forced+random", "history"):
         assert sum(r.drafted_tokens for r in samples) > sum(r.accepted_draft_tokens for r in samples) > 0
 
 
@@ -116,18 +119,51 @@ def test_plain_sampling_differs_from_a_wrong_reference():
 
 def test_greedy_identical_with_drafts_toy():
     plain = toy_run([], temperature=0)
-    for sources in ([ForcedDraft(longest_match)], [RandomDraft(1), ForcedDraft(longest_match)], [NgramDraft()]):
+    history = OutputHistory()
+    history.add([2, 2, 1, 0, 2])  # an earlier output that is not the greedy one
+    for sources in ([ForcedDraft(longest_match)], [RandomDraft(1), ForcedDraft(longest_match)], [NgramDraft()],
+                    [HistoryDraft(history)], [HistoryDraft(history)]):  # the second time, the first's output drafts
         r = toy_run(sources, temperature=0)
         assert r.token_ids == plain.token_ids and r.finish_reason == plain.finish_reason
+    assert r.accepted_draft_tokens > 0
+
+
+def test_fitting_length_fills_a_pass_to_a_computed_size():
+    """The longest draft that is no longer than n and, with the pending token, fills the rows
+    a CPU pass is computed with (``padded_rows``) — or any draft of up to 3 (4 rows)."""
+    for n in range(0, 80):
+        fits = [d for d in range(n + 1) if d <= 3 or padded_rows(d + 1) == d + 1]
+        assert fitting_length(n) == max(fits)
+
+
+def test_output_history_lookup_matches_a_scan():
+    """``continuations`` against a scan of the kept outputs, latest first, with evictions."""
+    rng = np.random.default_rng(0)
+    history = OutputHistory(max_outputs=6, max_n=3)
+    kept: list[list[int]] = []
+    for step in range(40):
+        out = [int(t) for t in rng.integers(0, 4, size=int(rng.integers(0, 12)))]
+        history.add(out)
+        if len(out) >= 2:
+            kept.append(out)
+            if len(kept) > 6:
+                kept = kept[len(kept) - 4 :]  # the history keeps the newer half when full
+        assert history.outputs == kept
+        for n in (1, 2, 3):
+            tail = [int(t) for t in rng.integers(0, 4, size=n)]
+            expected = [seq[end : end + 5] for seq in reversed(kept) for end in range(len(seq) - 1, n - 1, -1)
+                        if seq[end - n : end] == tail]
+            assert list(history.continuations(tail, 5)) == expected
 
 
 def test_forced_draft_is_accepted_in_one_pass():
-    """Where every byte has one token, the forced text is certain: one forward pass in all."""
+    """Where every byte has one token, the forced text is certain: one forward pass in all (the
+    draft cut to 3 tokens, which fill a pass of 4 rows; the pass's last logits give the 4th)."""
     constraint = compile_regex(r"cccc", VOCAB)
     generator = torch.Generator().manual_seed(0)
     r = speculative_decode(CallableVerifier(toy_logits), VOCAB, [EOS], constraint, [ForcedDraft(longest_match)], max_new_tokens=16, temperature=1.0, generator=generator)
     assert r.text == "cccc" and r.finish_reason == "constraint_end"
-    assert r.forward_passes == 1 and r.accepted_draft_tokens == r.drafted_tokens == 4
+    assert r.forward_passes == 1 and r.accepted_draft_tokens == r.drafted_tokens == 3
 
 
 @pytest.mark.model

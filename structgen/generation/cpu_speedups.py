@@ -3,14 +3,18 @@ sequence, or a handful when speculative drafting verifies a draft.
 
 Measured on these CPUs (MKL, 2 threads, SmolLM2-135M): ``x @ Wᵀ`` for 1–8 rows is served by
 MKL's matrix-vector path or a small-matrix path that runs 1.5–3× slower than the same product
-computed as ``W @ xᵀ`` (two rows or more); and transformers' SDPA attention for 2–16 new tokens
+computed as ``W @ xᵀ`` (two rows or more); and transformers' SDPA attention for 2–32 new tokens
 over a KV cache repeats the grouped key/value heads and falls back to the math kernel. Here:
 
-- linear layers compute ``(W @ xᵀ)ᵀ`` when the input has at most ``SMALL_ROWS`` rows (a single
-  row is duplicated, which MKL serves faster than the single-row product);
-- attention for 2–16 queries packs the query heads of each key/value group into one matrix
+- linear layers compute ``(W @ xᵀ)ᵀ`` when the input has at most ``SMALL_ROWS`` rows, the rows
+  padded with zeros to 2, 4, 8, 16 or 32 (``padded_rows``: MKL is up to 1.5× slower for 3 or
+  9–15 columns than for 4 or 16) and made contiguous (the MLP's ``gate * up`` comes out in a
+  transposed layout, which sends the down projection to a path 2.5× slower);
+- attention for 2–32 queries packs the query heads of each key/value group into one matrix
   product (no repeated keys), with the causal mask transformers builds for SDPA.
 
+A pass over 1–4 tokens then costs about the same as over one, 5–8 about 1.45×, 9–16 1.9×,
+17–32 2.5× (``bench/speculative.py --pass-costs``); speculative drafts are cut to fit.
 Results agree with the stock layers to float32 rounding (~1e-5 on logits). Prefill (many rows)
 and other devices take the stock path. ``speed_up_cpu_decoding`` is applied to the models
 structgen loads; call it on your own CPU model to get the same."""
@@ -22,24 +26,34 @@ from typing import Any
 
 import torch
 
-SMALL_ROWS = 24
-SHORT_QUERY = 16
+SMALL_ROWS = 32
+SHORT_QUERY = 32
 ATTENTION_NAME = "structgen_short_query"
+
+
+def padded_rows(rows: int) -> int:
+    """The row count a small product is computed with: the next of 2, 4, 8, 16, 32. MKL's
+    ``W @ xᵀ`` for 3 or 9–15 columns is up to 1.5× slower than for 4 or 16."""
+    return max(2, 1 << (rows - 1).bit_length())
 
 
 def small_rows_linear(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """``nn.Linear.forward`` with ``W @ xᵀ`` for few rows (see the module docstring)."""
-    rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
+    width = x.shape[-1]
+    rows = x.numel() // width if width else 0
+    weight = self.weight
     if not 1 <= rows <= SMALL_ROWS or x.device.type != "cpu":
-        return torch.nn.functional.linear(x, self.weight, self.bias)
-    flat = x.reshape(rows, x.shape[-1])
-    if rows == 1:
-        y = torch.mm(self.weight, torch.cat([flat, flat]).t())[:, :1].t()
-    else:
-        y = torch.mm(self.weight, flat.t()).t()
+        return torch.nn.functional.linear(x, weight, self.bias)
+    flat = x.reshape(rows, width)
+    padded = padded_rows(rows)
+    if padded > rows:  # the copy also makes a transposed layout (the MLP's gate * up) contiguous
+        flat = torch.cat([flat, flat.new_zeros(padded - rows, width)])
+    else:  # a transposed layout takes MKL's slow path
+        flat = flat.contiguous()
+    y = torch.mm(weight, flat.t())[:, :rows].t()
     if self.bias is not None:
         y = y + self.bias
-    return y.reshape(*x.shape[:-1], self.weight.shape[0])
+    return y.reshape(*x.shape[:-1], weight.shape[0])
 
 
 def short_query_attention(
@@ -52,7 +66,7 @@ def short_query_attention(
     dropout: float = 0.0,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
-    """A transformers attention function: grouped-query attention for 2–16 queries with the
+    """A transformers attention function: grouped-query attention for 2–32 queries with the
     heads of each key/value group packed together; anything else goes to transformers' SDPA."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 

@@ -151,9 +151,10 @@ def generate(
     carries ``value`` (the parsed JSON, or an instance of the pydantic model / dataclass) and
     ``valid`` (checked by the ``jsonschema`` validator).
 
-    ``speculative=True`` (``"forced"`` and ``"ngram"``; or a list of draft sources, ``"text"`` too) drafts tokens from
-    the constraint and the context and verifies them in one forward pass each; outputs keep the
-    same distribution (greedy: the same tokens). Prompts are then decoded one after another."""
+    ``speculative=True`` (``"forced"``, ``"ngram"`` and ``"history"``; or a list of draft
+    sources, ``"text"`` too) drafts tokens from the constraint, the context and earlier outputs
+    and verifies them in one forward pass each; outputs keep the same distribution (greedy: the
+    same tokens). Prompts are then decoded one after another."""
     check_sampling_args(temperature, top_k, top_p)
     model, tokenizer, vocab = model_and_vocabulary(model, tokenizer)
     compiled = resolve_constraint(vocab, regex=regex, choices=choices, grammar=grammar, gbnf=gbnf, schema=schema, constraint=constraint)
@@ -164,7 +165,7 @@ def generate(
         from .drafts import make_sources
         from .speculative import ModelVerifier, speculative_decode
 
-        names = ("forced", "ngram") if speculative is True else tuple(speculative)
+        names = ("forced", "ngram", "history") if speculative is True else tuple(speculative)
         results = [
             speculative_decode(
                 ModelVerifier(model), vocab, ids, compiled, make_sources(names, tokenizer, vocab.token_bytes),

@@ -26,6 +26,8 @@ class DraftSource(Protocol):
 
     def feedback(self, proposed: int, accepted: int) -> None: ...
 
+    # optional: ``finish(output_ids)``, called once when the request ends
+
 
 def may_grow(matcher: Matcher, token: int) -> bool:
     """True if a token that ``matcher`` allows (at the position of ``token``) starts with
@@ -84,19 +86,23 @@ class ForcedDraft:
         pass
 
 
-class _AdaptiveLength:
-    """A draft length that grows by 2 after a fully accepted draft and falls to one past the
-    accepted part after a rejection, within ``min_len`` .. ``max_len``."""
+DRAFT_LENGTHS = (3, 7, 15, 31)  # with the pending token 4, 8, 16, 32 rows: the sizes CPU passes are computed with
 
-    min_len, max_len, length = 1, 16, 4
+
+class _AdaptiveLength:
+    """A draft length among ``DRAFT_LENGTHS`` (up to ``max_len``): the next one up after a fully
+    accepted draft, the smallest that holds one past the accepted part after a rejection."""
+
+    max_len, length = DRAFT_LENGTHS[-1], DRAFT_LENGTHS[0]
 
     def feedback(self, proposed: int, accepted: int) -> None:
         if proposed == 0:
             return
+        sizes = [n for n in DRAFT_LENGTHS if n <= self.max_len] or [self.max_len]
         if accepted == proposed:
-            self.length = min(self.max_len, self.length + 2)
+            self.length = next((n for n in sizes if n > self.length), sizes[-1])
         else:
-            self.length = max(self.min_len, accepted + 1)
+            self.length = next((n for n in sizes if n > accepted), sizes[-1])
 
 
 class NgramDraft(_AdaptiveLength):
@@ -108,9 +114,9 @@ class NgramDraft(_AdaptiveLength):
 
     name = "ngram"
 
-    def __init__(self, max_n: int = 3, max_len: int = 16, min_len: int = 1, tries: int = 8) -> None:
-        self.max_n, self.max_len, self.min_len, self.tries = max_n, max_len, min_len, tries
-        self.length = min(4, max_len)
+    def __init__(self, max_n: int = 4, max_len: int = DRAFT_LENGTHS[-1], tries: int = 8) -> None:
+        self.max_n, self.max_len, self.tries = max_n, max_len, tries
+        self.length = min(DRAFT_LENGTHS[0], max_len)
 
     def propose(self, ctx: DraftContext) -> list[int]:
         seq = list(ctx.prompt_ids) + list(ctx.output_ids)
@@ -141,10 +147,10 @@ class TextLookupDraft(_AdaptiveLength):
     name = "text"
 
     def __init__(self, token_bytes: Sequence[bytes], tokenize: Callable[[bytes], list[int]],
-                 min_match: int = 2, max_match: int = 16, max_len: int = 16, tries: int = 4) -> None:
+                 min_match: int = 2, max_match: int = 16, max_len: int = DRAFT_LENGTHS[-1], tries: int = 4) -> None:
         self.token_bytes, self.tokenize = token_bytes, tokenize
         self.min_match, self.max_match, self.max_len, self.tries = min_match, max_match, max_len, tries
-        self.length = min(4, max_len)
+        self.length = min(DRAFT_LENGTHS[0], max_len)
         self._prompt: tuple[int, int, bytes] = (0, -1, b"")  # (id of the prompt list, its length, its text)
 
     def propose(self, ctx: DraftContext) -> list[int]:
@@ -168,6 +174,88 @@ class TextLookupDraft(_AdaptiveLength):
         return []
 
 
+class OutputHistory:
+    """Recent outputs of one tokenizer's requests (at most ``max_outputs``), indexed by their
+    n-grams (n = 1 .. ``max_n``) for ``HistoryDraft``. Thread-safe enough for lookups racing
+    an append: entries are only added whole and evicted by rebuilding the index."""
+
+    def __init__(self, max_outputs: int = 256, max_n: int = 4) -> None:
+        self.max_outputs, self.max_n = max_outputs, max_n
+        self.outputs: list[list[int]] = []
+        self.index: dict[tuple[int, ...], list[tuple[int, int]]] = {}  # n-gram -> (output, end of the n-gram)
+        self._first = 0  # the number of outputs evicted so far (index entries count from it)
+
+    def add(self, output: Sequence[int]) -> None:
+        if len(output) < 2:
+            return
+        if len(self.outputs) >= self.max_outputs:
+            drop = len(self.outputs) - self.max_outputs // 2
+            self.outputs, self._first = self.outputs[drop:], self._first + drop
+            self.index = {}
+            for i, seq in enumerate(self.outputs):
+                self._index(self._first + i, seq)
+        self.outputs.append([int(t) for t in output])
+        self._index(self._first + len(self.outputs) - 1, self.outputs[-1])
+
+    def _index(self, number: int, seq: list[int]) -> None:
+        for n in range(1, self.max_n + 1):
+            for end in range(n, len(seq)):
+                self.index.setdefault(tuple(seq[end - n : end]), []).append((number, end))
+
+    def continuations(self, tail: Sequence[int], length: int):
+        """What followed ``tail`` in earlier outputs, the latest first."""
+        for number, end in reversed(self.index.get(tuple(tail), ())):
+            i = number - self._first
+            if 0 <= i < len(self.outputs):
+                yield self.outputs[i][end : end + length]
+
+
+_histories: dict[int, tuple[Any, OutputHistory]] = {}
+
+
+def history_of(tokenizer: Any) -> OutputHistory:
+    """The process-wide output history of a tokenizer (outputs of different tokenizers never
+    mix)."""
+    hit = _histories.get(id(tokenizer))
+    if hit is None or hit[0] is not tokenizer:
+        hit = _histories[id(tokenizer)] = (tokenizer, OutputHistory())
+    return hit[1]
+
+
+def set_history(tokenizer: Any, history: OutputHistory) -> None:
+    """Makes ``history`` the one ``history_of(tokenizer)`` returns (a fresh or a separate one)."""
+    _histories[id(tokenizer)] = (tokenizer, history)
+
+
+class HistoryDraft(_AdaptiveLength):
+    """Lookup in earlier outputs (suffix decoding): the tokens that followed the output's last
+    ``max_n`` .. 1 tokens in the outputs of earlier requests, the latest first, cut to what the
+    constraint allows. Requests with the same or a similar schema write the same keys, values
+    and layout. Outputs are remembered when a request ends (``finish``); they only ever become
+    drafts, which the model verifies, so another request's text cannot reach an output."""
+
+    name = "history"
+
+    def __init__(self, history: OutputHistory, tries: int = 8) -> None:
+        self.history, self.tries = history, tries
+        self.length = DRAFT_LENGTHS[0]
+
+    def propose(self, ctx: DraftContext) -> list[int]:
+        seq = list(ctx.prompt_ids[-self.history.max_n :]) + list(ctx.output_ids)
+        for n in range(min(self.history.max_n, len(seq)), 0, -1):
+            for tries, draft in enumerate(self.history.continuations(seq[-n:], self.length)):
+                if ctx.matcher is not None:
+                    draft = draft[: ctx.matcher.validate_tokens(draft)]
+                if draft:
+                    return draft
+                if tries + 1 >= self.tries:
+                    break
+        return []
+
+    def finish(self, output_ids: Sequence[int]) -> None:
+        self.history.add(output_ids)
+
+
 @dataclass
 class Draft:
     """Tokens proposed for one verification pass, made of segments from the sources (a forced
@@ -175,6 +263,11 @@ class Draft:
 
     tokens: list[int]
     segments: list[tuple[DraftSource, int, int]]  # (source, start, length) within tokens
+
+    def cut(self, length: int) -> None:
+        """Keeps the first ``length`` tokens."""
+        self.tokens = self.tokens[:length]
+        self.segments = [(s, start, min(n, length - start)) for s, start, n in self.segments if start < length]
 
     def feedback(self, accepted: int) -> None:
         """Tells each source how much of its segment the model accepted."""
@@ -209,6 +302,13 @@ def propose_draft(sources: Sequence[DraftSource], ctx: DraftContext, limit: int,
     return draft
 
 
+def fitting_length(n: int) -> int:
+    """The longest draft of at most ``n`` tokens that, with the pending token, fills a CPU pass
+    to a size it is computed with (``cpu_speedups.padded_rows``): 0–3, 7, 15, 31... A pass over
+    5–8 tokens costs as much as over 8, so a draft of 4–6 is cut to 3 rather than paid for."""
+    return n if n <= 3 else (1 << ((n + 1).bit_length() - 1)) - 1
+
+
 def tokenizer_encoder(tokenizer: Any) -> Callable[[bytes], list[int]]:
     """bytes -> ids with a transformers tokenizer (no special tokens); text that is not whole
     UTF-8 is cut to its longest decodable prefix."""
@@ -225,7 +325,7 @@ def tokenizer_encoder(tokenizer: Any) -> Callable[[bytes], list[int]]:
     return encode
 
 
-DRAFT_SOURCES = ("forced", "ngram", "text")
+DRAFT_SOURCES = ("forced", "ngram", "text", "history")
 
 
 def make_sources(names: Sequence[str], tokenizer: Any, token_bytes: Sequence[bytes] = ()) -> list[DraftSource]:
@@ -239,5 +339,6 @@ def make_sources(names: Sequence[str], tokenizer: Any, token_bytes: Sequence[byt
         "forced": lambda: ForcedDraft(encode, exact_hold_back=True),
         "ngram": NgramDraft,
         "text": lambda: TextLookupDraft(token_bytes, encode),
+        "history": lambda: HistoryDraft(history_of(tokenizer)),
     }
     return [made[n]() for n in names]

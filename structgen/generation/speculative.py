@@ -18,7 +18,7 @@ import torch
 from ..automata.bitmask import allocate_token_bitmask
 from ..constraints.base import Constraint
 from ..tokenizers.vocabulary import Vocabulary
-from .drafts import DraftContext, DraftSource, propose_draft
+from .drafts import DraftContext, DraftSource, fitting_length, propose_draft
 from .models import keep_last_logits
 from .result import GenerationResult
 from .sampling import masked_scores, token_probs
@@ -89,7 +89,7 @@ def speculative_decode(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
-    max_draft: int = 16,
+    max_draft: int = 31,
 ) -> GenerationResult:
     """Decodes one sequence; the result reports forward passes, drafted and accepted tokens."""
     started = time.perf_counter()
@@ -107,6 +107,7 @@ def speculative_decode(
     while finish is None:
         room = max_new_tokens - len(output)
         plan = propose_draft(sources, DraftContext(prompt_ids, output, matcher), min(max_draft, room - 1))
+        plan.cut(fitting_length(len(plan.tokens)))
         draft = plan.tokens
         logits = verifier.extend(pending + draft, keep=len(draft) + 1)
         passes += 1
@@ -149,6 +150,9 @@ def speculative_decode(
         kv_length += len(pending) + n_ok
         verifier.crop(kv_length)
         pending = [emitted[-1]] if len(emitted) > n_ok else []
+    for source in sources:
+        if hasattr(source, "finish"):
+            source.finish(output)
     completed = finish == "eos" or (matcher is not None and (finish == "constraint_end" or matcher.can_terminate()))
     return GenerationResult(
         text=vocab.decode(output),
