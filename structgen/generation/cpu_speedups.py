@@ -15,6 +15,7 @@ over a KV cache repeats the grouped key/value heads and falls back to the math k
 
 A pass over 1–4 tokens then costs about the same as over one, 5–8 about 1.5×, 9–16 1.9–2.1×,
 17–32 2.4–2.5× (``bench/speculative.py --pass-costs``); speculative drafts are cut to fit.
+
 Results agree with the stock layers to float32 rounding (~1e-5 on logits). Prefill (many rows)
 and other devices take the stock path. ``speed_up_cpu_decoding`` is applied to the models
 structgen loads; call it on your own CPU model to get the same."""
