@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 import structgen  # noqa: E402
 from schema_suites import bench_cases  # noqa: E402
 from structgen.generation.decode import vocabulary_for  # noqa: E402
-from structgen.generation.drafts import OutputHistory, set_history  # noqa: E402
+from structgen.generation.drafts import DEFAULT_SOURCES, OutputHistory, set_history  # noqa: E402
 from tokenizer_cases import SHARED_DATA  # noqa: E402
 
 SUBSETS = ["Glaiveai2K", "Github_easy", "Kubernetes"]
@@ -49,7 +49,7 @@ CONFIGS = {
     "ngram": ["ngram"],
     "text": ["text"],
     "history": ["history"],
-    "default": ["forced", "ngram", "history"],  # speculative=True
+    "default": list(DEFAULT_SOURCES),  # speculative=True
     "all": ["forced", "ngram", "text", "history"],
 }
 

@@ -162,10 +162,10 @@ def generate(
     prompt_ids = [render_prompt(tokenizer, p, chat_template=chat_template, system_prompt=system_prompt) for p in prompts]
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     if speculative:
-        from .drafts import make_sources
+        from .drafts import DEFAULT_SOURCES, make_sources
         from .speculative import ModelVerifier, speculative_decode
 
-        names = ("forced", "ngram", "history") if speculative is True else tuple(speculative)
+        names = DEFAULT_SOURCES if speculative is True else tuple(speculative)
         results = [
             speculative_decode(
                 ModelVerifier(model), vocab, ids, compiled, make_sources(names, tokenizer, vocab.token_bytes),

@@ -241,8 +241,9 @@ class HistoryDraft(_AdaptiveLength):
         self.length = DRAFT_LENGTHS[0]
 
     def propose(self, ctx: DraftContext) -> list[int]:
-        seq = list(ctx.prompt_ids[-self.history.max_n :]) + list(ctx.output_ids)
-        for n in range(min(self.history.max_n, len(seq)), 0, -1):
+        max_n = self.history.max_n  # only the last max_n tokens are looked up
+        seq = (list(ctx.prompt_ids[-max_n:]) + list(ctx.output_ids[-max_n:]))[-max_n:]
+        for n in range(len(seq), 0, -1):
             for tries, draft in enumerate(self.history.continuations(seq[-n:], self.length)):
                 if ctx.matcher is not None:
                     draft = draft[: ctx.matcher.validate_tokens(draft)]
@@ -326,6 +327,7 @@ def tokenizer_encoder(tokenizer: Any) -> Callable[[bytes], list[int]]:
 
 
 DRAFT_SOURCES = ("forced", "ngram", "text", "history")
+DEFAULT_SOURCES = ("forced", "ngram", "history")  # speculative=True
 
 
 def make_sources(names: Sequence[str], tokenizer: Any, token_bytes: Sequence[bytes] = ()) -> list[DraftSource]:
