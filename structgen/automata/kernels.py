@@ -9,6 +9,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .token_marks import VISITED_LIST, TokenMarks, mark_node
+from .token_trie import TokenTrie
+
+
+def trie_arrays(trie: TokenTrie) -> tuple:
+    """The trie's arrays in the order the walking kernels take them (after the automaton's
+    own arguments): node_byte, depth, subtree_end, node_token, node_extra, token_ptr,
+    token_ids, root_children, max_depth."""
+    return (
+        trie.byte, trie.depth, trie.subtree_end, trie.node_token, trie.node_extra,
+        trie.token_ptr, trie.token_ids, trie.root_children, trie.max_depth,
+    )  # fmt: skip
+
 
 @njit(cache=True, nogil=True)
 def dfa_token_mask(
@@ -17,19 +30,24 @@ def dfa_token_mask(
     node_byte: np.ndarray,
     node_depth: np.ndarray,
     subtree_end: np.ndarray,
+    node_token: np.ndarray,
+    node_extra: np.ndarray,
     token_ptr: np.ndarray,
     token_ids: np.ndarray,
     root_children: np.ndarray,
     max_depth: int,
-    out: np.ndarray,
-) -> int:
-    """Sets bit ``t`` of ``out`` (uint32 words) for every trie token that the DFA reads
-    from ``state`` without dying, and returns the depth of the deepest live trie node.
-    Only the first bytes the state allows are entered (so a sparse state touches a few
-    subtrees, not the whole trie); inside, dead subtrees are skipped in one jump."""
+    ok: np.ndarray,
+    visited: np.ndarray,
+) -> tuple[int, int]:
+    """Marks (see :mod:`token_marks`) every trie token that the DFA reads from ``state``
+    without dying; returns the depth of the deepest live trie node and the number of
+    nodes marked. Only the first bytes the state allows are entered (so a sparse state
+    touches a few subtrees, not the whole trie); inside, dead subtrees are skipped in one
+    jump."""
     stack = np.empty(max_depth + 1, dtype=np.int32)
     stack[0] = state
     deepest = 0
+    n = 0
     for first in range(256):
         child = root_children[first]
         if child < 0 or transitions[state, first] < 0:
@@ -45,11 +63,9 @@ def dfa_token_mask(
             stack[d] = nxt
             if d > deepest:
                 deepest = d
-            for k in range(token_ptr[i], token_ptr[i + 1]):
-                t = token_ids[k]
-                out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            n = mark_node(i, node_token, node_extra, token_ptr, token_ids, ok, visited, n)
             i += 1
-    return deepest
+    return deepest, n
 
 
 @njit(cache=True, nogil=True)
@@ -92,27 +108,20 @@ def dfa_agree_within(columns: np.ndarray, a: int, b: int, length: int) -> bool:
     return True
 
 
-def one_token_trie() -> tuple[np.ndarray, ...]:
-    """A well-formed trie with one token (id 0, the byte "a") for warming kernels up (they do
-    not bounds-check): node_byte, depth, subtree_end, token_ptr, token_ids, root_children."""
-    root_children = np.full(256, -1, dtype=np.int32)
-    root_children[ord("a")] = 1
-    return (
-        np.array([0, ord("a")], dtype=np.uint8),
-        np.array([0, 1], dtype=np.int32),
-        np.array([2, 2], dtype=np.int32),
-        np.array([0, 0, 1], dtype=np.int32),
-        np.array([0], dtype=np.int32),
-        root_children,
-    )
+def one_token_trie() -> TokenTrie:
+    """A trie with one token (id 0, the byte "a") for warming kernels up."""
+    return TokenTrie.build([b"a"], np.array([0]))
 
 
 def warm_up() -> None:
     """Compiles (or loads from the on-disk cache) every kernel with its real signatures."""
     transitions = np.zeros((1, 256), dtype=np.int32)
     trie = one_token_trie()
-    node_byte = trie[0]
-    out = np.zeros(1, dtype=np.uint32)
-    dfa_token_mask(transitions, 0, *trie, 1, out)
-    dfa_walk(transitions, 0, node_byte, 0, 2)
+    marks = TokenMarks(1)
+    words = np.zeros(1, dtype=np.uint32)
+    _, marks.count = dfa_token_mask(transitions, 0, *trie_arrays(trie), marks.ok, marks.visited)
+    marks.flush_into(words, trie)
+    marks.count = VISITED_LIST + 1
+    marks.flush_into(words, trie)  # the packing path
+    dfa_walk(transitions, 0, trie.byte, 0, 1)
     dfa_agree_within(np.zeros((2, 1), dtype=np.int64), 0, 1, 1)

@@ -6,6 +6,8 @@ subtree (so a dead node's whole subtree is skipped in one jump), ``root_children
 depth-1 node of first byte ``b`` (or -1), and
 ``token_ids[token_ptr[i]:token_ptr[i + 1]]`` the tokens whose bytes end exactly there
 (several ids may share one byte string, e.g. SentencePiece's ``<0x41>`` and ``A``).
+``node_token[i]`` is the first of those ids (-1 for none) and ``node_extra[i]`` says whether
+there are more, so that kernels mark a node's token without a loop in the common case.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class TokenTrie:
     token_ids: np.ndarray  # int32
     root_children: np.ndarray  # int32 (256,): the depth-1 node for each first byte, or -1
     max_depth: int
+    node_token: np.ndarray  # int32 (n_nodes,): the first token ending at the node, or -1
+    node_extra: np.ndarray  # bool (n_nodes,): more than one token ends at the node
 
     @property
     def n_nodes(self) -> int:
@@ -66,6 +70,9 @@ class TokenTrie:
         root_children = np.full(256, -1, dtype=np.int32)
         first_level = np.flatnonzero(depth == 1)
         root_children[byte[first_level]] = first_level
+        node_token = np.full(len(node_tokens), -1, dtype=np.int32)
+        has = counts > 0
+        node_token[has] = token_ids[token_ptr[:-1][has]]
         return cls(
             byte=byte,
             depth=depth,
@@ -74,6 +81,8 @@ class TokenTrie:
             token_ids=token_ids,
             root_children=root_children,
             max_depth=max(node_depth),
+            node_token=node_token,
+            node_extra=counts > 1,
         )
 
     def prefix_nodes(self, data: bytes) -> list[int]:

@@ -6,21 +6,27 @@ configurations live side by side while the bytes have not decided between lexeme
 a prefix, or where a lexeme ends. States are immutable and shared, so a matcher's copy and
 rollback stay O(1).
 
-Masks come from one numba walk of the token trie per state (see
-:mod:`structgen.automata.grammar_kernels`), with Earley nodes numbered in a table the kernel
-reads; masks are cached per state, so a state met again (inside a long lexeme, or at the
-same point of another sequence) costs a lookup.
+A state's mask is the union of its configurations' masks, each in two parts (see
+:mod:`structgen.automata.grammar_kernels`): the tokens read inside the open lexeme, from one
+numba walk of the token trie cached per (lexer state, allowed terminals), so that a grammar
+position met again under another parse costs no such walk; and the tokens that cross a
+lexeme boundary, walked from the cached boundaries with the parser (Earley nodes numbered in
+a table the kernel reads). Whole masks are cached per state as well, so a state met again
+(inside a long lexeme, or at the same point of another sequence) costs a lookup.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..automata import grammar_kernels as gk
+from ..automata.kernels import trie_arrays
+from ..automata.token_marks import TokenMarks
 from ..automata.earley import EarleyGrammar, EarleyNode
 from ..automata.lexer import Lexer, bits_to_words
 from ..grammar.ir import Bnf
@@ -28,6 +34,7 @@ from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
 
 MASK_CACHE_SIZE = 4096
+LEXEME_CACHE_SIZE = 1024
 MAX_CONFIGS = 64
 MAX_TABLE_NODES = 1 << 18
 SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
@@ -41,6 +48,19 @@ def _set_bits(bits: int):
         low = bits & -bits
         yield low.bit_length() - 1
         bits ^= low
+
+
+@dataclass(frozen=True, eq=False)
+class LexemePart:
+    """What a configuration's mask owes to its lexer state and allowed terminals alone: the
+    tokens read inside lexemes (``words``) and the boundaries passed, grouped by (terminal,
+    byte) as :func:`structgen.automata.grammar_kernels.bucket_records` returns them."""
+
+    words: np.ndarray
+    keys: np.ndarray
+    starts: np.ndarray
+    nodes: np.ndarray
+    groups: np.ndarray
 
 
 class GrammarConstraint(Constraint):
@@ -63,6 +83,11 @@ class GrammarConstraint(Constraint):
         self._flat, self._offsets = vocab.flat_bytes
         self._lock = threading.RLock()
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
+        self._lexeme_parts: OrderedDict[tuple[int, int], LexemePart] = OrderedDict()
+        self._n_words = (vocab.logits_width + 31) // 32
+        self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
+        self._lexeme_marks = TokenMarks(self._n_words)  # tokens inside lexemes
+        self._records = np.zeros((vocab.trie.n_nodes, 2), dtype=np.int32)
         self._reset_table()
 
     def __repr__(self) -> str:
@@ -192,34 +217,75 @@ class GrammarConstraint(Constraint):
         return words
 
     def _compute_mask(self, state: State) -> np.ndarray:
+        """The union of the configurations' masks: for each, its lexeme part (cached per
+        lexer state and allowed terminals) and the tokens crossing a boundary."""
         if len(self._nodes) > MAX_TABLE_NODES:
             self._reset_table()
-        configs = sorted(state, key=lambda c: (c[0], id(c[1])))
-        start_q = np.array([q for q, _ in configs], dtype=np.int32)
-        start_p = np.array([self._index(n) for _, n in configs], dtype=np.int32)
         trie = self.vocab.trie
-        words = np.zeros((self.vocab.logits_width + 31) // 32, dtype=np.uint32)
+        words = np.zeros(self._n_words, dtype=np.uint32)
+        marks = self._marks
+        for q, node in sorted(state, key=lambda c: (c[0], id(c[1]))):
+            part = self._lexeme_part(q, node.allowed)
+            if part is None or (part.keys.size and not self._boundary_part(part, self._index(node))):
+                marks.flush_into(np.zeros_like(words), trie)  # drop what was marked
+                return self._mask_by_advancing(state)
+            words |= part.words
+        marks.flush_into(words, trie)
+        if self.is_accepting(state):
+            words |= self.eos_words
+        return words
+
+    def _lexeme_part(self, q: int, allowed: int) -> "LexemePart | None":
+        """The lexeme part of configurations in lexer state ``q`` under a parser node that
+        allows ``allowed`` (None when the walk meets too many lexer states at once)."""
+        key = (q, allowed)
+        part = self._lexeme_parts.get(key)
+        if part is not None:
+            self._lexeme_parts.move_to_end(key)
+            return part
+        trie = self.vocab.trie
+        marks = self._lexeme_marks
+        while True:
+            status, marks.count, r = gk.lexeme_walk(
+                self._trans, self.lexer.live, self.lexer.accepts, self._ignore_words,
+                bits_to_words(allowed, self.lexer.words), q, *trie_arrays(trie), MAX_CONFIGS,
+                marks.ok, marks.visited, self._records,
+            )  # fmt: skip
+            if status != gk.RECORDS_FULL:
+                break
+            marks.flush_into(np.zeros(self._n_words, dtype=np.uint32), trie)
+            self._records = np.zeros((2 * self._records.shape[0], 2), dtype=np.int32)
+        words = np.zeros(self._n_words, dtype=np.uint32)
+        marks.flush_into(words, trie)
+        if status == gk.TOO_MANY_CONFIGS:
+            return None
+        part = LexemePart(words, *gk.bucket_records(self._records, r, max(1, self.bnf.n_terminals), trie.byte))
+        self._lexeme_parts[key] = part
+        if len(self._lexeme_parts) > LEXEME_CACHE_SIZE:
+            self._lexeme_parts.popitem(last=False)
+        return part
+
+    def _boundary_part(self, part: "LexemePart", p: int) -> bool:
+        """Marks the tokens of parser node ``p`` that cross one of ``part``'s boundaries;
+        False when a walk meets too many configurations at once."""
+        trie = self.vocab.trie
+        marks = self._marks
         requests = np.zeros((256, 2), dtype=np.int32)
         gk.set_expander(self._expand_in_walk)
         while True:
             self._reserve(SPARE_ROWS)
-            words[:] = 0
-            status, n_req = gk.grammar_token_mask(
-                self._trans, self.lexer.live, self.lexer.accepts, self._ignore_words,
-                self._allowed, self._child, start_q, start_p,
-                trie.byte, trie.depth, trie.subtree_end, trie.token_ptr, trie.token_ids,
-                trie.root_children, trie.max_depth, MAX_CONFIGS, words, requests,
+            status, marks.count, n_req = gk.boundary_walk(
+                part.keys, part.starts, part.nodes, part.groups, p, self._trans, self.lexer.live, self.lexer.accepts,
+                self._ignore_words, self._allowed, self._child, *trie_arrays(trie), MAX_CONFIGS,
+                marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
-            if status == gk.TOO_MANY_CONFIGS:
-                return self._mask_by_advancing(state)
             if status == gk.OK:
-                break
-            for p, t in requests[:n_req].tolist():
-                if self._child[p, t] == -1:
-                    self._expand(p, t)
-        if self.is_accepting(state):
-            words |= self.eos_words
-        return words
+                return True
+            if status == gk.TOO_MANY_CONFIGS:
+                return False
+            for p2, t in requests[:n_req].tolist():
+                if self._child[p2, t] == -1:
+                    self._expand(p2, t)
 
     def _mask_by_advancing(self, state: State) -> np.ndarray:
         """The exact mask token by token (slow; only for states with very many

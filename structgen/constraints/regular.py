@@ -14,6 +14,7 @@ import numpy as np
 
 from ..automata import kernels
 from ..automata.byte_dfa import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, ByteDFA
+from ..automata.token_marks import TokenMarks
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
 
@@ -155,22 +156,19 @@ class RegularConstraint(Constraint):
         key = (r, int(self._classes[r][state]), bool(self.dfa.accepting[state]))
         self._shared.setdefault(key, (state, words, lookahead))
 
+    @cached_property
+    def _marks(self) -> TokenMarks:
+        return TokenMarks((self.vocab.logits_width + 31) // 32)
+
     def _compute_mask(self, state: int) -> tuple[np.ndarray, int]:
         """The mask of ``state`` and the lookahead (in bytes) that decided it."""
         trie = self.vocab.trie
         words = np.zeros((self.vocab.logits_width + 31) // 32, dtype=np.uint32)
-        deepest = kernels.dfa_token_mask(
-            self.dfa.transitions,
-            state,
-            trie.byte,
-            trie.depth,
-            trie.subtree_end,
-            trie.token_ptr,
-            trie.token_ids,
-            trie.root_children,
-            trie.max_depth,
-            words,
+        marks = self._marks
+        deepest, marks.count = kernels.dfa_token_mask(
+            self.dfa.transitions, state, *kernels.trie_arrays(trie), marks.ok, marks.visited
         )
+        marks.flush_into(words, trie)
         if self.dfa.accepting[state]:
             words |= self.eos_words
         return words, int(deepest) + 1

@@ -1,0 +1,69 @@
+"""Marking allowed tokens during a trie walk, cheaply.
+
+Setting a bit of the mask (``words[t >> 5] |= ...``) inside a walk costs a read-modify-write
+that the walk's own loads wait on; a byte store does not. So a walk stores ``ok[t] = 1``
+(``ok`` holds one byte per token, plus a sink byte at the end that nodes without a token
+write to) and lists the nodes it marked while there are few. :func:`flush_marks` then turns
+the bytes into mask bits, from the list when it is short or by packing all bytes when it is
+not, and leaves ``ok`` zeroed for the next walk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+VISITED_LIST = 2048  # nodes listed per walk before flushing packs every byte instead
+
+
+class TokenMarks:
+    """The ``ok`` bytes (as a uint64 view for packing) and the visited-node list of walks
+    that fill a mask of ``n_words`` uint32 words."""
+
+    def __init__(self, n_words: int) -> None:
+        self.n_words = n_words
+        self.packed = np.zeros(4 * n_words + 1, dtype=np.uint64)  # 32 bytes a word, then the sink
+        self.ok = self.packed.view(np.uint8)
+        self.visited = np.empty(VISITED_LIST, dtype=np.int32)
+        self.count = 0  # nodes marked since the last flush
+
+    def flush_into(self, words: np.ndarray, trie) -> None:
+        """ORs the marked tokens into ``words`` and clears the marks."""
+        flush_marks(self.ok, self.packed, self.visited, self.count, trie.token_ptr, trie.token_ids, words)
+        self.count = 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def mark_node(i: int, node_token, node_extra, token_ptr, token_ids, ok, visited, n: int) -> int:
+    """Marks the tokens ending at trie node ``i``; returns the new count of marked nodes."""
+    t = node_token[i]
+    ok[t if t >= 0 else ok.shape[0] - 1] = 1
+    if node_extra[i]:
+        for m in range(token_ptr[i] + 1, token_ptr[i + 1]):
+            ok[token_ids[m]] = 1
+    if n < visited.shape[0]:
+        visited[n] = i
+    return n + 1
+
+
+@njit(cache=True, nogil=True)
+def flush_marks(ok, packed, visited, n: int, token_ptr, token_ids, words) -> None:
+    """See the module docstring; ``packed`` is ``ok`` viewed as uint64."""
+    if n <= visited.shape[0]:
+        for k in range(n):
+            i = visited[k]
+            for m in range(token_ptr[i], token_ptr[i + 1]):
+                t = token_ids[m]
+                words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+                ok[t] = 0
+        ok[ok.shape[0] - 1] = 0
+        return
+    magic = np.uint64(0x0102040810204080)  # gathers the low bit of each of 8 bytes
+    for w in range(words.shape[0]):
+        lo = (packed[4 * w] * magic) >> np.uint64(56)
+        a = (packed[4 * w + 1] * magic) >> np.uint64(56)
+        b = (packed[4 * w + 2] * magic) >> np.uint64(56)
+        c = (packed[4 * w + 3] * magic) >> np.uint64(56)
+        bits = lo | (a << np.uint64(8)) | (b << np.uint64(16)) | (c << np.uint64(24))
+        words[w] |= np.uint32(bits)
+    packed[:] = 0
