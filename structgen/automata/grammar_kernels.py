@@ -17,7 +17,9 @@ Walking on from a boundary, each byte either extends the open lexeme (if a termi
 parser allows stays live) or ends it (if the lexer accepts an allowed terminal there) and
 starts the next lexeme with that byte, in the parser node after that terminal (the same node
 for an ignored terminal). The parser is a table: ``allowed[p]`` (terminal bitset) and
-``child[p, t]`` (the node after terminal ``t``: >= 0, -2 not allowed, -1 not computed yet).
+``child[p, t]`` (the node after terminal ``t``: >= 0, -2 not allowed, -1 not computed yet),
+and ``reps[p]``, the lexer states' representatives under ``allowed[p]``: configurations
+are kept as (representative, node), so that equivalent ones merge.
 A child not computed yet is asked for through a callback; when the caller has no room left,
 the walk records the request and leaves that branch out, and the caller walks again, so the
 final mask is exact.
@@ -29,6 +31,7 @@ import threading
 
 import numpy as np
 from numba import njit, objmode
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .kernels import trie_arrays
 from .token_marks import TokenMarks, mark_node
@@ -83,6 +86,7 @@ def lexeme_walk(
     accepts: np.ndarray,
     ignore: np.ndarray,
     allowed: np.ndarray,
+    rep: np.ndarray,
     start_q: int,
     node_byte: np.ndarray,
     node_depth: np.ndarray,
@@ -99,9 +103,14 @@ def lexeme_walk(
     records: np.ndarray,
 ) -> tuple[int, int, int]:
     """Marks the tokens readable from lexer state ``start_q`` without ending a non-ignored
-    terminal (``allowed``: the terminal bitset of the parser node), and writes the
+    terminal (``allowed``: the terminal bitset of the parser node; ``rep``: the lexer
+    states' representatives under it, see :meth:`Lexer.representatives`), and writes the
     boundaries passed as rows (terminal, trie node) of ``records``. Returns (status, nodes
-    marked, records written)."""
+    marked, records written).
+
+    A lexeme that ends before the token's first byte is left out: the caller adds the
+    configurations after it (lexer state 0) to the state instead, whose parts are cached
+    like any other; walking them here would walk most of the trie with the parser."""
     words = live.shape[1]
     cq = np.empty((max_depth + 1, max_configs), dtype=np.int32)
     cn = np.zeros(max_depth + 1, dtype=np.int32)
@@ -125,6 +134,7 @@ def lexeme_walk(
                 q = cq[d - 1, j]
                 q2 = transitions[q, b]
                 if q2 >= 0 and _intersects(live[q2], allowed):
+                    q2 = rep[q2]
                     # dedupe (a short row: the lexer states reachable at one depth)
                     seen = False
                     for x in range(k):
@@ -135,38 +145,36 @@ def lexeme_walk(
                             return TOO_MANY_CONFIGS, n, r
                         cq[d, k] = q2
                         k += 1
-                if q == 0 or q3 < 0:
-                    continue  # no lexeme open, or no lexeme starts with this byte
+                if q == 0 or q3 < 0 or d == 1:
+                    continue  # no lexeme open, no lexeme starts with this byte, or (d == 1) see above
                 for w in range(words):
                     ended = accepts[q, w] & allowed[w]
-                    bit = 0
                     while ended != 0:
-                        if ended & np.uint64(1):
-                            t = w * 64 + bit
-                            if (ignore[w] >> np.uint64(bit)) & np.uint64(1):
-                                if _intersects(live[q3], allowed):
-                                    seen = False
-                                    for x in range(k):
-                                        if cq[d, x] == q3:
-                                            seen = True
-                                    if not seen:
-                                        if k == max_configs:
-                                            return TOO_MANY_CONFIGS, n, r
-                                        cq[d, k] = q3
-                                        k += 1
-                            else:
+                        bit = trailing_zeros(ended)
+                        ended &= ended - np.uint64(1)
+                        t = w * 64 + bit
+                        if (ignore[w] >> np.uint64(bit)) & np.uint64(1):
+                            if _intersects(live[q3], allowed):
                                 seen = False
-                                for x in range(r_here, r):
-                                    if records[x, 0] == t:
+                                for x in range(k):
+                                    if cq[d, x] == rep[q3]:
                                         seen = True
                                 if not seen:
-                                    if r == records.shape[0]:
-                                        return RECORDS_FULL, n, r
-                                    records[r, 0] = t
-                                    records[r, 1] = i
-                                    r += 1
-                        ended >>= np.uint64(1)
-                        bit += 1
+                                    if k == max_configs:
+                                        return TOO_MANY_CONFIGS, n, r
+                                    cq[d, k] = rep[q3]
+                                    k += 1
+                        else:
+                            seen = False
+                            for x in range(r_here, r):
+                                if records[x, 0] == t:
+                                    seen = True
+                            if not seen:
+                                if r == records.shape[0]:
+                                    return RECORDS_FULL, n, r
+                                records[r, 0] = t
+                                records[r, 1] = i
+                                r += 1
             if k == 0:
                 i = subtree_end[i]
                 continue
@@ -236,6 +244,7 @@ def boundary_walk(
     accepts: np.ndarray,
     ignore: np.ndarray,
     allowed: np.ndarray,
+    reps: np.ndarray,
     child: np.ndarray,
     node_byte: np.ndarray,
     node_depth: np.ndarray,
@@ -283,7 +292,7 @@ def boundary_walk(
         q3 = transitions[0, b]
         if not _intersects(live[q3], allowed[c]):
             continue
-        seed_q[k] = q3
+        seed_q[k] = reps[c, q3]
         seed_p[k] = c
         n_seeds += starts[k + 1] - starts[k]
     if n_seeds == 0:
@@ -331,36 +340,34 @@ def boundary_walk(
                 pp = cp[d - 1, j]
                 q2 = transitions[q, b]
                 if q2 >= 0 and _intersects(live[q2], allowed[pp]):
-                    k = _push(cq, cp, d, k, q2, pp)
+                    k = _push(cq, cp, d, k, reps[pp, q2], pp)
                     if k < 0:
                         return TOO_MANY_CONFIGS, n, n_req
                 if q == 0 or q3 < 0:
                     continue
                 for w in range(words):
                     ended = accepts[q, w] & allowed[pp, w]
-                    bit = 0
                     while ended != 0:
-                        if ended & np.uint64(1):
-                            t = w * 64 + bit
-                            if (ignore[w] >> np.uint64(bit)) & np.uint64(1):
-                                if _intersects(live[q3], allowed[pp]):
-                                    k = _push(cq, cp, d, k, q3, pp)
-                                    if k < 0:
-                                        return TOO_MANY_CONFIGS, n, n_req
-                            else:
-                                c = _child(child, pp, t)
-                                if c == -1:
-                                    if n_req < requests.shape[0]:
-                                        requests[n_req, 0] = pp
-                                        requests[n_req, 1] = t
-                                        n_req += 1
-                                    status = NEEDS_CHILDREN
-                                elif c >= 0 and _intersects(live[q3], allowed[c]):
-                                    k = _push(cq, cp, d, k, q3, c)
-                                    if k < 0:
-                                        return TOO_MANY_CONFIGS, n, n_req
-                        ended >>= np.uint64(1)
-                        bit += 1
+                        bit = trailing_zeros(ended)
+                        ended &= ended - np.uint64(1)
+                        t = w * 64 + bit
+                        if (ignore[w] >> np.uint64(bit)) & np.uint64(1):
+                            if _intersects(live[q3], allowed[pp]):
+                                k = _push(cq, cp, d, k, reps[pp, q3], pp)
+                                if k < 0:
+                                    return TOO_MANY_CONFIGS, n, n_req
+                        else:
+                            c = _child(child, pp, t)
+                            if c == -1:
+                                if n_req < requests.shape[0]:
+                                    requests[n_req, 0] = pp
+                                    requests[n_req, 1] = t
+                                    n_req += 1
+                                status = NEEDS_CHILDREN
+                            elif c >= 0 and _intersects(live[q3], allowed[c]):
+                                k = _push(cq, cp, d, k, reps[c, q3], c)
+                                if k < 0:
+                                    return TOO_MANY_CONFIGS, n, n_req
         while s < n_seeds and order_nodes[s] == i:
             g = order_groups[s]
             k = _push(cq, cp, d, k, seed_q[g], seed_p[g])
@@ -398,14 +405,15 @@ def warm_up() -> None:
     records = np.zeros((4, 2), dtype=np.int32)
     requests = np.zeros((4, 2), dtype=np.int32)
     set_expander(lambda p, t: -1)  # compiles the object-mode callback (lazily, once a process)
+    reps = np.tile(np.arange(2, dtype=np.int32), (2, 1))
     status, marks.count, r = lexeme_walk(
-        transitions, live, accepts, ignore, allowed[0], 1, *trie_arrays(trie), 8, marks.ok, marks.visited, records
+        transitions, live, accepts, ignore, allowed[0], reps[0], 1, *trie_arrays(trie), 8, marks.ok, marks.visited, records
     )
     keys, starts, nodes, groups = bucket_records(records, r, 1, trie.byte)
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child
         boundary_walk(
-            keys, starts, nodes, groups, 0, transitions, live, accepts, ignore, allowed, child,
+            keys, starts, nodes, groups, 0, transitions, live, accepts, ignore, allowed, reps, child,
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
         )  # fmt: skip
     marks.flush_into(np.zeros(1, dtype=np.uint32), trie)

@@ -41,6 +41,31 @@ class Lexer:
     def words(self) -> int:
         return int(self.live.shape[1])
 
+    def representatives(self, allowed: int) -> np.ndarray:
+        """For each state, the least state that behaves the same when only the terminals
+        in the bitset ``allowed`` count (the parser allows no others here), or -1 when none
+        of them is live. Merging such states keeps a grammar state's configurations few: a
+        name that is also a keyword's prefix is one configuration where keywords are not
+        allowed. State 0 (no lexeme open) stays its own class."""
+        mask = bits_to_words(allowed, self.words)
+        live = (self.live & mask).any(axis=1)
+        live[0] = True
+        live_idx = np.flatnonzero(live)
+        n = self.n_states
+        padded = np.append(live, False)
+        columns = fold_byte_columns(self.transitions)
+        columns = np.where(padded[columns], columns, -1)
+        signature = np.concatenate(
+            [self.live & mask, self.accepts & mask, (np.arange(n) == 0).astype(np.uint64)[:, None]], axis=1
+        )[live_idx]
+        initial = np.unique(signature, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        classes = refine(columns[live_idx], initial, live_idx, n)
+        least = np.full(int(classes.max()) + 1, n, dtype=np.int64)
+        np.minimum.at(least, classes, live_idx)
+        reps = np.full(n, -1, dtype=np.int32)
+        reps[live_idx] = least[classes]
+        return reps
+
     def live_int(self, q: int) -> int:
         return _to_int(self.live[q])
 

@@ -84,6 +84,8 @@ class GrammarConstraint(Constraint):
         self._lock = threading.RLock()
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._lexeme_parts: OrderedDict[tuple[int, int], LexemePart] = OrderedDict()
+        self._reps: dict[int, np.ndarray] = {}  # allowed terminals -> lexer representatives
+        self._reps_list: dict[int, list[int]] = {}
         self._n_words = (vocab.logits_width + 31) // 32
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
         self._lexeme_marks = TokenMarks(self._n_words)  # tokens inside lexemes
@@ -100,6 +102,7 @@ class GrammarConstraint(Constraint):
     def _reset_table(self) -> None:
         self._nodes: list[EarleyNode] = []
         self._allowed = np.zeros((64, self.lexer.words), dtype=np.uint64)
+        self._reps_table = np.zeros((64, self.lexer.n_states), dtype=np.int32)
         self._child = np.full((64, max(1, self.bnf.n_terminals)), -2, dtype=np.int32)
 
     def _reserve(self, rows: int) -> None:
@@ -109,6 +112,7 @@ class GrammarConstraint(Constraint):
             size = max(need, 2 * self._allowed.shape[0])
             grow = size - self._allowed.shape[0]
             self._allowed = np.concatenate([self._allowed, np.zeros((grow, self._allowed.shape[1]), np.uint64)])
+            self._reps_table = np.concatenate([self._reps_table, np.zeros((grow, self.lexer.n_states), np.int32)])
             self._child = np.concatenate([self._child, np.full((grow, self._child.shape[1]), -2, np.int32)])
 
     def _index(self, node: EarleyNode) -> int:
@@ -120,12 +124,28 @@ class GrammarConstraint(Constraint):
         self._nodes.append(node)
         node.index = k
         self._allowed[k] = bits_to_words(node.allowed, self.lexer.words)
+        self._reps_table[k] = self._reps_array(node.allowed)
         row = self._child[k]
         row[:] = -2
         for t in _set_bits(node.scannable):  # -1: allowed, successor not numbered yet
             if not (t in node.children and node.children[t] is None):
                 row[t] = -1
         return k
+
+    def _reps_array(self, allowed: int) -> np.ndarray:
+        """The lexer states' representatives under the terminals ``allowed`` (cached)."""
+        reps = self._reps.get(allowed)
+        if reps is None:
+            reps = self._reps[allowed] = self.lexer.representatives(allowed)
+            self._reps_list[allowed] = reps.tolist()
+        return reps
+
+    def _rep(self, allowed: int) -> list[int]:
+        reps = self._reps_list.get(allowed)
+        if reps is None:
+            self._reps_array(allowed)
+            reps = self._reps_list[allowed]
+        return reps
 
     def _expand(self, p: int, t: int) -> None:
         nxt = self._nodes[p].scan(t)
@@ -170,18 +190,18 @@ class GrammarConstraint(Constraint):
             allowed = node.allowed
             q2 = int(trans[q, b])
             if q2 >= 0 and live[q2] & allowed:
-                out.add((q2, node))
+                out.add((self._rep(allowed)[q2], node))
             if q == 0 or first < 0:
                 continue
             ended = accepts[q] & allowed
             if not ended:
                 continue
             if ended & ignore and live[first] & allowed:
-                out.add((first, node))
+                out.add((self._rep(allowed)[first], node))
             for t in _set_bits(ended & node.scannable):
                 nxt = node.scan(t)
                 if nxt is not None and live[first] & nxt.allowed:
-                    out.add((first, nxt))
+                    out.add((self._rep(nxt.allowed)[first], nxt))
         return out
 
     def is_accepting(self, state: State) -> bool:
@@ -224,7 +244,7 @@ class GrammarConstraint(Constraint):
         trie = self.vocab.trie
         words = np.zeros(self._n_words, dtype=np.uint32)
         marks = self._marks
-        for q, node in sorted(state, key=lambda c: (c[0], id(c[1]))):
+        for q, node in self._with_ends_before(state):
             part = self._lexeme_part(q, node.allowed)
             if part is None or (part.keys.size and not self._boundary_part(part, self._index(node))):
                 marks.flush_into(np.zeros_like(words), trie)  # drop what was marked
@@ -234,6 +254,22 @@ class GrammarConstraint(Constraint):
         if self.is_accepting(state):
             words |= self.eos_words
         return words
+
+    def _with_ends_before(self, state: State) -> list:
+        """The configurations of ``state`` plus, for each open lexeme that could end here,
+        the configuration after it with no lexeme open (what the lexeme walk leaves out)."""
+        configs = set(state)
+        for q, node in state:
+            if q == 0:
+                continue
+            ended = self._accepts[q] & node.allowed
+            if ended & self._ignore:
+                configs.add((0, node))
+            for t in _set_bits(ended & node.scannable):
+                nxt = node.scan(t)
+                if nxt is not None:
+                    configs.add((0, nxt))
+        return sorted(configs, key=lambda c: (c[0], id(c[1])))
 
     def _lexeme_part(self, q: int, allowed: int) -> "LexemePart | None":
         """The lexeme part of configurations in lexer state ``q`` under a parser node that
@@ -248,7 +284,7 @@ class GrammarConstraint(Constraint):
         while True:
             status, marks.count, r = gk.lexeme_walk(
                 self._trans, self.lexer.live, self.lexer.accepts, self._ignore_words,
-                bits_to_words(allowed, self.lexer.words), q, *trie_arrays(trie), MAX_CONFIGS,
+                bits_to_words(allowed, self.lexer.words), self._reps_array(allowed), q, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, self._records,
             )  # fmt: skip
             if status != gk.RECORDS_FULL:
@@ -276,7 +312,7 @@ class GrammarConstraint(Constraint):
             self._reserve(SPARE_ROWS)
             status, marks.count, n_req = gk.boundary_walk(
                 part.keys, part.starts, part.nodes, part.groups, p, self._trans, self.lexer.live, self.lexer.accepts,
-                self._ignore_words, self._allowed, self._child, *trie_arrays(trie), MAX_CONFIGS,
+                self._ignore_words, self._allowed, self._reps_table, self._child, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
             if status == gk.OK:
