@@ -16,13 +16,13 @@ A configuration is (lexer state ``q``, parser node ``p``). The tokens it allows 
 Walking on from a boundary, each byte either extends the open lexeme (if a terminal the
 parser allows stays live) or ends it (if the lexer accepts an allowed terminal there) and
 starts the next lexeme with that byte, in the parser node after that terminal (the same node
-for an ignored terminal). The parser is a table: ``allowed[p]`` (terminal bitset) and
-``child[p, t]`` (the node after terminal ``t``: >= 0, -2 not allowed, -1 not computed yet),
-and ``reps[p]``, the lexer states' representatives under ``allowed[p]``: configurations
-are kept as (representative, node), so that equivalent ones merge.
-A child not computed yet is asked for through a callback; when the caller has no room left,
-the walk records the request and leaves that branch out, and the caller walks again, so the
-final mask is exact.
+for an ignored terminal). The lexer is read through views (see
+:class:`structgen.automata.lexer.LexerViews`): under the terminals a parser node allows,
+equivalent lexer states merge into one representative, and a state's allowed ends are one
+lookup. The parser is a table: ``aid[p]`` (the view of node ``p``) and ``child[p, t]`` (the
+node after terminal ``t``: >= 0, -2 not allowed, -1 not computed yet). A child not computed
+yet is asked for through a callback; when the caller has no room left, the walk records the
+request and leaves that branch out, and the caller walks again, so the final mask is exact.
 """
 
 from __future__ import annotations
@@ -58,14 +58,6 @@ def _expand(p: int, t: int) -> int:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _intersects(a: np.ndarray, b: np.ndarray) -> bool:
-    for w in range(a.shape[0]):
-        if a[w] & b[w]:
-            return True
-    return False
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _push(cq: np.ndarray, cp: np.ndarray, d: int, k: int, q: int, p: int) -> int:
     """Adds (q, p) to the configurations at depth d (k so far); returns the new count, or -1
     when the row is full."""
@@ -79,22 +71,29 @@ def _push(cq: np.ndarray, cp: np.ndarray, d: int, k: int, q: int, p: int) -> int
     return k + 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add(cq: np.ndarray, d: int, k: int, q: int) -> int:
+    """Adds lexer state q to row d (k so far) unless there; the new count, or -1 when full."""
+    for j in range(k):
+        if cq[d, j] == q:
+            return k
+    if k == cq.shape[1]:
+        return -1
+    cq[d, k] = q
+    return k + 1
+
+
 @njit(cache=True, nogil=True)
 def lexeme_walk(
     transitions: np.ndarray,
-    live: np.ndarray,
-    accepts: np.ndarray,
-    ignore: np.ndarray,
-    allowed: np.ndarray,
     rep: np.ndarray,
+    ends: np.ndarray,
+    ignored_end: np.ndarray,
     start_q: int,
     node_byte: np.ndarray,
     node_depth: np.ndarray,
     subtree_end: np.ndarray,
     node_token: np.ndarray,
-    node_extra: np.ndarray,
-    token_ptr: np.ndarray,
-    token_ids: np.ndarray,
     root_children: np.ndarray,
     max_depth: int,
     max_configs: int,
@@ -103,15 +102,14 @@ def lexeme_walk(
     records: np.ndarray,
 ) -> tuple[int, int, int]:
     """Marks the tokens readable from lexer state ``start_q`` without ending a non-ignored
-    terminal (``allowed``: the terminal bitset of the parser node; ``rep``: the lexer
-    states' representatives under it, see :meth:`Lexer.representatives`), and writes the
-    boundaries passed as rows (terminal, trie node) of ``records``. Returns (status, nodes
-    marked, records written).
+    terminal, under one view of the lexer (``rep``, ``ends``, ``ignored_end``: rows of
+    :class:`LexerViews`), and writes the boundaries passed as rows (terminal, trie node)
+    of ``records``. Returns (status, nodes marked, records written).
 
     A lexeme that ends before the token's first byte is left out: the caller adds the
     configurations after it (lexer state 0) to the state instead, whose parts are cached
     like any other; walking them here would walk most of the trie with the parser."""
-    words = live.shape[1]
+    words = ends.shape[1]
     cq = np.empty((max_depth + 1, max_configs), dtype=np.int32)
     cn = np.zeros(max_depth + 1, dtype=np.int32)
     cq[0, 0] = start_q
@@ -127,59 +125,45 @@ def lexeme_walk(
         while i < end:
             d = node_depth[i]
             b = node_byte[i]
-            q3 = transitions[0, b]
+            begun = transitions[0, b]  # a next lexeme begun with this byte (any view)
+            fresh = rep[begun] if begun >= 0 else -1  # the same under this view
             k = 0
             r_here = r
             for j in range(cn[d - 1]):
                 q = cq[d - 1, j]
                 q2 = transitions[q, b]
-                if q2 >= 0 and _intersects(live[q2], allowed):
+                if q2 >= 0:
                     q2 = rep[q2]
-                    # dedupe (a short row: the lexer states reachable at one depth)
-                    seen = False
-                    for x in range(k):
-                        if cq[d, x] == q2:
-                            seen = True
-                    if not seen:
-                        if k == max_configs:
-                            return TOO_MANY_CONFIGS, n, r
-                        cq[d, k] = q2
-                        k += 1
-                if q == 0 or q3 < 0 or d == 1:
-                    continue  # no lexeme open, no lexeme starts with this byte, or (d == 1) see above
+                if q2 >= 0:
+                    k = _add(cq, d, k, q2)
+                    if k < 0:
+                        return TOO_MANY_CONFIGS, n, r
+                if begun < 0 or d == 1:
+                    continue  # no lexeme starts with this byte, or (d == 1) see above
+                if ignored_end[q] and fresh >= 0:
+                    k = _add(cq, d, k, fresh)
+                    if k < 0:
+                        return TOO_MANY_CONFIGS, n, r
                 for w in range(words):
-                    ended = accepts[q, w] & allowed[w]
+                    ended = ends[q, w]
                     while ended != 0:
-                        bit = trailing_zeros(ended)
+                        t = w * 64 + trailing_zeros(ended)
                         ended &= ended - np.uint64(1)
-                        t = w * 64 + bit
-                        if (ignore[w] >> np.uint64(bit)) & np.uint64(1):
-                            if _intersects(live[q3], allowed):
-                                seen = False
-                                for x in range(k):
-                                    if cq[d, x] == rep[q3]:
-                                        seen = True
-                                if not seen:
-                                    if k == max_configs:
-                                        return TOO_MANY_CONFIGS, n, r
-                                    cq[d, k] = rep[q3]
-                                    k += 1
-                        else:
-                            seen = False
-                            for x in range(r_here, r):
-                                if records[x, 0] == t:
-                                    seen = True
-                            if not seen:
-                                if r == records.shape[0]:
-                                    return RECORDS_FULL, n, r
-                                records[r, 0] = t
-                                records[r, 1] = i
-                                r += 1
+                        seen = False
+                        for x in range(r_here, r):
+                            if records[x, 0] == t:
+                                seen = True
+                        if not seen:
+                            if r == records.shape[0]:
+                                return RECORDS_FULL, n, r
+                            records[r, 0] = t
+                            records[r, 1] = i
+                            r += 1
             if k == 0:
                 i = subtree_end[i]
                 continue
             cn[d] = k
-            n = mark_node(i, node_token, node_extra, token_ptr, token_ids, ok, visited, n)
+            n = mark_node(i, node_token, ok, visited, n)
             i += 1
     return OK, n, r
 
@@ -240,19 +224,15 @@ def boundary_walk(
     groups: np.ndarray,
     p: int,
     transitions: np.ndarray,
-    live: np.ndarray,
-    accepts: np.ndarray,
-    ignore: np.ndarray,
-    allowed: np.ndarray,
+    aid: np.ndarray,
     reps: np.ndarray,
+    ends: np.ndarray,
+    ignored_end: np.ndarray,
     child: np.ndarray,
     node_byte: np.ndarray,
     node_depth: np.ndarray,
     subtree_end: np.ndarray,
     node_token: np.ndarray,
-    node_extra: np.ndarray,
-    token_ptr: np.ndarray,
-    token_ids: np.ndarray,
     root_children: np.ndarray,
     max_depth: int,
     max_configs: int,
@@ -269,7 +249,7 @@ def boundary_walk(
     after it, are dropped as a whole. The other boundaries become seeds (trie node, the
     configuration after it), and one pass in trie order walks below all of them, so that
     configurations reaching the same node are merged instead of walked again."""
-    words = live.shape[1]
+    words = ends.shape[2]
     n_groups = keys.shape[0]
     seed_q = np.empty(n_groups, dtype=np.int32)
     seed_p = np.full(n_groups, -1, dtype=np.int32)
@@ -289,10 +269,10 @@ def boundary_walk(
             continue
         if c < 0:
             continue
-        q3 = transitions[0, b]
-        if not _intersects(live[q3], allowed[c]):
+        q3 = reps[aid[c], transitions[0, b]]
+        if q3 < 0:
             continue
-        seed_q[k] = reps[c, q3]
+        seed_q[k] = q3
         seed_p[k] = c
         n_seeds += starts[k + 1] - starts[k]
     if n_seeds == 0:
@@ -334,40 +314,40 @@ def boundary_walk(
         parent_live = a >= 0 and a < i and i < subtree_end[a]
         k = 0
         if parent_live:
-            q3 = transitions[0, b]
+            begun = transitions[0, b]
             for j in range(cn[d - 1]):
                 q = cq[d - 1, j]
                 pp = cp[d - 1, j]
+                v = aid[pp]
                 q2 = transitions[q, b]
-                if q2 >= 0 and _intersects(live[q2], allowed[pp]):
-                    k = _push(cq, cp, d, k, reps[pp, q2], pp)
+                if q2 >= 0:
+                    q2 = reps[v, q2]
+                if q2 >= 0:
+                    k = _push(cq, cp, d, k, q2, pp)
                     if k < 0:
                         return TOO_MANY_CONFIGS, n, n_req
-                if q == 0 or q3 < 0:
+                if begun < 0:
                     continue
+                if ignored_end[v, q] and reps[v, begun] >= 0:
+                    k = _push(cq, cp, d, k, reps[v, begun], pp)
+                    if k < 0:
+                        return TOO_MANY_CONFIGS, n, n_req
                 for w in range(words):
-                    ended = accepts[q, w] & allowed[pp, w]
+                    ended = ends[v, q, w]
                     while ended != 0:
-                        bit = trailing_zeros(ended)
+                        t = w * 64 + trailing_zeros(ended)
                         ended &= ended - np.uint64(1)
-                        t = w * 64 + bit
-                        if (ignore[w] >> np.uint64(bit)) & np.uint64(1):
-                            if _intersects(live[q3], allowed[pp]):
-                                k = _push(cq, cp, d, k, reps[pp, q3], pp)
-                                if k < 0:
-                                    return TOO_MANY_CONFIGS, n, n_req
-                        else:
-                            c = _child(child, pp, t)
-                            if c == -1:
-                                if n_req < requests.shape[0]:
-                                    requests[n_req, 0] = pp
-                                    requests[n_req, 1] = t
-                                    n_req += 1
-                                status = NEEDS_CHILDREN
-                            elif c >= 0 and _intersects(live[q3], allowed[c]):
-                                k = _push(cq, cp, d, k, reps[c, q3], c)
-                                if k < 0:
-                                    return TOO_MANY_CONFIGS, n, n_req
+                        c = _child(child, pp, t)
+                        if c == -1:
+                            if n_req < requests.shape[0]:
+                                requests[n_req, 0] = pp
+                                requests[n_req, 1] = t
+                                n_req += 1
+                            status = NEEDS_CHILDREN
+                        elif c >= 0 and reps[aid[c], begun] >= 0:
+                            k = _push(cq, cp, d, k, reps[aid[c], begun], c)
+                            if k < 0:
+                                return TOO_MANY_CONFIGS, n, n_req
         while s < n_seeds and order_nodes[s] == i:
             g = order_groups[s]
             k = _push(cq, cp, d, k, seed_q[g], seed_p[g])
@@ -377,7 +357,7 @@ def boundary_walk(
         if k > 0:
             cn[d] = k
             owner[d] = i
-            n = mark_node(i, node_token, node_extra, token_ptr, token_ids, ok, visited, n)
+            n = mark_node(i, node_token, ok, visited, n)
             i += 1
         elif parent_live:
             i = subtree_end[i]  # dead below, but for seeds further down
@@ -395,25 +375,24 @@ def warm_up() -> None:
     transitions = np.full((2, 256), -1, dtype=np.int32)
     transitions[0, ord("a")] = 1
     transitions[1, ord("a")] = 1
-    live = np.ones((2, 1), dtype=np.uint64)
-    accepts = np.array([[0], [1]], dtype=np.uint64)
-    ignore = np.zeros(1, dtype=np.uint64)
-    allowed = np.ones((2, 1), dtype=np.uint64)
+    aid = np.zeros(2, dtype=np.int32)
+    reps = np.arange(2, dtype=np.int32)[None, :]
+    ends = np.array([[[0], [1]]], dtype=np.uint64)
+    ignored_end = np.zeros((1, 2), dtype=bool)
     child = np.array([[1], [-1]], dtype=np.int32)  # node 1's child is asked for: objmode runs
     trie = TokenTrie.build([b"a", b"aa"], np.array([0, 1]))
     marks = TokenMarks(1)
     records = np.zeros((4, 2), dtype=np.int32)
     requests = np.zeros((4, 2), dtype=np.int32)
     set_expander(lambda p, t: -1)  # compiles the object-mode callback (lazily, once a process)
-    reps = np.tile(np.arange(2, dtype=np.int32), (2, 1))
     status, marks.count, r = lexeme_walk(
-        transitions, live, accepts, ignore, allowed[0], reps[0], 1, *trie_arrays(trie), 8, marks.ok, marks.visited, records
+        transitions, reps[0], ends[0], ignored_end[0], 1, *trie_arrays(trie), 8, marks.ok, marks.visited, records
     )
     keys, starts, nodes, groups = bucket_records(records, r, 1, trie.byte)
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child
         boundary_walk(
-            keys, starts, nodes, groups, 0, transitions, live, accepts, ignore, allowed, reps, child,
+            keys, starts, nodes, groups, 0, transitions, aid, reps, ends, ignored_end, child,
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
         )  # fmt: skip
     marks.flush_into(np.zeros(1, dtype=np.uint32), trie)

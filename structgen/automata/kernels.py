@@ -9,17 +9,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .token_marks import VISITED_LIST, TokenMarks, mark_node
+from .token_marks import VISITED_RING, TokenMarks, mark_node
 from .token_trie import TokenTrie
 
 
 def trie_arrays(trie: TokenTrie) -> tuple:
     """The trie's arrays in the order the walking kernels take them (after the automaton's
-    own arguments): node_byte, depth, subtree_end, node_token, node_extra, token_ptr,
-    token_ids, root_children, max_depth."""
+    own arguments): node_byte, depth, subtree_end, node_token, root_children, max_depth."""
     return (
-        trie.byte, trie.depth, trie.subtree_end, trie.node_token, trie.node_extra,
-        trie.token_ptr, trie.token_ids, trie.root_children, trie.max_depth,
+        trie.byte, trie.depth, trie.subtree_end, trie.node_token, trie.root_children, trie.max_depth,
     )  # fmt: skip
 
 
@@ -31,9 +29,6 @@ def dfa_token_mask(
     node_depth: np.ndarray,
     subtree_end: np.ndarray,
     node_token: np.ndarray,
-    node_extra: np.ndarray,
-    token_ptr: np.ndarray,
-    token_ids: np.ndarray,
     root_children: np.ndarray,
     max_depth: int,
     ok: np.ndarray,
@@ -63,7 +58,7 @@ def dfa_token_mask(
             stack[d] = nxt
             if d > deepest:
                 deepest = d
-            n = mark_node(i, node_token, node_extra, token_ptr, token_ids, ok, visited, n)
+            n = mark_node(i, node_token, ok, visited, n)
             i += 1
     return deepest, n
 
@@ -121,7 +116,7 @@ def warm_up() -> None:
     words = np.zeros(1, dtype=np.uint32)
     _, marks.count = dfa_token_mask(transitions, 0, *trie_arrays(trie), marks.ok, marks.visited)
     marks.flush_into(words, trie)
-    marks.count = VISITED_LIST + 1
+    marks.count = VISITED_RING + 1
     marks.flush_into(words, trie)  # the packing path
     dfa_walk(transitions, 0, trie.byte, 0, 1)
     dfa_agree_within(np.zeros((2, 1), dtype=np.int64), 0, 1, 1)

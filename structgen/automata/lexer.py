@@ -184,3 +184,60 @@ def _minimize(transitions: np.ndarray, live_bits: list[int], acc_bits: list[int]
     live = np.stack([bits_to_words(live_bits[q], words) for q in reps])
     accepts = np.stack([bits_to_words(acc_bits[q], words) for q in reps])
     return Lexer(np.ascontiguousarray(final, dtype=np.int32), live, accepts, n_terminals)
+
+
+class LexerViews:
+    """The lexer as seen under each set of allowed terminals met so far, numbered, in rows
+    the grammar kernels read (a view's id is its row):
+
+    - ``reps[a, q]``: :meth:`Lexer.representatives` under view ``a`` (-1: nothing live);
+    - ``ends[a, q]``: the non-ignored allowed terminals state ``q`` accepts (uint64 words);
+    - ``ignored_end[a, q]``: whether ``q`` accepts an allowed ignored terminal.
+
+    Rows are added by :meth:`view_of`; walks that may add views mid-walk call
+    :meth:`reserve` first, since the arrays they read must not move."""
+
+    def __init__(self, lexer: Lexer, ignore: int) -> None:
+        self.lexer = lexer
+        self.ignore = ignore
+        self.ids: dict[int, int] = {}
+        self.rep_lists: list[list[int]] = []
+        n, words = lexer.n_states, lexer.words
+        self.reps = np.zeros((8, n), dtype=np.int32)
+        self.ends = np.zeros((8, n, words), dtype=np.uint64)
+        self.ignored_end = np.zeros((8, n), dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def has_room(self) -> bool:
+        return len(self.ids) < self.reps.shape[0]
+
+    def reserve(self, spare: int) -> None:
+        need = len(self.ids) + spare
+        if need > self.reps.shape[0]:
+            grow = max(need, 2 * self.reps.shape[0]) - self.reps.shape[0]
+            self.reps = np.concatenate([self.reps, np.zeros((grow, *self.reps.shape[1:]), np.int32)])
+            self.ends = np.concatenate([self.ends, np.zeros((grow, *self.ends.shape[1:]), np.uint64)])
+            self.ignored_end = np.concatenate([self.ignored_end, np.zeros((grow, *self.ignored_end.shape[1:]), bool)])
+
+    def view_of(self, allowed: int) -> int:
+        """The id of the view under the terminal bitset ``allowed`` (added if new)."""
+        a = self.ids.get(allowed)
+        if a is not None:
+            return a
+        if not self.has_room:
+            self.reserve(1)
+        a = len(self.ids)
+        reps = self.lexer.representatives(allowed)
+        self.reps[a] = reps
+        self.ends[a] = self.lexer.accepts & bits_to_words(allowed & ~self.ignore, self.lexer.words)
+        self.ignored_end[a] = (self.lexer.accepts & bits_to_words(allowed & self.ignore, self.lexer.words)).any(axis=1)
+        self.rep_lists.append(reps.tolist())
+        self.ids[allowed] = a
+        return a
+
+    def rep_list(self, allowed: int) -> list[int]:
+        """``reps`` of the view under ``allowed``, as a list (for the byte-by-byte path)."""
+        return self.rep_lists[self.view_of(allowed)]

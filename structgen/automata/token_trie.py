@@ -6,8 +6,8 @@ subtree (so a dead node's whole subtree is skipped in one jump), ``root_children
 depth-1 node of first byte ``b`` (or -1), and
 ``token_ids[token_ptr[i]:token_ptr[i + 1]]`` the tokens whose bytes end exactly there
 (several ids may share one byte string, e.g. SentencePiece's ``<0x41>`` and ``A``).
-``node_token[i]`` is the first of those ids (-1 for none) and ``node_extra[i]`` says whether
-there are more, so that kernels mark a node's token without a loop in the common case.
+``node_token[i]`` is the first of those ids (-1 for none), so that kernels mark a node's
+token with one store; ``extra_pairs`` lists (first id, other id) for nodes with more.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class TokenTrie:
     root_children: np.ndarray  # int32 (256,): the depth-1 node for each first byte, or -1
     max_depth: int
     node_token: np.ndarray  # int32 (n_nodes,): the first token ending at the node, or -1
-    node_extra: np.ndarray  # bool (n_nodes,): more than one token ends at the node
+    extra_pairs: np.ndarray  # int32 (m, 2): (node_token, another token with the same bytes)
 
     @property
     def n_nodes(self) -> int:
@@ -82,7 +82,9 @@ class TokenTrie:
             root_children=root_children,
             max_depth=max(node_depth),
             node_token=node_token,
-            node_extra=counts > 1,
+            extra_pairs=np.array(
+                [(ts[0], t) for ts in node_tokens if len(ts) > 1 for t in ts[1:]], dtype=np.int32
+            ).reshape(-1, 2),
         )
 
     def prefix_nodes(self, data: bytes) -> list[int]:

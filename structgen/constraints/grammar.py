@@ -28,7 +28,7 @@ from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
 from ..automata.earley import EarleyGrammar, EarleyNode
-from ..automata.lexer import Lexer, bits_to_words
+from ..automata.lexer import Lexer, LexerViews
 from ..grammar.ir import Bnf
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
@@ -79,13 +79,11 @@ class GrammarConstraint(Constraint):
         self._live = [lexer.live_int(q) for q in range(lexer.n_states)]
         self._accepts = [lexer.accepts_int(q) for q in range(lexer.n_states)]
         self._ignore = self.earley.ignore_bits
-        self._ignore_words = bits_to_words(self._ignore, lexer.words)
         self._flat, self._offsets = vocab.flat_bytes
         self._lock = threading.RLock()
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._lexeme_parts: OrderedDict[tuple[int, int], LexemePart] = OrderedDict()
-        self._reps: dict[int, np.ndarray] = {}  # allowed terminals -> lexer representatives
-        self._reps_list: dict[int, list[int]] = {}
+        self._views = LexerViews(lexer, self._ignore)
         self._n_words = (vocab.logits_width + 31) // 32
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
         self._lexeme_marks = TokenMarks(self._n_words)  # tokens inside lexemes
@@ -101,51 +99,34 @@ class GrammarConstraint(Constraint):
     # ---- the parser table the kernel reads -------------------------------------------------
     def _reset_table(self) -> None:
         self._nodes: list[EarleyNode] = []
-        self._allowed = np.zeros((64, self.lexer.words), dtype=np.uint64)
-        self._reps_table = np.zeros((64, self.lexer.n_states), dtype=np.int32)
+        self._aid = np.zeros(64, dtype=np.int32)  # each node's lexer view
         self._child = np.full((64, max(1, self.bnf.n_terminals)), -2, dtype=np.int32)
 
     def _reserve(self, rows: int) -> None:
-        """Makes room for ``rows`` more nodes (the kernel's arrays must not move mid-walk)."""
+        """Makes room for ``rows`` more nodes and views (the kernel's arrays must not move
+        mid-walk)."""
+        self._views.reserve(min(rows, 64))
         need = len(self._nodes) + rows
-        if need > self._allowed.shape[0]:
-            size = max(need, 2 * self._allowed.shape[0])
-            grow = size - self._allowed.shape[0]
-            self._allowed = np.concatenate([self._allowed, np.zeros((grow, self._allowed.shape[1]), np.uint64)])
-            self._reps_table = np.concatenate([self._reps_table, np.zeros((grow, self.lexer.n_states), np.int32)])
+        if need > self._child.shape[0]:
+            grow = max(need, 2 * self._child.shape[0]) - self._child.shape[0]
+            self._aid = np.concatenate([self._aid, np.zeros(grow, np.int32)])
             self._child = np.concatenate([self._child, np.full((grow, self._child.shape[1]), -2, np.int32)])
 
     def _index(self, node: EarleyNode) -> int:
         if node.index >= 0 and node.index < len(self._nodes) and self._nodes[node.index] is node:
             return node.index
         k = len(self._nodes)
-        if k == self._allowed.shape[0]:
+        if k == self._child.shape[0]:
             self._reserve(1)
         self._nodes.append(node)
         node.index = k
-        self._allowed[k] = bits_to_words(node.allowed, self.lexer.words)
-        self._reps_table[k] = self._reps_array(node.allowed)
+        self._aid[k] = self._views.view_of(node.allowed)
         row = self._child[k]
         row[:] = -2
         for t in _set_bits(node.scannable):  # -1: allowed, successor not numbered yet
             if not (t in node.children and node.children[t] is None):
                 row[t] = -1
         return k
-
-    def _reps_array(self, allowed: int) -> np.ndarray:
-        """The lexer states' representatives under the terminals ``allowed`` (cached)."""
-        reps = self._reps.get(allowed)
-        if reps is None:
-            reps = self._reps[allowed] = self.lexer.representatives(allowed)
-            self._reps_list[allowed] = reps.tolist()
-        return reps
-
-    def _rep(self, allowed: int) -> list[int]:
-        reps = self._reps_list.get(allowed)
-        if reps is None:
-            self._reps_array(allowed)
-            reps = self._reps_list[allowed]
-        return reps
 
     def _expand(self, p: int, t: int) -> None:
         nxt = self._nodes[p].scan(t)
@@ -154,7 +135,7 @@ class GrammarConstraint(Constraint):
     def _expand_in_walk(self, p: int, t: int) -> int:
         """The kernel's callback: the child of node ``p`` after terminal ``t``, numbered in a
         spare row (-1 when none is left: the kernel then asks for another round)."""
-        if len(self._nodes) >= self._allowed.shape[0]:
+        if len(self._nodes) >= self._child.shape[0] or not self._views.has_room:
             return -1
         self._expand(p, t)
         return int(self._child[p, t])
@@ -190,18 +171,18 @@ class GrammarConstraint(Constraint):
             allowed = node.allowed
             q2 = int(trans[q, b])
             if q2 >= 0 and live[q2] & allowed:
-                out.add((self._rep(allowed)[q2], node))
+                out.add((self._views.rep_list(allowed)[q2], node))
             if q == 0 or first < 0:
                 continue
             ended = accepts[q] & allowed
             if not ended:
                 continue
             if ended & ignore and live[first] & allowed:
-                out.add((self._rep(allowed)[first], node))
+                out.add((self._views.rep_list(allowed)[first], node))
             for t in _set_bits(ended & node.scannable):
                 nxt = node.scan(t)
                 if nxt is not None and live[first] & nxt.allowed:
-                    out.add((self._rep(nxt.allowed)[first], nxt))
+                    out.add((self._views.rep_list(nxt.allowed)[first], nxt))
         return out
 
     def is_accepting(self, state: State) -> bool:
@@ -282,10 +263,11 @@ class GrammarConstraint(Constraint):
         trie = self.vocab.trie
         marks = self._lexeme_marks
         while True:
+            v = self._views.view_of(allowed)
+            views = self._views
             status, marks.count, r = gk.lexeme_walk(
-                self._trans, self.lexer.live, self.lexer.accepts, self._ignore_words,
-                bits_to_words(allowed, self.lexer.words), self._reps_array(allowed), q, *trie_arrays(trie), MAX_CONFIGS,
-                marks.ok, marks.visited, self._records,
+                self._trans, views.reps[v], views.ends[v], views.ignored_end[v], q, *trie_arrays(trie),
+                MAX_CONFIGS, marks.ok, marks.visited, self._records,
             )  # fmt: skip
             if status != gk.RECORDS_FULL:
                 break
@@ -311,8 +293,8 @@ class GrammarConstraint(Constraint):
         while True:
             self._reserve(SPARE_ROWS)
             status, marks.count, n_req = gk.boundary_walk(
-                part.keys, part.starts, part.nodes, part.groups, p, self._trans, self.lexer.live, self.lexer.accepts,
-                self._ignore_words, self._allowed, self._reps_table, self._child, *trie_arrays(trie), MAX_CONFIGS,
+                part.keys, part.starts, part.nodes, part.groups, p, self._trans, self._aid, self._views.reps,
+                self._views.ends, self._views.ignored_end, self._child, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
             if status == gk.OK:
