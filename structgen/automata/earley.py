@@ -5,6 +5,11 @@ the node where they started (an object, not an index), so a node never changes o
 any number of matchers can share it, and forking or rolling back a parse costs nothing. A node
 caches its successor per terminal. Nullable nonterminals are handled as Aycock and Horspool
 describe (a prediction of a nullable symbol also advances over it).
+
+The items a set predicts (origin: the set itself) depend only on which nonterminals it
+predicts, so they are computed once per such set of nonterminals (:class:`Predictions`) and
+shared; a node builds only its own items, those scanned into it and those completed from
+earlier sets.
 """
 
 from __future__ import annotations
@@ -14,6 +19,31 @@ import weakref
 from ..grammar.ir import Bnf
 
 _SELF = object()  # stands for "this node" in interning keys
+
+
+class Predictions:
+    """The items predicted for a closed set of nonterminals, as (production, dot) pairs
+    whose origin is the predicting set: ``waiting`` maps a symbol to the pairs waiting on it;
+    ``scannable`` is the bitset of terminals among those symbols."""
+
+    __slots__ = ("key", "waiting", "scannable")
+
+    def __init__(self, grammar: "EarleyGrammar", closed: frozenset[int]) -> None:
+        self.key = closed
+        waiting: dict[int, list[tuple[int, int]]] = {}
+        for a in closed:
+            for p in grammar.by_lhs[a]:
+                rhs = grammar.rhs[p]
+                for d, s in enumerate(rhs):
+                    waiting.setdefault(s, []).append((p, d))
+                    if s < 0 or s not in grammar.nullable:
+                        break
+        self.waiting = {s: tuple(items) for s, items in waiting.items()}
+        scannable = 0
+        for s in waiting:
+            if s < 0:
+                scannable |= 1 << ~s
+        self.scannable = scannable
 
 
 class EarleyGrammar:
@@ -37,11 +67,40 @@ class EarleyGrammar:
                     nullable.add(lhs)
                     changed = True
         self.nullable = frozenset(nullable)
+        self.closure = [self._predicts(a) for a in range(n + 1)]
+        self._predictions: dict[frozenset[int], Predictions] = {}
         # nodes with the same pending items behave the same from here on: keep one
         self.interned: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self.ignore_bits = 0
         for t in bnf.ignore:
             self.ignore_bits |= 1 << t
+
+    def _predicts(self, a: int) -> frozenset[int]:
+        """The nonterminals a prediction of ``a`` predicts, ``a`` included (through nullable
+        prefixes too)."""
+        seen = {a}
+        todo = [a]
+        while todo:
+            for p in self.by_lhs[todo.pop()]:
+                for s in self.rhs[p]:
+                    if s < 0:
+                        break
+                    if s not in seen:
+                        seen.add(s)
+                        todo.append(s)
+                    if s not in self.nullable:
+                        break
+        return frozenset(seen)
+
+    def predictions(self, seeds: frozenset[int]) -> Predictions:
+        found = self._predictions.get(seeds)
+        if found is None:
+            closed = frozenset().union(*(self.closure[s] for s in seeds))
+            found = self._predictions.get(closed)
+            if found is None:
+                found = self._predictions[closed] = Predictions(self, closed)
+            self._predictions[seeds] = found
+        return found
 
     def root(self) -> "EarleyNode":
         node = EarleyNode.__new__(EarleyNode)
@@ -52,19 +111,23 @@ class EarleyGrammar:
 class EarleyNode:
     """One Earley set. ``allowed`` is a bitset of the terminals that may come next
     (scannable ones and the ignored ones); ``accepting`` is True when the terminals so far
-    form a sentence."""
+    form a sentence. ``waiting`` holds the node's own items by the symbol they wait on;
+    ``predicted`` the shared predicted ones."""
 
-    __slots__ = ("grammar", "root", "waiting", "scannable", "allowed", "accepting", "children", "index", "__weakref__")
+    __slots__ = (
+        "grammar", "root", "waiting", "predicted", "scannable", "allowed", "accepting", "children", "index",
+        "__weakref__",
+    )  # fmt: skip
 
     def _build(self, grammar: EarleyGrammar, kernel: list, root: "EarleyNode") -> None:
         self.grammar = grammar
         self.root = root
         self.children: dict[int, EarleyNode | None] = {}
         self.index = -1
-        rhs_of, lhs_of, by_lhs, nullable = grammar.rhs, grammar.lhs, grammar.by_lhs, grammar.nullable
+        rhs_of, lhs_of, nullable = grammar.rhs, grammar.lhs, grammar.nullable
         items: set = set()
         waiting: dict[int, list] = {}
-        predicted: set[int] = set()
+        seeds: set[int] = set()
         agenda = list(kernel)
         while agenda:
             item = agenda.pop()
@@ -77,17 +140,19 @@ class EarleyNode:
                 s = rhs[d]
                 waiting.setdefault(s, []).append(item)
                 if s >= 0:
-                    if s not in predicted:
-                        predicted.add(s)
-                        agenda.extend((q, 0, self) for q in by_lhs[s])
+                    seeds.add(s)
                     if s in nullable:
                         agenda.append((p, d + 1, origin))
             elif origin is not self:  # completions within this set are the nullable case above
-                for p2, d2, o2 in origin.waiting.get(lhs_of[p], ()):
+                lhs = lhs_of[p]
+                for p2, d2, o2 in origin.waiting.get(lhs, ()):
                     agenda.append((p2, d2 + 1, o2))
+                for p2, d2 in origin.predicted.waiting.get(lhs, ()):
+                    agenda.append((p2, d2 + 1, origin))
         self.waiting = waiting
+        self.predicted = predicted = grammar.predictions(frozenset(seeds))
         self.accepting = (grammar.start_production, 1, root) in items
-        scannable = 0
+        scannable = predicted.scannable
         for s in waiting:
             if s < 0:
                 scannable |= 1 << ~s
@@ -100,12 +165,13 @@ class EarleyNode:
             return self.children[terminal]
         except KeyError:
             pass
-        moved = self.waiting.get(~terminal)
-        if not moved:
+        if not (self.scannable >> terminal) & 1:
             nxt = None
         else:
+            kernel = [(p, d + 1, o) for p, d, o in self.waiting.get(~terminal, ())]
+            kernel.extend((p, d + 1, self) for p, d in self.predicted.waiting.get(~terminal, ()))
             nxt = EarleyNode.__new__(EarleyNode)
-            nxt._build(self.grammar, [(p, d + 1, o) for p, d, o in moved], root=self.root)
+            nxt._build(self.grammar, kernel, root=self.root)
             nxt = nxt._interned()
         self.children[terminal] = nxt
         return nxt
@@ -117,6 +183,7 @@ class EarleyNode:
         key = (
             self.accepting,
             frozenset((p, d, _SELF if o is self else o) for items in self.waiting.values() for p, d, o in items),
+            self.predicted.key,
         )
         found = self.grammar.interned.get(key)
         if found is not None:
