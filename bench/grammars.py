@@ -1,9 +1,11 @@
 """Grammar constraints: compile time and per-token mask time, structgen vs llguidance (Lark
 syntax) and xgrammar (GBNF), on the same grammar files, tokenizer bytes and token sequences.
 
-Each round compiles afresh (structgen's mask cache starts cold) and walks the sample's
-tokens: ``cold`` is that first walk. ``warm`` walks the same tokens again with a new matcher
-on the same compiled grammar (a served grammar's steady state: masks already met are cached).
+Each round compiles afresh (structgen's caches start cold) and walks the sample's tokens:
+``cold`` is that first walk. ``steady`` then walks a second, different sentence on the same
+compiled grammar (a served grammar's steady state: what earlier requests left cached serves
+this one, but its own parse states are new). ``warm`` walks the first sentence's tokens
+again with a new matcher (masks already met are cached: a lookup).
 Engines are interleaved, their order rotating every round.
 
     python bench/grammars.py [--tokenizers smollm2 tekken] [--rounds 3]
@@ -12,6 +14,7 @@ Engines are interleaved, their order rotating every round.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -35,6 +38,23 @@ LARK = [
     ("xml.lark", '<note id="7"><to>Tove</to><from>Jani</from><!-- c --><body>Don\'t forget me <b>this</b> weekend!</body></note>'),
     ("csv.lark", 'name,age,city\n"Smith, Jane",42,Paris\nBob,,"New ""York"""\n'),
 ]
+# a second sentence per grammar, walked after the first on the same compiled grammar: a
+# served grammar's steady state (what one request left cached serves the next request)
+SECOND = {
+    "json.lark": '{"id": 42, "title": "Notes on the Analytical Engine", "pages": [3, 7.25], "draft": true, "meta": null}',
+    "arithmetic.lark": "-(a_2 - 1.75) ^ 3 + foo * (bar / 8) - 0.5",
+    "sql_select.lark": "select distinct p.title, p.price from products as p where p.price < 20 or p.title like 'A%' order by p.price asc;",
+    "python_expr.lark": "{'total': price * (1 + tax.rate) // 100, 'ok': x.size >= 3 or y is not None} if items else []",
+    "function_call.lark": 'book_flight(origin="LHR", destination="SFO", passengers=2, refundable=True, legs=[1, 2])',
+    "xml.lark": '<list type="todo"><item done="no">Buy milk</item><item>Call Ada</item><br/></list>',
+    "csv.lark": 'id,product,price\n1,"Widget, large",9.99\n2,Gadget,\n',
+    "json.gbnf": '{"id": 42, "title": "Notes on the Analytical Engine", "pages": [3, 7.25], "draft": true, "meta": null}',
+    "arithmetic.gbnf": "tot = (a+b2*3) \nz= (y -x1/4)\n",
+    "c.gbnf": "int f(int a){int b = a*2;if(b>10){return b;}return a+b;}",
+    "chess.gbnf": "1. d4 d5\n2. c4 e6\n3. Nc3 Nf6\n",
+    "json_arr.gbnf": '[\n{"x": [null, false], "y": -0.5},\n"two",\n7]',
+    "list.gbnf": "- apples\n- two pears and a plum\n",
+}
 GBNF = [
     ("json.gbnf", '{"name": "Ada Lovelace", "born": 1815, "tags": ["math", "poetry"], "alive": false, "x": {"y": [1.5e3, null]}}'),
     ("arithmetic.gbnf", "x1 +y*2=(a +b2*3)\ny= (c -4/d)\n"),
@@ -85,8 +105,11 @@ def run(tokenizer: str, rounds: int) -> None:
         c = structgen.compile_gbnf(text, vocab) if syntax == "gbnf" else structgen.compile_grammar(text, vocab)
         st = c.advance_bytes(c.initial_state, sample.encode())
         assert st is not None and c.is_accepting(st), f"bench sample is not a sentence of {n}"
+        st = c.advance_bytes(c.initial_state, SECOND[n].encode())
+        assert st is not None and c.is_accepting(st), f"second bench sample is not a sentence of {n}"
     sequences = {n: case.encode(sample) for n, _, _, sample in cases}
-    stats = {(n, e): ([], [], []) for n, *_ in cases for e in names}  # compile, cold, warm
+    seconds = {n: case.encode(SECOND[n]) for n, *_ in cases}
+    stats = {(n, e): ([], [], [], []) for n, *_ in cases for e in names}  # compile, cold, warm, steady
     failures: dict[str, set[str]] = {e: set() for e in names}
     for e in engines:  # warm-up outside the measurement
         try:
@@ -98,7 +121,8 @@ def run(tokenizer: str, rounds: int) -> None:
             ids = sequences[n]
             order = engines[r % len(engines) :] + engines[: r % len(engines)]
             for e in order:
-                comp, cold, warm = stats[(n, e.name)]
+                comp, cold, warm, steady = stats[(n, e.name)]
+                gc.collect()  # earlier rounds' garbage is nobody's compile time
                 t0 = time.perf_counter()
                 try:
                     compiled = e.compile_grammar(text, syntax)
@@ -108,39 +132,44 @@ def run(tokenizer: str, rounds: int) -> None:
                     failures[e.name].add(f"{n}: {type(exc).__name__}: {str(exc)[:60]}")
                     continue
                 comp.append((time.perf_counter() - t0) * 1e3)
-                if not walk(e, compiled, ids, cold) or not walk(e, compiled, ids, warm):
+                if not walk(e, compiled, ids, cold) or not walk(e, compiled, seconds[n], steady):
+                    failures[e.name].add(f"{n}: refused a valid token")
+                if not walk(e, compiled, ids, warm):
                     failures[e.name].add(f"{n}: refused a valid token")
 
     print(f"\n## {tokenizer} ({vocab.n_tokens} tokens), {len(cases)} grammars x {rounds} rounds")
-    print("\nper grammar: compile ms p50 | mask us p50 cold / warm (p99 cold)")
-    print(f"{'grammar':<20}" + "".join(f"{e:>36}" for e in names))
+    print("\nper grammar: compile ms p50 | mask us p50 cold / steady / warm (p99 cold, p99 steady)")
+    print(f"{'grammar':<20}" + "".join(f"{e:>46}" for e in names))
     for n, *_ in cases:
         cells = []
         for e in names:
-            comp, cold, warm = stats[(n, e)]
+            comp, cold, warm, steady = stats[(n, e)]
             cells.append(
-                f"{pct(comp, 50):>8.2f} | {pct(cold, 50):>6.1f} / {pct(warm, 50):>5.1f} ({pct(cold, 99):>6.0f})" if comp else f"{'-':>36}"
+                f"{pct(comp, 50):>7.2f} | {pct(cold, 50):>6.1f} / {pct(steady, 50):>6.1f} / {pct(warm, 50):>5.1f}"
+                f" ({pct(cold, 99):>6.0f}, {pct(steady, 99):>5.0f})" if comp else f"{'-':>46}"
             )
-        print(f"{n:<20}" + "".join(f"{c:>36}" for c in cells))
+        print(f"{n:<20}" + "".join(f"{c:>46}" for c in cells))
     for label, subset in (("Lark grammars", [n for n, _ in LARK]), ("GBNF grammars", [n for n, _ in GBNF])):
         print(f"\nsummary, {label} (mask us over every token of every sample)")
-        print(f"{'engine':<12}{'compile p50':>12}{'p99':>9}{'cold p50':>10}{'p99':>8}{'max':>8}{'warm p50':>10}{'p99':>8}{'max':>8}{'cold p50 ratio':>16}{'warm p50 ratio':>16}")
+        print(
+            f"{'engine':<12}{'compile p50':>12}{'p99':>9}{'cold p50':>10}{'p99':>8}{'max':>8}{'steady p50':>12}{'p99':>8}"
+            f"{'max':>8}{'warm p50':>10}{'p99':>8}{'cold p50 ratio':>16}{'steady p50 ratio':>18}{'steady p99 ratio':>18}"
+        )
         rows = {}
         for e in names:
-            comp = [x for n in subset for x in stats[(n, e)][0]]
-            cold = [x for n in subset for x in stats[(n, e)][1]]
-            warm = [x for n in subset for x in stats[(n, e)][2]]
-            rows[e] = (comp, cold, warm)
+            rows[e] = [[x for n in subset for x in stats[(n, e)][k]] for k in range(4)]
         base = rows.get("structgen")
-        for e, (comp, cold, warm) in rows.items():
+        for e, (comp, cold, warm, steady) in rows.items():
             if not comp:
                 print(f"{e:<12}{'(no ' + ('Lark' if 'Lark' in label else 'GBNF') + ' front end)':>40}")
                 continue
             rc = pct(cold, 50) / pct(base[1], 50) if base and base[1] else float("nan")
-            rw = pct(warm, 50) / pct(base[2], 50) if base and base[2] else float("nan")
+            rs = pct(steady, 50) / pct(base[3], 50) if base and base[3] else float("nan")
+            rs99 = pct(steady, 99) / pct(base[3], 99) if base and base[3] else float("nan")
             print(
                 f"{e:<12}{pct(comp, 50):>10.2f}ms{pct(comp, 99):>7.1f}ms{pct(cold, 50):>8.1f}us{pct(cold, 99):>6.0f}us"
-                f"{max(cold):>6.0f}us{pct(warm, 50):>8.1f}us{pct(warm, 99):>6.0f}us{max(warm):>6.0f}us{rc:>15.2f}x{rw:>15.2f}x"
+                f"{max(cold):>6.0f}us{pct(steady, 50):>10.1f}us{pct(steady, 99):>6.0f}us{max(steady):>6.0f}us"
+                f"{pct(warm, 50):>8.1f}us{pct(warm, 99):>6.0f}us{rc:>15.2f}x{rs:>17.2f}x{rs99:>17.2f}x"
             )
     print("(ratios: engine / structgen; above 1 means structgen is faster)")
     for e, f in failures.items():

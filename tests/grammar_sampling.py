@@ -59,6 +59,21 @@ class SentenceSampler:
         self._expand(self.bnf.start, max_depth, pieces)
         return b"".join(pieces)
 
+    def terminal_sequence(self, max_depth: int = 6) -> list[int]:
+        """The terminals of a random derivation (ignored ones left out)."""
+        out: list[int] = []
+        todo = [(self.bnf.start, max_depth)]
+        while todo:
+            symbol, depth = todo.pop()
+            if symbol < 0:
+                out.append(~symbol)
+                continue
+            options = self.by_lhs[symbol]
+            if depth <= 0:
+                options = sorted(options, key=lambda rhs: max([self.height.get(s, 0) for s in rhs if s >= 0], default=0))[:1]
+            todo.extend((s, depth - 1) for s in reversed(self.rng.choice(options)))
+        return out
+
     def _expand(self, symbol: int, depth: int, pieces: list[bytes]) -> None:
         if symbol < 0:
             if self.bnf.ignore and self.rng.random() < 0.3:

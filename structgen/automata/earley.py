@@ -75,6 +75,47 @@ class EarleyGrammar:
         for t in bnf.ignore:
             self.ignore_bits |= 1 << t
 
+    def terminal_follow(self) -> list[int]:
+        """For each terminal, the bitset of terminals that can come right after it in some
+        sentence (ignored terminals aside): FIRST and FOLLOW sets, to a fixed point."""
+        n = len(self.by_lhs)
+        first = [0] * n  # terminals that can begin each nonterminal
+        changed = True
+        while changed:
+            changed = False
+            for lhs, rhs in zip(self.lhs, self.rhs):
+                bits = first[lhs] | self._first_of(rhs, first)
+                if bits != first[lhs]:
+                    first[lhs] = bits
+                    changed = True
+        follow = [0] * n  # terminals that can follow each nonterminal
+        t_follow = [0] * self.bnf.n_terminals
+        changed = True
+        while changed:
+            changed = False
+            for lhs, rhs in zip(self.lhs, self.rhs):
+                after = follow[lhs]  # what can follow the part of the rhs right of here
+                for s in reversed(rhs):
+                    if s < 0:
+                        t_follow[~s] |= after
+                        after = 1 << ~s
+                    else:
+                        if follow[s] | after != follow[s]:
+                            follow[s] |= after
+                            changed = True
+                        after = first[s] | (after if s in self.nullable else 0)
+        return t_follow
+
+    def _first_of(self, rhs: tuple, first: list[int]) -> int:
+        bits = 0
+        for s in rhs:
+            if s < 0:
+                return bits | (1 << ~s)
+            bits |= first[s]
+            if s not in self.nullable:
+                return bits
+        return bits
+
     def _predicts(self, a: int) -> frozenset[int]:
         """The nonterminals a prediction of ``a`` predicts, ``a`` included (through nullable
         prefixes too)."""

@@ -19,7 +19,9 @@ starts the next lexeme with that byte, in the parser node after that terminal (t
 for an ignored terminal). The lexer is read through views (see
 :class:`structgen.automata.lexer.LexerViews`): under the terminals a parser node allows,
 equivalent lexer states merge into one representative, and a state's allowed ends are one
-lookup. The parser is a table: ``aid[p]`` (the view of node ``p``) and ``child[p, t]`` (the
+lookup; ``follow_ok[t, b]`` says whether byte ``b`` can begin a lexeme that may follow
+terminal ``t`` anywhere in the grammar (a static filter: boundaries it rules out cost no
+parser step). The parser is a table: ``aid[p]`` (the view of node ``p``) and ``child[p, t]`` (the
 node after terminal ``t``: >= 0, -2 not allowed, -1 not computed yet). A child not computed
 yet is asked for through a callback; when the caller has no room left, the walk records the
 request and leaves that branch out, and the caller walks again, so the final mask is exact.
@@ -89,6 +91,7 @@ def lexeme_walk(
     rep: np.ndarray,
     ends: np.ndarray,
     ignored_end: np.ndarray,
+    follow_ok: np.ndarray,
     start_q: int,
     node_byte: np.ndarray,
     node_depth: np.ndarray,
@@ -149,6 +152,8 @@ def lexeme_walk(
                     while ended != 0:
                         t = w * 64 + trailing_zeros(ended)
                         ended &= ended - np.uint64(1)
+                        if not follow_ok[t, b]:
+                            continue  # nothing that can follow t begins with this byte
                         seen = False
                         for x in range(r_here, r):
                             if records[x, 0] == t:
@@ -228,6 +233,7 @@ def boundary_walk(
     reps: np.ndarray,
     ends: np.ndarray,
     ignored_end: np.ndarray,
+    follow_ok: np.ndarray,
     child: np.ndarray,
     node_byte: np.ndarray,
     node_depth: np.ndarray,
@@ -337,6 +343,8 @@ def boundary_walk(
                     while ended != 0:
                         t = w * 64 + trailing_zeros(ended)
                         ended &= ended - np.uint64(1)
+                        if not follow_ok[t, b]:
+                            continue
                         c = _child(child, pp, t)
                         if c == -1:
                             if n_req < requests.shape[0]:
@@ -379,6 +387,7 @@ def warm_up() -> None:
     reps = np.arange(2, dtype=np.int32)[None, :]
     ends = np.array([[[0], [1]]], dtype=np.uint64)
     ignored_end = np.zeros((1, 2), dtype=bool)
+    follow_ok = np.ones((1, 256), dtype=bool)
     child = np.array([[1], [-1]], dtype=np.int32)  # node 1's child is asked for: objmode runs
     trie = TokenTrie.build([b"a", b"aa"], np.array([0, 1]))
     marks = TokenMarks(1)
@@ -386,13 +395,13 @@ def warm_up() -> None:
     requests = np.zeros((4, 2), dtype=np.int32)
     set_expander(lambda p, t: -1)  # compiles the object-mode callback (lazily, once a process)
     status, marks.count, r = lexeme_walk(
-        transitions, reps[0], ends[0], ignored_end[0], 1, *trie_arrays(trie), 8, marks.ok, marks.visited, records
+        transitions, reps[0], ends[0], ignored_end[0], follow_ok, 1, *trie_arrays(trie), 8, marks.ok, marks.visited, records
     )
     keys, starts, nodes, groups = bucket_records(records, r, 1, trie.byte)
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child
         boundary_walk(
-            keys, starts, nodes, groups, 0, transitions, aid, reps, ends, ignored_end, child,
+            keys, starts, nodes, groups, 0, transitions, aid, reps, ends, ignored_end, follow_ok, child,
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
         )  # fmt: skip
     marks.flush_into(np.zeros(1, dtype=np.uint32), trie)

@@ -84,6 +84,7 @@ class GrammarConstraint(Constraint):
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._lexeme_parts: OrderedDict[tuple[int, int], LexemePart] = OrderedDict()
         self._views = LexerViews(lexer, self._ignore)
+        self._follow_ok = self._follow_table()
         self._n_words = (vocab.logits_width + 31) // 32
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
         self._lexeme_marks = TokenMarks(self._n_words)  # tokens inside lexemes
@@ -95,6 +96,16 @@ class GrammarConstraint(Constraint):
             f"GrammarConstraint({self.description}, terminals={self.bnf.n_terminals}, "
             f"lexer_states={self.lexer.n_states}, {self.vocab!r})"
         )
+
+    def _follow_table(self) -> np.ndarray:
+        """``[t, b]``: whether byte ``b`` begins some terminal that may follow ``t`` (or an
+        ignored one)."""
+        first_state = self._trans[0]
+        table = np.zeros((max(1, self.bnf.n_terminals), 256), dtype=bool)
+        for t, after in enumerate(self.earley.terminal_follow()):
+            after |= self._ignore
+            table[t] = [q >= 0 and bool(self._live[q] & after) for q in first_state.tolist()]
+        return table
 
     # ---- the parser table the kernel reads -------------------------------------------------
     def _reset_table(self) -> None:
@@ -123,9 +134,9 @@ class GrammarConstraint(Constraint):
         self._aid[k] = self._views.view_of(node.allowed)
         row = self._child[k]
         row[:] = -2
-        for t in _set_bits(node.scannable):  # -1: allowed, successor not numbered yet
-            if not (t in node.children and node.children[t] is None):
-                row[t] = -1
+        children = node.children
+        # -1: allowed, successor not numbered yet
+        row[[t for t in _set_bits(node.scannable) if not (t in children and children[t] is None)]] = -1
         return k
 
     def _expand(self, p: int, t: int) -> None:
@@ -266,7 +277,7 @@ class GrammarConstraint(Constraint):
             v = self._views.view_of(allowed)
             views = self._views
             status, marks.count, r = gk.lexeme_walk(
-                self._trans, views.reps[v], views.ends[v], views.ignored_end[v], q, *trie_arrays(trie),
+                self._trans, views.reps[v], views.ends[v], views.ignored_end[v], self._follow_ok, q, *trie_arrays(trie),
                 MAX_CONFIGS, marks.ok, marks.visited, self._records,
             )  # fmt: skip
             if status != gk.RECORDS_FULL:
@@ -294,7 +305,7 @@ class GrammarConstraint(Constraint):
             self._reserve(SPARE_ROWS)
             status, marks.count, n_req = gk.boundary_walk(
                 part.keys, part.starts, part.nodes, part.groups, p, self._trans, self._aid, self._views.reps,
-                self._views.ends, self._views.ignored_end, self._child, *trie_arrays(trie), MAX_CONFIGS,
+                self._views.ends, self._views.ignored_end, self._follow_ok, self._child, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
             if status == gk.OK:
