@@ -111,7 +111,7 @@ class GrammarConstraint(Constraint):
     def _reset_table(self) -> None:
         self._nodes: list[EarleyNode] = []
         self._aid = np.zeros(64, dtype=np.int32)  # each node's lexer view
-        self._child = np.full((64, max(1, self.bnf.n_terminals)), -2, dtype=np.int32)
+        self._child = np.full((64, max(1, self.bnf.n_terminals)), -1, dtype=np.int32)
 
     def _reserve(self, rows: int) -> None:
         """Makes room for ``rows`` more nodes and views (the kernel's arrays must not move
@@ -121,7 +121,7 @@ class GrammarConstraint(Constraint):
         if need > self._child.shape[0]:
             grow = max(need, 2 * self._child.shape[0]) - self._child.shape[0]
             self._aid = np.concatenate([self._aid, np.zeros(grow, np.int32)])
-            self._child = np.concatenate([self._child, np.full((grow, self._child.shape[1]), -2, np.int32)])
+            self._child = np.concatenate([self._child, np.full((grow, self._child.shape[1]), -1, np.int32)])
 
     def _index(self, node: EarleyNode) -> int:
         if node.index >= 0 and node.index < len(self._nodes) and self._nodes[node.index] is node:
@@ -132,12 +132,7 @@ class GrammarConstraint(Constraint):
         self._nodes.append(node)
         node.index = k
         self._aid[k] = self._views.view_of(node.allowed)
-        row = self._child[k]
-        row[:] = -2
-        children = node.children
-        # -1: allowed, successor not numbered yet
-        row[[t for t in _set_bits(node.scannable) if not (t in children and children[t] is None)]] = -1
-        return k
+        return k  # its child row is all -1 (not computed yet); kernels ask only for allowed terminals
 
     def _expand(self, p: int, t: int) -> None:
         nxt = self._nodes[p].scan(t)
