@@ -106,8 +106,11 @@ def lexeme_walk(
 ) -> tuple[int, int, int]:
     """Marks the tokens readable from lexer state ``start_q`` without ending a non-ignored
     terminal, under one view of the lexer (``rep``, ``ends``, ``ignored_end``: rows of
-    :class:`LexerViews`), and writes the boundaries passed as rows (terminal, trie node)
-    of ``records``. Returns (status, nodes marked, records written).
+    :class:`LexerViews`), and writes the boundaries passed as rows (terminal, trie node,
+    covered) of ``records``. Returns (status, nodes marked, records written). ``covered``
+    is 1 when this walk itself holds, at that node, the lexer state a lexeme begun there
+    would be in: if the terminal leads back to the same parser node (a run of ``TEXT``
+    lexemes, say), that boundary adds nothing the walk and its later boundaries do not.
 
     A lexeme that ends before the token's first byte is left out: the caller adds the
     configurations after it (lexer state 0) to the state instead, whose parts are cached
@@ -164,6 +167,12 @@ def lexeme_walk(
                             records[r, 0] = t
                             records[r, 1] = i
                             r += 1
+            for x in range(r_here, r):  # does this walk itself go on as the next lexeme would?
+                covered = 0
+                for j in range(k):
+                    if cq[d, j] == fresh:
+                        covered = 1
+                records[x, 2] = covered
             if k == 0:
                 i = subtree_end[i]
                 continue
@@ -176,11 +185,12 @@ def lexeme_walk(
 @njit(cache=True, nogil=True)
 def bucket_records(
     records: np.ndarray, r: int, n_terminals: int, node_byte: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Groups the first ``r`` boundary records by key ``terminal * 256 + byte`` (counting
     sort): returns the keys present (ascending), ``starts`` (one more than keys), the trie
     nodes, so that group ``k`` is ``nodes[starts[k]:starts[k + 1]]`` (each in trie order),
-    and each record's group in the order written (trie order)."""
+    their ``covered`` flags in the same order, and each record's group in the order
+    written (trie order)."""
     size = n_terminals * 256
     count = np.zeros(size + 1, dtype=np.int32)
     for x in range(r):
@@ -195,11 +205,13 @@ def bucket_records(
     keys = np.empty(n_keys, dtype=np.int32)
     starts = np.empty(n_keys + 1, dtype=np.int32)
     nodes = np.empty(r, dtype=np.int32)
+    covered = np.empty(r, dtype=np.bool_)
     groups = np.empty(r, dtype=np.int32)
     fill = count[:size].copy()
     for x in range(r):
         key = records[x, 0] * 256 + node_byte[records[x, 1]]
         nodes[fill[key]] = records[x, 1]
+        covered[fill[key]] = records[x, 2] != 0
         fill[key] += 1
         groups[x] = group_of[key]
     j = 0
@@ -209,7 +221,7 @@ def bucket_records(
             starts[j] = count[key]
             j += 1
     starts[n_keys] = r
-    return keys, starts, nodes, groups
+    return keys, starts, nodes, covered, groups
 
 
 @njit(cache=True)
@@ -226,6 +238,7 @@ def boundary_walk(
     keys: np.ndarray,
     starts: np.ndarray,
     nodes: np.ndarray,
+    covered: np.ndarray,
     groups: np.ndarray,
     p: int,
     transitions: np.ndarray,
@@ -259,6 +272,7 @@ def boundary_walk(
     n_groups = keys.shape[0]
     seed_q = np.empty(n_groups, dtype=np.int32)
     seed_p = np.full(n_groups, -1, dtype=np.int32)
+    seed_self = np.zeros(n_groups, dtype=np.bool_)
     n_req = 0
     status = OK
     n_seeds = 0
@@ -280,7 +294,13 @@ def boundary_walk(
             continue
         seed_q[k] = q3
         seed_p[k] = c
-        n_seeds += starts[k + 1] - starts[k]
+        if c == p:  # back to this node: boundaries the lexeme walk covers add nothing
+            seed_self[k] = True
+            for m in range(starts[k], starts[k + 1]):
+                if not covered[m]:
+                    n_seeds += 1
+        else:
+            n_seeds += starts[k + 1] - starts[k]
     if n_seeds == 0:
         return status, n, n_req
     # the seeds in trie order: from the kept groups when few, else by filtering all records
@@ -291,9 +311,10 @@ def boundary_walk(
         for k in range(n_groups):
             if seed_p[k] >= 0:
                 for m in range(starts[k], starts[k + 1]):
-                    order_nodes[j] = nodes[m]
-                    order_groups[j] = k
-                    j += 1
+                    if not (seed_self[k] and covered[m]):
+                        order_nodes[j] = nodes[m]
+                        order_groups[j] = k
+                        j += 1
         perm = np.argsort(order_nodes, kind="mergesort")
         order_nodes = order_nodes[perm]
         order_groups = order_groups[perm]
@@ -301,7 +322,7 @@ def boundary_walk(
         fill = starts[:n_groups].copy()
         for x in range(groups.shape[0]):
             k = groups[x]
-            if seed_p[k] >= 0:
+            if seed_p[k] >= 0 and not (seed_self[k] and covered[fill[k]]):
                 order_nodes[j] = nodes[fill[k]]
                 order_groups[j] = k
                 j += 1
@@ -391,17 +412,17 @@ def warm_up() -> None:
     child = np.array([[1], [-1]], dtype=np.int32)  # node 1's child is asked for: objmode runs
     trie = TokenTrie.build([b"a", b"aa"], np.array([0, 1]))
     marks = TokenMarks(1)
-    records = np.zeros((4, 2), dtype=np.int32)
+    records = np.zeros((4, 3), dtype=np.int32)
     requests = np.zeros((4, 2), dtype=np.int32)
     set_expander(lambda p, t: -1)  # compiles the object-mode callback (lazily, once a process)
     status, marks.count, r = lexeme_walk(
         transitions, reps[0], ends[0], ignored_end[0], follow_ok, 1, *trie_arrays(trie), 8, marks.ok, marks.visited, records
     )
-    keys, starts, nodes, groups = bucket_records(records, r, 1, trie.byte)
+    keys, starts, nodes, covered, groups = bucket_records(records, r, 1, trie.byte)
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child
         boundary_walk(
-            keys, starts, nodes, groups, 0, transitions, aid, reps, ends, ignored_end, follow_ok, child,
+            keys, starts, nodes, covered, groups, 0, transitions, aid, reps, ends, ignored_end, follow_ok, child,
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
         )  # fmt: skip
     marks.flush_into(np.zeros(1, dtype=np.uint32), trie)

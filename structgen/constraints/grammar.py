@@ -60,6 +60,7 @@ class LexemePart:
     keys: np.ndarray
     starts: np.ndarray
     nodes: np.ndarray
+    covered: np.ndarray
     groups: np.ndarray
 
 
@@ -88,7 +89,7 @@ class GrammarConstraint(Constraint):
         self._n_words = (vocab.logits_width + 31) // 32
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
         self._lexeme_marks = TokenMarks(self._n_words)  # tokens inside lexemes
-        self._records = np.zeros((vocab.trie.n_nodes, 2), dtype=np.int32)
+        self._records = np.zeros((vocab.trie.n_nodes, 3), dtype=np.int32)
         self._reset_table()
 
     def __repr__(self) -> str:
@@ -278,7 +279,7 @@ class GrammarConstraint(Constraint):
             if status != gk.RECORDS_FULL:
                 break
             marks.flush_into(np.zeros(self._n_words, dtype=np.uint32), trie)
-            self._records = np.zeros((2 * self._records.shape[0], 2), dtype=np.int32)
+            self._records = np.zeros((2 * self._records.shape[0], 3), dtype=np.int32)
         words = np.zeros(self._n_words, dtype=np.uint32)
         marks.flush_into(words, trie)
         if status == gk.TOO_MANY_CONFIGS:
@@ -299,7 +300,7 @@ class GrammarConstraint(Constraint):
         while True:
             self._reserve(SPARE_ROWS)
             status, marks.count, n_req = gk.boundary_walk(
-                part.keys, part.starts, part.nodes, part.groups, p, self._trans, self._aid, self._views.reps,
+                part.keys, part.starts, part.nodes, part.covered, part.groups, p, self._trans, self._aid, self._views.reps,
                 self._views.ends, self._views.ignored_end, self._follow_ok, self._child, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
