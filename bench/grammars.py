@@ -23,7 +23,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE] + [HERE]  # bench/jsonschema.py would shadow jsonschema
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 from tokenizer_cases import SHARED_DATA, load_case  # noqa: E402

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE] + [HERE]  # bench/jsonschema.py would shadow jsonschema
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from tokenizer_cases import load_case  # noqa: E402  (the loaders the tests use)

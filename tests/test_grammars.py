@@ -158,6 +158,40 @@ def test_masks_equal_brute_force(tokenizer, name, kind, text):
         assert fast == brute_force_mask(constraint, state), f"prefix {text[:cut]!r}"
 
 
+@pytest.mark.parametrize("path", GRAMMARS + sorted(glob.glob(os.path.join(GBNF_DIR, "*.gbnf"))), ids=os.path.basename)
+def test_masks_equal_brute_force_at_every_prefix(path):
+    """Every prefix of sampled sentences, on a vocabulary of all bytes plus 1,500 pieces of
+    other sampled sentences (so tokens cross lexeme boundaries, end mid-lexeme, hold several
+    lexemes): the mask equals the brute-force one. Masks are computed along the sentences on
+    one compiled grammar, so cached lexeme parts are reused under other parses."""
+    text = open(path, encoding="utf-8").read()
+    probe = compile_gbnf(text, BYTES) if path.endswith(".gbnf") else compile_grammar(text, BYTES)
+    if not isinstance(probe, GrammarConstraint):
+        pytest.skip("regular grammar: no parser")
+    sampler = SentenceSampler(probe.bnf, seed=11)
+    rng = random.Random(11)
+    corpus = [sampler.sentence(max_depth=8) for _ in range(60)]
+    pieces = set()
+    while len(pieces) < 1500:
+        s = rng.choice(corpus)
+        if len(s) >= 2:
+            i = rng.randrange(len(s) - 1)
+            pieces.add(s[i : i + rng.randint(2, 8)])
+    vocab = Vocabulary([bytes([i]) for i in range(256)] + sorted(pieces) + [b"<eos>"], special_ids=[256 + len(pieces)], eos_token_ids=[256 + len(pieces)])
+    constraint = compile_gbnf(text, vocab) if path.endswith(".gbnf") else compile_grammar(text, vocab)
+    checked = 0
+    for sentence in sorted(corpus, key=len)[20:28]:  # eight of middling length
+        state = constraint.initial_state
+        for cut in range(len(sentence) + 1):
+            fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+            assert fast == brute_force_mask(constraint, state), (os.path.basename(path), sentence[:cut])
+            checked += 1
+            if cut < len(sentence):
+                state = constraint.advance_bytes(state, sentence[cut : cut + 1])
+                assert state is not None
+    assert checked >= 30
+
+
 # ---- GBNF ----------------------------------------------------------------------------------
 GBNF_CASES = {
     "arithmetic": (["x=1\n", "a +b *2 = (c -3)\n", "(x)= y\nz = 1\n"], ["x=\n", "a + b = 1\n", "1 + = 2\n", "X=1\n", "x=1"]),

@@ -241,6 +241,7 @@ def boundary_walk(
     covered: np.ndarray,
     groups: np.ndarray,
     p: int,
+    only: np.ndarray,
     transitions: np.ndarray,
     aid: np.ndarray,
     reps: np.ndarray,
@@ -261,7 +262,7 @@ def boundary_walk(
     requests: np.ndarray,
 ) -> tuple[int, int, int]:
     """Marks the tokens of parser node ``p`` that cross one of the boundaries that
-    :func:`bucket_records` grouped. Returns (status, nodes marked, child requests written
+    :func:`bucket_records` grouped, for the terminals in the bitset ``only``. Returns (status, nodes marked, child requests written
     to ``requests``).
 
     The groups whose terminal the parser refuses here, or whose byte cannot start a lexeme
@@ -279,6 +280,8 @@ def boundary_walk(
     for k in range(n_groups):
         t = keys[k] >> 8
         b = keys[k] & 255
+        if not (only[t >> 6] >> np.uint64(t & 63)) & np.uint64(1):
+            continue
         c = _child(child, p, t)
         if c == -1:
             if n_req < requests.shape[0]:
@@ -388,14 +391,24 @@ def boundary_walk(
             owner[d] = i
             n = mark_node(i, node_token, ok, visited, n)
             i += 1
-        elif parent_live:
-            i = subtree_end[i]  # dead below, but for seeds further down
-            if s < n_seeds and order_nodes[s] < i:
-                i = order_nodes[s]
-        elif s < n_seeds:
-            i = order_nodes[s]  # nothing live here or below: on to the next seed
         else:
-            break
+            # dead here: skip the subtree (but for seeds in it) while some ancestor is live,
+            # since that ancestor's other descendants still need the walk; else jump to the
+            # next seed
+            ancestor_live = parent_live
+            e = d - 2
+            while not ancestor_live and e >= 1:
+                a = owner[e]
+                ancestor_live = a >= 0 and a < i and i < subtree_end[a]
+                e -= 1
+            if ancestor_live:
+                i = subtree_end[i]
+                if s < n_seeds and order_nodes[s] < i:
+                    i = order_nodes[s]
+            elif s < n_seeds:
+                i = order_nodes[s]
+            else:
+                break
     return status, n, n_req
 
 
@@ -422,7 +435,7 @@ def warm_up() -> None:
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child
         boundary_walk(
-            keys, starts, nodes, covered, groups, 0, transitions, aid, reps, ends, ignored_end, follow_ok, child,
+            keys, starts, nodes, covered, groups, 0, np.ones(1, dtype=np.uint64), transitions, aid, reps, ends, ignored_end, follow_ok, child,
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
         )  # fmt: skip
     marks.flush_into(np.zeros(1, dtype=np.uint32), trie)

@@ -28,7 +28,7 @@ from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
 from ..automata.earley import EarleyGrammar, EarleyNode
-from ..automata.lexer import Lexer, LexerViews
+from ..automata.lexer import Lexer, LexerViews, bits_to_words
 from ..grammar.ir import Bnf
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
@@ -86,6 +86,7 @@ class GrammarConstraint(Constraint):
         self._lexeme_parts: OrderedDict[tuple[int, int], LexemePart] = OrderedDict()
         self._views = LexerViews(lexer, self._ignore)
         self._follow_ok = self._follow_table()
+        self._all_terminals = np.full(lexer.words, np.iinfo(np.uint64).max, dtype=np.uint64)
         self._n_words = (vocab.logits_width + 31) // 32
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
         self._lexeme_marks = TokenMarks(self._n_words)  # tokens inside lexemes
@@ -232,16 +233,48 @@ class GrammarConstraint(Constraint):
         trie = self.vocab.trie
         words = np.zeros(self._n_words, dtype=np.uint32)
         marks = self._marks
-        for q, node in self._with_ends_before(state):
+        configs = self._with_ends_before(state)
+        for q, node in configs:
             part = self._lexeme_part(q, node.allowed)
-            if part is None or (part.keys.size and not self._boundary_part(part, self._index(node))):
+            if part is None:
                 marks.flush_into(np.zeros_like(words), trie)  # drop what was marked
                 return self._mask_by_advancing(state)
-            words |= part.words
+            over = self._dominating(q, node, configs)
+            if over is None:
+                words |= part.words
+                only = self._all_terminals
+            else:  # its own tokens are the other's, but for boundaries leading elsewhere
+                only = self._terminal_words(
+                    t for t in set((part.keys >> 8).tolist()) if node.scan(t) is not over.scan(t)
+                )
+            if part.keys.size and only.any() and not self._boundary_part(part, self._index(node), only):
+                marks.flush_into(np.zeros_like(words), trie)
+                return self._mask_by_advancing(state)
         marks.flush_into(words, trie)
         if self.is_accepting(state):
             words |= self.eos_words
         return words
+
+    @staticmethod
+    def _dominating(q: int, node: EarleyNode, configs: list) -> EarleyNode | None:
+        """Another node of ``configs`` in lexer state ``q`` that allows every terminal
+        ``node`` allows (ties broken by id, so that no two configurations defer to each
+        other). Such a configuration reads every token ``(q, node)`` reads inside lexemes
+        (a simulation: same bytes, more terminals, the same node after ignored ones), and
+        after a boundary whose terminal leads both nodes to the same successor, the same
+        tokens again; only boundaries leading elsewhere remain to be walked."""
+        allowed = node.allowed
+        for q2, other in configs:
+            if q2 == q and other is not node and not allowed & ~other.allowed:
+                if allowed != other.allowed or id(other) < id(node):
+                    return other
+        return None
+
+    def _terminal_words(self, terminals) -> np.ndarray:
+        bits = 0
+        for t in terminals:
+            bits |= 1 << t
+        return bits_to_words(bits, self.lexer.words)
 
     def _with_ends_before(self, state: State) -> list:
         """The configurations of ``state`` plus, for each open lexeme that could end here,
@@ -290,9 +323,10 @@ class GrammarConstraint(Constraint):
             self._lexeme_parts.popitem(last=False)
         return part
 
-    def _boundary_part(self, part: "LexemePart", p: int) -> bool:
-        """Marks the tokens of parser node ``p`` that cross one of ``part``'s boundaries;
-        False when a walk meets too many configurations at once."""
+    def _boundary_part(self, part: "LexemePart", p: int, only: np.ndarray) -> bool:
+        """Marks the tokens of parser node ``p`` that cross one of ``part``'s boundaries
+        whose terminal is in the bitset ``only``; False when a walk meets too many
+        configurations at once."""
         trie = self.vocab.trie
         marks = self._marks
         requests = np.zeros((256, 2), dtype=np.int32)
@@ -300,7 +334,7 @@ class GrammarConstraint(Constraint):
         while True:
             self._reserve(SPARE_ROWS)
             status, marks.count, n_req = gk.boundary_walk(
-                part.keys, part.starts, part.nodes, part.covered, part.groups, p, self._trans, self._aid, self._views.reps,
+                part.keys, part.starts, part.nodes, part.covered, part.groups, p, only, self._trans, self._aid, self._views.reps,
                 self._views.ends, self._views.ignored_end, self._follow_ok, self._child, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
