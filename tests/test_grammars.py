@@ -114,6 +114,48 @@ def test_terminal_follow_sets_cover_every_derivation(path):
     assert pairs > 0
 
 
+@pytest.mark.parametrize("path", GRAMMARS, ids=os.path.basename)
+def test_lexer_representatives_behave_alike(path):
+    """Under random sets of allowed terminals, a state and its representative accept and keep
+    alive the same allowed terminals after every byte string (checked by exploring all pairs
+    of states reachable together), and states not merged differ somewhere."""
+    lexer = compile_grammar(open(path, encoding="utf-8").read(), BYTES).lexer
+    rng = random.Random(5)
+    n_terms = lexer.n_terminals
+    for _ in range(4):
+        allowed = rng.getrandbits(n_terms) | (1 << rng.randrange(n_terms))
+        reps = lexer.representatives(allowed).tolist()
+
+        def view(q):  # what a state shows under the allowed terminals (None: dead)
+            if q < 0 or not (lexer.live_int(q) & allowed):
+                return None
+            return (lexer.live_int(q) & allowed, lexer.accepts_int(q) & allowed)
+
+        def alike(a, b):
+            seen, todo = {(a, b)}, [(a, b)]
+            while todo:
+                x, y = todo.pop()
+                if view(x) != view(y):
+                    return False
+                if view(x) is None:
+                    continue
+                for byte in range(256):
+                    pair = (int(lexer.transitions[x, byte]), int(lexer.transitions[y, byte]))
+                    if pair not in seen:
+                        seen.add(pair)
+                        todo.append(pair)
+            return True
+
+        for q in range(1, lexer.n_states):
+            if reps[q] >= 0:
+                assert alike(q, reps[q]), (q, reps[q])
+            else:
+                assert view(q) is None
+        distinct = sorted({r for r in reps[1:] if r >= 0})
+        for a, b in zip(distinct, distinct[1:]):
+            assert not alike(a, b), (a, b)
+
+
 # ---- masks against brute force on real tokenizers ------------------------------------------
 def brute_force_mask(constraint, state) -> list[int]:
     vocab = constraint.vocab
