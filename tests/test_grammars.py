@@ -25,6 +25,7 @@ from structgen import (
     compile_grammar_file,
 )
 from structgen.automata.bitmask import words_to_ids
+from structgen.automata import lexer as lexer_module
 from structgen.grammar.ir import GrammarWarning
 from tokenizer_cases import REPO, SHARED_DATA
 
@@ -200,12 +201,16 @@ def test_masks_equal_brute_force(tokenizer, name, kind, text):
         assert fast == brute_force_mask(constraint, state), f"prefix {text[:cut]!r}"
 
 
+@pytest.mark.parametrize("merged", [True, False], ids=["merged", "unmerged"])
 @pytest.mark.parametrize("path", GRAMMARS + sorted(glob.glob(os.path.join(GBNF_DIR, "*.gbnf"))), ids=os.path.basename)
-def test_masks_equal_brute_force_at_every_prefix(path):
+def test_masks_equal_brute_force_at_every_prefix(path, merged, monkeypatch):
     """Every prefix of sampled sentences, on a vocabulary of all bytes plus 1,500 pieces of
     other sampled sentences (so tokens cross lexeme boundaries, end mid-lexeme, hold several
     lexemes): the mask equals the brute-force one. Masks are computed along the sentences on
-    one compiled grammar, so cached lexeme parts are reused under other parses."""
+    one compiled grammar, so cached lexeme parts are reused under other parses. Unmerged:
+    lexer states are not merged per allowed-terminal set, as for lexers too large to merge."""
+    if not merged:
+        monkeypatch.setattr(lexer_module, "MERGE_STATES_LIMIT", 0)
     text = open(path, encoding="utf-8").read()
     probe = compile_gbnf(text, BYTES) if path.endswith(".gbnf") else compile_grammar(text, BYTES)
     if not isinstance(probe, GrammarConstraint):

@@ -86,11 +86,39 @@ def _add(cq: np.ndarray, d: int, k: int, q: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _rep(reps: np.ndarray, live: np.ndarray, allowed: np.ndarray, v: int, q: int) -> int:
+    """State ``q``'s representative under view ``v`` of :class:`LexerViews` (-1: none)."""
+    if q < 0:
+        return -1
+    if reps.shape[1] > 0:
+        return reps[v, q]
+    if q == 0:
+        return 0
+    for w in range(live.shape[1]):
+        if live[q, w] & allowed[v, w]:
+            return q
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _ignored_end(accepts: np.ndarray, ignored: np.ndarray, v: int, q: int) -> bool:
+    """Whether state ``q`` accepts an ignored terminal that view ``v`` allows."""
+    for w in range(accepts.shape[1]):
+        if accepts[q, w] & ignored[v, w]:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
 def lexeme_walk(
     transitions: np.ndarray,
-    rep: np.ndarray,
+    live: np.ndarray,
+    accepts: np.ndarray,
+    reps: np.ndarray,
+    allowed: np.ndarray,
     ends: np.ndarray,
-    ignored_end: np.ndarray,
+    ignored: np.ndarray,
+    v: int,
     follow_ok: np.ndarray,
     start_q: int,
     node_byte: np.ndarray,
@@ -105,8 +133,8 @@ def lexeme_walk(
     records: np.ndarray,
 ) -> tuple[int, int, int]:
     """Marks the tokens readable from lexer state ``start_q`` without ending a non-ignored
-    terminal, under one view of the lexer (``rep``, ``ends``, ``ignored_end``: rows of
-    :class:`LexerViews`), and writes the boundaries passed as rows (terminal, trie node,
+    terminal, under view ``v`` of the lexer (``reps``, ``allowed``, ``ends``, ``ignored``:
+    the rows of :class:`LexerViews`), and writes the boundaries passed as rows (terminal, trie node,
     covered) of ``records``. Returns (status, nodes marked, records written). ``covered``
     is 1 when this walk itself holds, at that node, the lexer state a lexeme begun there
     would be in: if the terminal leads back to the same parser node (a run of ``TEXT``
@@ -132,26 +160,24 @@ def lexeme_walk(
             d = node_depth[i]
             b = node_byte[i]
             begun = transitions[0, b]  # a next lexeme begun with this byte (any view)
-            fresh = rep[begun] if begun >= 0 else -1  # the same under this view
+            fresh = _rep(reps, live, allowed, v, begun)  # the same under this view
             k = 0
             r_here = r
             for j in range(cn[d - 1]):
                 q = cq[d - 1, j]
-                q2 = transitions[q, b]
-                if q2 >= 0:
-                    q2 = rep[q2]
+                q2 = _rep(reps, live, allowed, v, transitions[q, b])
                 if q2 >= 0:
                     k = _add(cq, d, k, q2)
                     if k < 0:
                         return TOO_MANY_CONFIGS, n, r
                 if begun < 0 or d == 1:
                     continue  # no lexeme starts with this byte, or (d == 1) see above
-                if ignored_end[q] and fresh >= 0:
+                if fresh >= 0 and _ignored_end(accepts, ignored, v, q):
                     k = _add(cq, d, k, fresh)
                     if k < 0:
                         return TOO_MANY_CONFIGS, n, r
                 for w in range(words):
-                    ended = ends[q, w]
+                    ended = accepts[q, w] & ends[v, w]
                     while ended != 0:
                         t = w * 64 + trailing_zeros(ended)
                         ended &= ended - np.uint64(1)
@@ -244,9 +270,12 @@ def boundary_walk(
     only: np.ndarray,
     transitions: np.ndarray,
     aid: np.ndarray,
+    live: np.ndarray,
+    accepts: np.ndarray,
     reps: np.ndarray,
+    allowed: np.ndarray,
     ends: np.ndarray,
-    ignored_end: np.ndarray,
+    ignored: np.ndarray,
     follow_ok: np.ndarray,
     child: np.ndarray,
     node_byte: np.ndarray,
@@ -269,7 +298,7 @@ def boundary_walk(
     after it, are dropped as a whole. The other boundaries become seeds (trie node, the
     configuration after it), and one pass in trie order walks below all of them, so that
     configurations reaching the same node are merged instead of walked again."""
-    words = ends.shape[2]
+    words = ends.shape[1]
     n_groups = keys.shape[0]
     seed_q = np.empty(n_groups, dtype=np.int32)
     seed_p = np.full(n_groups, -1, dtype=np.int32)
@@ -292,7 +321,7 @@ def boundary_walk(
             continue
         if c < 0:
             continue
-        q3 = reps[aid[c], transitions[0, b]]
+        q3 = _rep(reps, live, allowed, aid[c], transitions[0, b])
         if q3 < 0:
             continue
         seed_q[k] = q3
@@ -349,21 +378,20 @@ def boundary_walk(
                 q = cq[d - 1, j]
                 pp = cp[d - 1, j]
                 v = aid[pp]
-                q2 = transitions[q, b]
-                if q2 >= 0:
-                    q2 = reps[v, q2]
+                q2 = _rep(reps, live, allowed, v, transitions[q, b])
                 if q2 >= 0:
                     k = _push(cq, cp, d, k, q2, pp)
                     if k < 0:
                         return TOO_MANY_CONFIGS, n, n_req
                 if begun < 0:
                     continue
-                if ignored_end[v, q] and reps[v, begun] >= 0:
-                    k = _push(cq, cp, d, k, reps[v, begun], pp)
+                fresh = _rep(reps, live, allowed, v, begun)
+                if fresh >= 0 and _ignored_end(accepts, ignored, v, q):
+                    k = _push(cq, cp, d, k, fresh, pp)
                     if k < 0:
                         return TOO_MANY_CONFIGS, n, n_req
                 for w in range(words):
-                    ended = ends[v, q, w]
+                    ended = accepts[q, w] & ends[v, w]
                     while ended != 0:
                         t = w * 64 + trailing_zeros(ended)
                         ended &= ended - np.uint64(1)
@@ -376,8 +404,11 @@ def boundary_walk(
                                 requests[n_req, 1] = t
                                 n_req += 1
                             status = NEEDS_CHILDREN
-                        elif c >= 0 and reps[aid[c], begun] >= 0:
-                            k = _push(cq, cp, d, k, reps[aid[c], begun], c)
+                        elif c >= 0:
+                            q3 = _rep(reps, live, allowed, aid[c], begun)
+                            if q3 < 0:
+                                continue
+                            k = _push(cq, cp, d, k, q3, c)
                             if k < 0:
                                 return TOO_MANY_CONFIGS, n, n_req
         while s < n_seeds and order_nodes[s] == i:
@@ -418,9 +449,12 @@ def warm_up() -> None:
     transitions[0, ord("a")] = 1
     transitions[1, ord("a")] = 1
     aid = np.zeros(2, dtype=np.int32)
+    live = np.array([[1], [1]], dtype=np.uint64)
+    accepts = np.array([[0], [1]], dtype=np.uint64)
     reps = np.arange(2, dtype=np.int32)[None, :]
-    ends = np.array([[[0], [1]]], dtype=np.uint64)
-    ignored_end = np.zeros((1, 2), dtype=bool)
+    allowed = np.ones((1, 1), dtype=np.uint64)
+    ends = np.ones((1, 1), dtype=np.uint64)
+    ignored = np.zeros((1, 1), dtype=np.uint64)
     follow_ok = np.ones((1, 256), dtype=bool)
     child = np.array([[1], [-1]], dtype=np.int32)  # node 1's child is asked for: objmode runs
     trie = TokenTrie.build([b"a", b"aa"], np.array([0, 1]))
@@ -429,13 +463,15 @@ def warm_up() -> None:
     requests = np.zeros((4, 2), dtype=np.int32)
     set_expander(lambda p, t: -1)  # compiles the object-mode callback (lazily, once a process)
     status, marks.count, r = lexeme_walk(
-        transitions, reps[0], ends[0], ignored_end[0], follow_ok, 1, *trie_arrays(trie), 8, marks.ok, marks.visited, records
+        transitions, live, accepts, reps, allowed, ends, ignored, 0, follow_ok, 1, *trie_arrays(trie), 8, marks.ok, marks.visited,
+        records,
     )
     keys, starts, nodes, covered, groups = bucket_records(records, r, 1, trie.byte)
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child
         boundary_walk(
-            keys, starts, nodes, covered, groups, 0, np.ones(1, dtype=np.uint64), transitions, aid, reps, ends, ignored_end, follow_ok, child,
+            keys, starts, nodes, covered, groups, 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
+            follow_ok, child,
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
         )  # fmt: skip
     marks.flush_into(np.zeros(1, dtype=np.uint32), trie)

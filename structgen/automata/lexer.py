@@ -186,13 +186,19 @@ def _minimize(transitions: np.ndarray, live_bits: list[int], acc_bits: list[int]
     return Lexer(np.ascontiguousarray(final, dtype=np.int32), live, accepts, n_terminals)
 
 
+MERGE_STATES_LIMIT = 1024  # larger lexers use each state as its own representative
+
+
 class LexerViews:
     """The lexer as seen under each set of allowed terminals met so far, numbered, in rows
     the grammar kernels read (a view's id is its row):
 
-    - ``reps[a, q]``: :meth:`Lexer.representatives` under view ``a`` (-1: nothing live);
-    - ``ends[a, q]``: the non-ignored allowed terminals state ``q`` accepts (uint64 words);
-    - ``ignored_end[a, q]``: whether ``q`` accepts an allowed ignored terminal.
+    - ``allowed[a]``: the allowed terminals (uint64 words); ``ends[a]``: the non-ignored
+      ones, ``ignored[a]``: the ignored ones;
+    - ``reps[a, q]``: :meth:`Lexer.representatives` under view ``a`` (-1: nothing live),
+      for lexers of at most ``MERGE_STATES_LIMIT`` states. Larger lexers (big JSON schemas)
+      keep no rows (``reps`` has no columns): a live state is its own representative, since
+      refining them per view would cost more than merging saves.
 
     Rows are added by :meth:`view_of`; walks that may add views mid-walk call
     :meth:`reserve` first, since the arrays they read must not move."""
@@ -200,12 +206,14 @@ class LexerViews:
     def __init__(self, lexer: Lexer, ignore: int) -> None:
         self.lexer = lexer
         self.ignore = ignore
+        self.merged = lexer.n_states <= MERGE_STATES_LIMIT
         self.ids: dict[int, int] = {}
         self.rep_lists: list[list[int]] = []
-        n, words = lexer.n_states, lexer.words
-        self.reps = np.zeros((8, n), dtype=np.int32)
-        self.ends = np.zeros((8, n, words), dtype=np.uint64)
-        self.ignored_end = np.zeros((8, n), dtype=bool)
+        words = lexer.words
+        self.reps = np.zeros((8, lexer.n_states if self.merged else 0), dtype=np.int32)
+        self.allowed = np.zeros((8, words), dtype=np.uint64)
+        self.ends = np.zeros((8, words), dtype=np.uint64)
+        self.ignored = np.zeros((8, words), dtype=np.uint64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -218,9 +226,9 @@ class LexerViews:
         need = len(self.ids) + spare
         if need > self.reps.shape[0]:
             grow = max(need, 2 * self.reps.shape[0]) - self.reps.shape[0]
-            self.reps = np.concatenate([self.reps, np.zeros((grow, *self.reps.shape[1:]), np.int32)])
-            self.ends = np.concatenate([self.ends, np.zeros((grow, *self.ends.shape[1:]), np.uint64)])
-            self.ignored_end = np.concatenate([self.ignored_end, np.zeros((grow, *self.ignored_end.shape[1:]), bool)])
+            for name in ("reps", "allowed", "ends", "ignored"):
+                rows = getattr(self, name)
+                setattr(self, name, np.concatenate([rows, np.zeros((grow, rows.shape[1]), rows.dtype)]))
 
     def view_of(self, allowed: int) -> int:
         """The id of the view under the terminal bitset ``allowed`` (added if new)."""
@@ -230,14 +238,19 @@ class LexerViews:
         if not self.has_room:
             self.reserve(1)
         a = len(self.ids)
-        reps = self.lexer.representatives(allowed)
-        self.reps[a] = reps
-        self.ends[a] = self.lexer.accepts & bits_to_words(allowed & ~self.ignore, self.lexer.words)
-        self.ignored_end[a] = (self.lexer.accepts & bits_to_words(allowed & self.ignore, self.lexer.words)).any(axis=1)
-        self.rep_lists.append(reps.tolist())
+        words = self.lexer.words
+        self.allowed[a] = bits_to_words(allowed, words)
+        self.ends[a] = bits_to_words(allowed & ~self.ignore, words)
+        self.ignored[a] = bits_to_words(allowed & self.ignore, words)
+        if self.merged:
+            reps = self.lexer.representatives(allowed)
+            self.reps[a] = reps
+            self.rep_lists.append(reps.tolist())
         self.ids[allowed] = a
         return a
 
-    def rep_list(self, allowed: int) -> list[int]:
-        """``reps`` of the view under ``allowed``, as a list (for the byte-by-byte path)."""
-        return self.rep_lists[self.view_of(allowed)]
+    def rep(self, allowed: int, q: int) -> int:
+        """The representative of live state ``q`` under ``allowed`` (byte-by-byte path)."""
+        if self.merged:
+            return self.rep_lists[self.view_of(allowed)][q]
+        return q

@@ -179,18 +179,18 @@ class GrammarConstraint(Constraint):
             allowed = node.allowed
             q2 = int(trans[q, b])
             if q2 >= 0 and live[q2] & allowed:
-                out.add((self._views.rep_list(allowed)[q2], node))
+                out.add((self._views.rep(allowed, q2), node))
             if q == 0 or first < 0:
                 continue
             ended = accepts[q] & allowed
             if not ended:
                 continue
             if ended & ignore and live[first] & allowed:
-                out.add((self._views.rep_list(allowed)[first], node))
+                out.add((self._views.rep(allowed, first), node))
             for t in _set_bits(ended & node.scannable):
                 nxt = node.scan(t)
                 if nxt is not None and live[first] & nxt.allowed:
-                    out.add((self._views.rep_list(nxt.allowed)[first], nxt))
+                    out.add((self._views.rep(nxt.allowed, first), nxt))
         return out
 
     def is_accepting(self, state: State) -> bool:
@@ -292,6 +292,12 @@ class GrammarConstraint(Constraint):
                     configs.add((0, nxt))
         return sorted(configs, key=lambda c: (c[0], id(c[1])))
 
+    def _lexer_rows(self) -> tuple[np.ndarray, ...]:
+        """What the kernels read of the lexer and its views (live, accepts, reps, allowed,
+        ends, ignored)."""
+        views = self._views
+        return self.lexer.live, self.lexer.accepts, views.reps, views.allowed, views.ends, views.ignored
+
     def _lexeme_part(self, q: int, allowed: int) -> "LexemePart | None":
         """The lexeme part of configurations in lexer state ``q`` under a parser node that
         allows ``allowed`` (None when the walk meets too many lexer states at once)."""
@@ -304,9 +310,8 @@ class GrammarConstraint(Constraint):
         marks = self._lexeme_marks
         while True:
             v = self._views.view_of(allowed)
-            views = self._views
             status, marks.count, r = gk.lexeme_walk(
-                self._trans, views.reps[v], views.ends[v], views.ignored_end[v], self._follow_ok, q, *trie_arrays(trie),
+                self._trans, *self._lexer_rows(), v, self._follow_ok, q, *trie_arrays(trie),
                 MAX_CONFIGS, marks.ok, marks.visited, self._records,
             )  # fmt: skip
             if status != gk.RECORDS_FULL:
@@ -334,8 +339,8 @@ class GrammarConstraint(Constraint):
         while True:
             self._reserve(SPARE_ROWS)
             status, marks.count, n_req = gk.boundary_walk(
-                part.keys, part.starts, part.nodes, part.covered, part.groups, p, only, self._trans, self._aid, self._views.reps,
-                self._views.ends, self._views.ignored_end, self._follow_ok, self._child, *trie_arrays(trie), MAX_CONFIGS,
+                part.keys, part.starts, part.nodes, part.covered, part.groups, p, only, self._trans, self._aid,
+                *self._lexer_rows(), self._follow_ok, self._child, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
             if status == gk.OK:
