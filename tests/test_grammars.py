@@ -211,27 +211,48 @@ def test_masks_equal_brute_force_at_every_prefix(path, merged, monkeypatch):
     lexer states are not merged per allowed-terminal set, as for lexers too large to merge."""
     if not merged:
         monkeypatch.setattr(lexer_module, "MERGE_STATES_LIMIT", 0)
-    text = open(path, encoding="utf-8").read()
-    probe = compile_gbnf(text, BYTES) if path.endswith(".gbnf") else compile_grammar(text, BYTES)
+    _check_masks_at_every_prefix(open(path, encoding="utf-8").read(), gbnf=path.endswith(".gbnf"), name=os.path.basename(path))
+
+
+# runs of one terminal after another node (TEXT TEXT), terminals sharing prefixes with the
+# run's terminal, and ignored whitespace between them: where a boundary into another parser
+# node may or may not be simulated by the lexeme walk itself
+RUN_GRAMMARS = {
+    "text_runs": 'start: "<" (TEXT | TAG)+ (TEXT | TAG)+ ">"\nTEXT: /[a-z ]+/\nTAG: "<" /[a-z]+/ ">"\n',
+    "shared_prefixes": 'start: (WORD | HEX)+ "."\nWORD: /[a-z]+/\nHEX: /[0-9a-f]+h/\n',
+    "ignored_between": 'start: item+ ";"\nitem: WORD | "(" WORD ")"\nWORD: /[a-z]+/\n%ignore " "\n',
+    "keyword_after_name": 'start: (NAME | "and" | "or") (NAME | "and" | "or")+\nNAME: /[a-z]+/\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(RUN_GRAMMARS))
+def test_masks_equal_brute_force_on_runs(name):
+    _check_masks_at_every_prefix(RUN_GRAMMARS[name], gbnf=False, name=name, first=44)
+
+
+def _check_masks_at_every_prefix(text: str, gbnf: bool, name: str, first: int = 20) -> None:
+    probe = compile_gbnf(text, BYTES) if gbnf else compile_grammar(text, BYTES)
     if not isinstance(probe, GrammarConstraint):
         pytest.skip("regular grammar: no parser")
     sampler = SentenceSampler(probe.bnf, seed=11)
     rng = random.Random(11)
     corpus = [sampler.sentence(max_depth=8) for _ in range(60)]
     pieces = set()
-    while len(pieces) < 1500:
+    for _ in range(100_000):  # 1,500 pieces, or as many as short sentences have
+        if len(pieces) == 1500:
+            break
         s = rng.choice(corpus)
         if len(s) >= 2:
             i = rng.randrange(len(s) - 1)
             pieces.add(s[i : i + rng.randint(2, 8)])
     vocab = Vocabulary([bytes([i]) for i in range(256)] + sorted(pieces) + [b"<eos>"], special_ids=[256 + len(pieces)], eos_token_ids=[256 + len(pieces)])
-    constraint = compile_gbnf(text, vocab) if path.endswith(".gbnf") else compile_grammar(text, vocab)
+    constraint = compile_gbnf(text, vocab) if gbnf else compile_grammar(text, vocab)
     checked = 0
-    for sentence in sorted(corpus, key=len)[20:28]:  # eight of middling length
+    for sentence in sorted(corpus, key=len)[first : first + 8]:  # eight of middling length (or longer)
         state = constraint.initial_state
         for cut in range(len(sentence) + 1):
             fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
-            assert fast == brute_force_mask(constraint, state), (os.path.basename(path), sentence[:cut])
+            assert fast == brute_force_mask(constraint, state), (name, sentence[:cut])
             checked += 1
             if cut < len(sentence):
                 state = constraint.advance_bytes(state, sentence[cut : cut + 1])

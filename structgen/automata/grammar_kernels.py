@@ -137,7 +137,8 @@ def lexeme_walk(
     the rows of :class:`LexerViews`), and writes the boundaries passed as rows (terminal, trie node,
     covered) of ``records``. Returns (status, nodes marked, records written). ``covered``
     is 1 when this walk itself holds, at that node, the lexer state a lexeme begun there
-    would be in: if the terminal leads back to the same parser node (a run of ``TEXT``
+    would be in: if the terminal leads back to the same parser node, or to one whose lexeme
+    begun there the walk's own lexeme simulates (:func:`_simulated`; a run of ``TEXT``
     lexemes, say), that boundary adds nothing the walk and its later boundaries do not.
 
     A lexeme that ends before the token's first byte is left out: the caller adds the
@@ -211,16 +212,21 @@ def lexeme_walk(
 @njit(cache=True, nogil=True)
 def bucket_records(
     records: np.ndarray, r: int, n_terminals: int, node_byte: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Groups the first ``r`` boundary records by key ``terminal * 256 + byte`` (counting
-    sort): returns the keys present (ascending), ``starts`` (one more than keys), the trie
-    nodes, so that group ``k`` is ``nodes[starts[k]:starts[k + 1]]`` (each in trie order),
-    their ``covered`` flags in the same order, and each record's group in the order
-    written (trie order)."""
+    sort). Returns the keys present (ascending); ``starts`` (one more than keys); the trie
+    nodes, so that group ``k`` is ``nodes[starts[k]:starts[k + 1]]``, its records not
+    covered first, then the covered ones (each part in trie order); ``uncovered[k]``, how
+    many are not covered; and, in the order written (trie order), each record's group and
+    its ``node * 2 + covered``."""
     size = n_terminals * 256
     count = np.zeros(size + 1, dtype=np.int32)
+    n_uncovered = np.zeros(size, dtype=np.int32)
     for x in range(r):
-        count[records[x, 0] * 256 + node_byte[records[x, 1]] + 1] += 1
+        key = records[x, 0] * 256 + node_byte[records[x, 1]]
+        count[key + 1] += 1
+        if records[x, 2] == 0:
+            n_uncovered[key] += 1
     group_of = np.full(size, -1, dtype=np.int32)
     n_keys = 0
     for key in range(size):
@@ -230,24 +236,31 @@ def bucket_records(
         count[key + 1] += count[key]
     keys = np.empty(n_keys, dtype=np.int32)
     starts = np.empty(n_keys + 1, dtype=np.int32)
+    uncovered = np.empty(n_keys, dtype=np.int32)
     nodes = np.empty(r, dtype=np.int32)
-    covered = np.empty(r, dtype=np.bool_)
     groups = np.empty(r, dtype=np.int32)
-    fill = count[:size].copy()
+    in_order = np.empty(r, dtype=np.int32)
+    fill_uncovered = count[:size].copy()
+    fill_covered = fill_uncovered + n_uncovered
     for x in range(r):
         key = records[x, 0] * 256 + node_byte[records[x, 1]]
-        nodes[fill[key]] = records[x, 1]
-        covered[fill[key]] = records[x, 2] != 0
-        fill[key] += 1
+        if records[x, 2] == 0:
+            nodes[fill_uncovered[key]] = records[x, 1]
+            fill_uncovered[key] += 1
+        else:
+            nodes[fill_covered[key]] = records[x, 1]
+            fill_covered[key] += 1
         groups[x] = group_of[key]
+        in_order[x] = records[x, 1] * 2 + (records[x, 2] != 0)
     j = 0
     for key in range(size):
         if count[key + 1] > count[key]:
             keys[j] = key
             starts[j] = count[key]
+            uncovered[j] = n_uncovered[key]
             j += 1
     starts[n_keys] = r
-    return keys, starts, nodes, covered, groups
+    return keys, starts, nodes, uncovered, groups, in_order
 
 
 @njit(cache=True)
@@ -259,13 +272,38 @@ def _child(child: np.ndarray, p: int, t: int) -> int:
     return c
 
 
+@njit(cache=True)
+def _simulated(child, live, allowed, ignored, aid, begun, c, p) -> bool:
+    """Whether a lexeme begun (lexer state ``begun``) under parser node ``c`` reads nothing
+    that the same lexeme under node ``p`` does not: the terminals it may become are allowed
+    under ``p``, none is ignored, and each leads both nodes to the same child. A boundary
+    into ``c`` at a trie node where the lexeme walk under ``p`` holds that lexer state then
+    adds no token (a run ``TEXT TEXT`` after ``TEXT``)."""
+    vc = aid[c]
+    vp = aid[p]
+    for w in range(live.shape[1]):
+        may = live[begun, w] & allowed[vc, w]
+        if may & ~allowed[vp, w] or may & ignored[vc, w]:
+            return False
+    for w in range(live.shape[1]):
+        may = live[begun, w] & allowed[vc, w]
+        while may != 0:
+            t = w * 64 + trailing_zeros(may)
+            may &= may - np.uint64(1)
+            after = _child(child, c, t)
+            if after < 0 or after != _child(child, p, t):
+                return False
+    return True
+
+
 @njit(cache=True)  # not nogil: the parser callback runs Python
 def boundary_walk(
     keys: np.ndarray,
     starts: np.ndarray,
     nodes: np.ndarray,
-    covered: np.ndarray,
+    uncovered: np.ndarray,
     groups: np.ndarray,
+    in_order: np.ndarray,
     p: int,
     only: np.ndarray,
     transitions: np.ndarray,
@@ -326,11 +364,10 @@ def boundary_walk(
             continue
         seed_q[k] = q3
         seed_p[k] = c
-        if c == p:  # back to this node: boundaries the lexeme walk covers add nothing
+        if c == p or _simulated(child, live, allowed, ignored, aid, transitions[0, b], c, p):
+            # boundaries where the lexeme walk holds the state begun here add nothing
             seed_self[k] = True
-            for m in range(starts[k], starts[k + 1]):
-                if not covered[m]:
-                    n_seeds += 1
+            n_seeds += uncovered[k]
         else:
             n_seeds += starts[k + 1] - starts[k]
     if n_seeds == 0:
@@ -342,23 +379,21 @@ def boundary_walk(
     if 16 * n_seeds < groups.shape[0]:
         for k in range(n_groups):
             if seed_p[k] >= 0:
-                for m in range(starts[k], starts[k + 1]):
-                    if not (seed_self[k] and covered[m]):
-                        order_nodes[j] = nodes[m]
-                        order_groups[j] = k
-                        j += 1
+                last = starts[k] + uncovered[k] if seed_self[k] else starts[k + 1]
+                for m in range(starts[k], last):
+                    order_nodes[j] = nodes[m]
+                    order_groups[j] = k
+                    j += 1
         perm = np.argsort(order_nodes, kind="mergesort")
         order_nodes = order_nodes[perm]
         order_groups = order_groups[perm]
     else:
-        fill = starts[:n_groups].copy()
         for x in range(groups.shape[0]):
             k = groups[x]
-            if seed_p[k] >= 0 and not (seed_self[k] and covered[fill[k]]):
-                order_nodes[j] = nodes[fill[k]]
+            if seed_p[k] >= 0 and not (seed_self[k] and in_order[x] & 1):
+                order_nodes[j] = in_order[x] >> 1
                 order_groups[j] = k
                 j += 1
-            fill[k] += 1
     cq = np.empty((max_depth + 1, max_configs), dtype=np.int32)
     cp = np.empty((max_depth + 1, max_configs), dtype=np.int32)
     cn = np.zeros(max_depth + 1, dtype=np.int32)
@@ -466,11 +501,11 @@ def warm_up() -> None:
         transitions, live, accepts, reps, allowed, ends, ignored, 0, follow_ok, 1, *trie_arrays(trie), 8, marks.ok, marks.visited,
         records,
     )
-    keys, starts, nodes, covered, groups = bucket_records(records, r, 1, trie.byte)
+    keys, starts, nodes, uncovered, groups, in_order = bucket_records(records, r, 1, trie.byte)
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child
         boundary_walk(
-            keys, starts, nodes, covered, groups, 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
+            keys, starts, nodes, uncovered, groups, in_order, 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
             follow_ok, child,
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
         )  # fmt: skip

@@ -60,8 +60,9 @@ class LexemePart:
     keys: np.ndarray
     starts: np.ndarray
     nodes: np.ndarray
-    covered: np.ndarray
+    uncovered: np.ndarray
     groups: np.ndarray
+    in_order: np.ndarray
 
 
 class GrammarConstraint(Constraint):
@@ -339,7 +340,7 @@ class GrammarConstraint(Constraint):
         while True:
             self._reserve(SPARE_ROWS)
             status, marks.count, n_req = gk.boundary_walk(
-                part.keys, part.starts, part.nodes, part.covered, part.groups, p, only, self._trans, self._aid,
+                part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, p, only, self._trans, self._aid,
                 *self._lexer_rows(), self._follow_ok, self._child, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
