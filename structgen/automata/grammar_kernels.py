@@ -273,12 +273,13 @@ def _child(child: np.ndarray, p: int, t: int) -> int:
 
 
 @njit(cache=True)
-def _simulated(child, live, allowed, ignored, aid, begun, c, p) -> bool:
+def _simulated(child, live, allowed, ignored, aid, begun, c, p, expand) -> bool:
     """Whether a lexeme begun (lexer state ``begun``) under parser node ``c`` reads nothing
     that the same lexeme under node ``p`` does not: the terminals it may become are allowed
     under ``p``, none is ignored, and each leads both nodes to the same child. A boundary
     into ``c`` at a trie node where the lexeme walk under ``p`` holds that lexer state then
-    adds no token (a run ``TEXT TEXT`` after ``TEXT``)."""
+    adds no token (a run ``TEXT TEXT`` after ``TEXT``). Children not computed yet are
+    computed only with ``expand`` (else the answer is False: worth it for many seeds only)."""
     vc = aid[c]
     vp = aid[p]
     for w in range(live.shape[1]):
@@ -290,8 +291,13 @@ def _simulated(child, live, allowed, ignored, aid, begun, c, p) -> bool:
         while may != 0:
             t = w * 64 + trailing_zeros(may)
             may &= may - np.uint64(1)
-            after = _child(child, c, t)
-            if after < 0 or after != _child(child, p, t):
+            if expand:
+                after = _child(child, c, t)
+                before = _child(child, p, t)
+            else:
+                after = child[c, t]
+                before = child[p, t]
+            if after < 0 or after != before:
                 return False
     return True
 
@@ -364,7 +370,8 @@ def boundary_walk(
             continue
         seed_q[k] = q3
         seed_p[k] = c
-        if c == p or _simulated(child, live, allowed, ignored, aid, transitions[0, b], c, p):
+        n_covered = starts[k + 1] - starts[k] - uncovered[k]
+        if c == p or (n_covered > 0 and _simulated(child, live, allowed, ignored, aid, transitions[0, b], c, p, n_covered >= 64)):
             # boundaries where the lexeme walk holds the state begun here add nothing
             seed_self[k] = True
             n_seeds += uncovered[k]
