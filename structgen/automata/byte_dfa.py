@@ -265,45 +265,15 @@ _HASH_WEIGHTS = np.random.default_rng(0x5EED).integers(1, 2**62, size=4096, dtyp
 
 def refine(columns: np.ndarray, initial: np.ndarray, live_idx: np.ndarray, n: int) -> np.ndarray:
     """Moore partition refinement: the coarsest classes of the live states (rows of
-    ``columns``, targets as original state ids, -1 dead) consistent with ``initial``.
+    ``columns``, targets as original state ids, -1 dead) consistent with ``initial`` (any
+    numbering), by :func:`subset_kernel.moore_refine`."""
+    from .subset_kernel import moore_refine
 
-    Each round hashes a state's (class, successor classes) into one int64 so that a round is
-    one 1-D ``np.unique``; the final partition is then checked exactly, and a hash collision
-    (never seen in practice) falls back to exact row comparison."""
-    m, k = columns.shape
-    weights = _HASH_WEIGHTS[: k + 1] if k + 1 <= _HASH_WEIGHTS.shape[0] else None
+    position = np.full(n + 1, -1, dtype=np.int64)  # original id -> row (index -1: dead)
+    position[live_idx] = np.arange(len(live_idx))
+    rows = np.ascontiguousarray(position[columns])
     cls = np.unique(initial, return_inverse=True)[1].reshape(-1).astype(np.int64)
-    count = int(cls.max()) + 1
-    exact = weights is None
-    while True:
-        full = np.full(n + 1, -1, dtype=np.int64)  # index -1 (dead) reads -1
-        full[live_idx] = cls
-        succ = full[columns]
-        if exact:
-            sig = np.ascontiguousarray(np.column_stack([cls, succ]))
-            keys = sig.view(np.dtype((np.void, sig.dtype.itemsize * sig.shape[1]))).ravel()
-        else:
-            with np.errstate(over="ignore"):
-                keys = cls * weights[0] + (succ + 2) @ weights[1:]
-        refined = np.unique(keys, return_inverse=True)[1].reshape(-1)
-        new_count = int(refined.max()) + 1
-        if new_count == count:
-            if exact or _is_consistent(cls, succ):
-                return cls
-            exact = True  # a collision merged distinguishable states: redo exactly
-            cls = np.unique(initial, return_inverse=True)[1].reshape(-1).astype(np.int64)
-            count = int(cls.max()) + 1
-            continue
-        cls, count = refined.astype(np.int64), new_count
-
-
-def _is_consistent(cls: np.ndarray, succ: np.ndarray) -> bool:
-    """True if all states of each class have the same successor classes (a stable partition)."""
-    order = np.argsort(cls, kind="stable")
-    sorted_cls, sorted_succ = cls[order], succ[order]
-    same_class = sorted_cls[1:] == sorted_cls[:-1]
-    same_succ = (sorted_succ[1:] == sorted_succ[:-1]).all(axis=1)
-    return bool((same_succ | ~same_class).all())
+    return moore_refine(rows, cls)[0]
 
 
 def repeat_single(one: ByteDFA, lo: int, hi: int | None, max_states: int = DEFAULT_MAX_STATES) -> ByteDFA | None:

@@ -241,7 +241,9 @@ def product_construction(ta, acc_a, tb, acc_b, difference, max_states):
             na = ta[p, byte]
             if na < 0:
                 continue
-            nb = tb[q, byte] if q >= 0 else -1
+            nb = -1
+            if q >= 0:
+                nb = tb[q, byte]
             if nb < 0 and not difference:
                 continue
             key = na * nb1 + nb + 1
@@ -277,8 +279,12 @@ def _signature_equal(columns, cls, a, b):
         return False
     for c in range(columns.shape[1]):
         x, y = columns[a, c], columns[b, c]
-        cx = cls[x] if x >= 0 else -1
-        cy = cls[y] if y >= 0 else -1
+        cx = -1  # plain branches: numba compiles conditional expressions into slow code
+        if x >= 0:
+            cx = cls[x]
+        cy = -1
+        if y >= 0:
+            cy = cls[y]
         if cx != cy:
             return False
     return True
@@ -287,13 +293,26 @@ def _signature_equal(columns, cls, a, b):
 @njit(cache=True)
 def moore_classes(columns, accepting):
     """The coarsest partition of a trimmed DFA's states (rows of its distinct byte columns,
-    -1 dead) that respects acceptance: Moore rounds, each one hash-table pass with exact
-    signature checks. State 0's class is 0."""
-    n, k = columns.shape
+    -1 dead) that respects acceptance. State 0's class is 0."""
+    n = columns.shape[0]
     cls = np.zeros(n, dtype=np.int64)
     for q in range(n):
-        cls[q] = 1 if accepting[q] != accepting[0] else 0
-    count = 2 if np.any(cls) else 1
+        if accepting[q] != accepting[0]:
+            cls[q] = 1
+    return moore_refine(columns, cls)
+
+
+@njit(cache=True)
+def moore_refine(columns, cls):
+    """Refines the classes ``cls`` (numbered from 0) of a DFA's states (rows of ``columns``,
+    targets as row numbers, -1 dead) to the coarsest partition whose classes agree on their
+    successors' classes: Moore rounds, each one hash-table pass with exact signature checks.
+    Returns (classes, count), classes numbered by first state (state 0's class is 0)."""
+    n, k = columns.shape
+    count = 0
+    for q in range(n):
+        if cls[q] + 1 > count:
+            count = cls[q] + 1
     new = np.empty(n, dtype=np.int64)
     reps = np.empty(n, dtype=np.int64)
     while True:
@@ -303,7 +322,9 @@ def moore_classes(columns, accepting):
             h = np.uint64(cls[q] + 1) * np.uint64(0x9E3779B97F4A7C15)
             for c in range(k):
                 t = columns[q, c]
-                v = cls[t] + 2 if t >= 0 else 1
+                v = 1
+                if t >= 0:
+                    v = cls[t] + 2
                 h = (h ^ np.uint64(v)) * np.uint64(1099511628211)
             key = np.int64(h >> np.uint64(2))
             while True:
