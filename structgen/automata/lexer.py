@@ -77,6 +77,20 @@ def _to_int(words: np.ndarray) -> int:
     return int.from_bytes(words.astype("<u8").tobytes(), "little")
 
 
+def _ints_to_words(bitsets: list[int], words: int) -> np.ndarray:
+    """Python-int bitsets as rows of uint64 words."""
+    low = (1 << 64) - 1
+    return np.array([[(b >> (64 * w)) & low for w in range(words)] for b in bitsets], dtype=np.uint64).reshape(-1, words)
+
+
+def words_to_ints(rows: np.ndarray) -> list[int]:
+    """Rows of uint64 words as Python-int bitsets (the inverse of :func:`_ints_to_words`)."""
+    ints = rows[:, 0].tolist()
+    for w in range(1, rows.shape[1]):
+        ints = [i | (x << (64 * w)) for i, x in zip(ints, rows[:, w].tolist())]
+    return ints
+
+
 def bits_to_words(bits: int, words: int) -> np.ndarray:
     """A Python-int bitset as uint64 words."""
     return np.frombuffer(bits.to_bytes(8 * words, "little"), dtype="<u8").astype(np.uint64)
@@ -181,8 +195,8 @@ def _minimize(transitions: np.ndarray, live_bits: list[int], acc_bits: list[int]
     padded_cls = np.append(cls, -1)
     final = remap[padded_cls[trans[reps]]]
     words = max(1, (n_terminals + 63) // 64)
-    live = np.stack([bits_to_words(live_bits[q], words) for q in reps])
-    accepts = np.stack([bits_to_words(acc_bits[q], words) for q in reps])
+    live = _ints_to_words([live_bits[q] for q in reps.tolist()], words)
+    accepts = _ints_to_words([acc_bits[q] for q in reps.tolist()], words)
     return Lexer(np.ascontiguousarray(final, dtype=np.int32), live, accepts, n_terminals)
 
 

@@ -28,7 +28,7 @@ from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
 from ..automata.earley import EarleyGrammar, EarleyNode
-from ..automata.lexer import Lexer, LexerViews, bits_to_words
+from ..automata.lexer import Lexer, LexerViews, bits_to_words, words_to_ints
 from ..grammar.ir import Bnf
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
@@ -78,8 +78,8 @@ class GrammarConstraint(Constraint):
         self._root = self.earley.root()
         self._initial: State = frozenset({(0, self._root)})
         self._trans = lexer.transitions
-        self._live = [lexer.live_int(q) for q in range(lexer.n_states)]
-        self._accepts = [lexer.accepts_int(q) for q in range(lexer.n_states)]
+        self._live = words_to_ints(lexer.live)
+        self._accepts = words_to_ints(lexer.accepts)
         self._ignore = self.earley.ignore_bits
         self._flat, self._offsets = vocab.flat_bytes
         self._lock = threading.RLock()
