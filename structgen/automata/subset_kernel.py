@@ -180,6 +180,7 @@ def warm_up() -> None:
     product_construction(t, acc, t, acc, True, 10)
     live_states(t, acc)
     moore_classes(np.zeros((1, 1), dtype=np.int64), acc)
+    moore_refine(np.zeros((1, 1), dtype=np.int64), np.zeros(1, dtype=np.int64))  # also called from Python
 
 
 @njit(cache=True)
