@@ -371,7 +371,9 @@ def boundary_walk(
         seed_q[k] = q3
         seed_p[k] = c
         n_covered = starts[k + 1] - starts[k] - uncovered[k]
-        if c == p or (n_covered > 0 and _simulated(child, live, allowed, ignored, aid, transitions[0, b], c, p, n_covered >= 64)):
+        if c == p or (
+            n_covered > 0 and _simulated(child, live, allowed, ignored, aid, transitions[0, b], c, p, n_covered >= 64)
+        ):
             # boundaries where the lexeme walk holds the state begun here add nothing
             seed_self[k] = True
             n_seeds += uncovered[k]
@@ -386,7 +388,9 @@ def boundary_walk(
     if 16 * n_seeds < groups.shape[0]:
         for k in range(n_groups):
             if seed_p[k] >= 0:
-                last = starts[k] + uncovered[k] if seed_self[k] else starts[k + 1]
+                last = starts[k + 1]
+                if seed_self[k]:
+                    last = starts[k] + uncovered[k]
                 for m in range(starts[k], last):
                     order_nodes[j] = nodes[m]
                     order_groups[j] = k
