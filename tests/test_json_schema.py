@@ -260,6 +260,76 @@ def test_unsupported_keywords_name_their_pointer(schema, keyword, pointer, smol_
     assert repr(pointer or "/") in str(info.value)
 
 
+_OBJ = {"type": "object"}
+COMBINATOR_CASES = [
+    # oneOf whose object branches share only {}: {} is refused, the rest kept
+    (
+        {**_OBJ, "oneOf": [
+            {"additionalProperties": False, "properties": {"a": {"type": "string"}}},
+            {"additionalProperties": False, "properties": {"b": {"type": "integer"}}},
+        ]},
+        [{}, {"a": "x"}, {"b": 1}, {"a": "x", "b": 1}, {"a": 1}, {"c": 1}],
+    ),
+    # a property one branch requires and the other forbids
+    (
+        {"oneOf": [
+            {**_OBJ, "required": ["k"], "properties": {"k": {}}, "additionalProperties": False},
+            {**_OBJ, "properties": {"m": {"type": "string"}}, "additionalProperties": False},
+        ]},
+        [{}, {"k": 1}, {"m": "s"}, {"k": 1, "m": "s"}, "k"],
+    ),
+    # a required property whose patterns cannot both match
+    (
+        {"oneOf": [
+            {**_OBJ, "required": ["type"], "properties": {"type": {"type": "string", "pattern": "^Abs$"}, "x": {"type": "number"}}},
+            {**_OBJ, "required": ["type"], "properties": {"type": {"type": "string", "pattern": "^Add"}}},
+        ]},
+        [{"type": "Abs"}, {"type": "Add"}, {"type": "Addx"}, {"type": "Ab"}, {"type": "Abs", "x": 1}, {"type": 3}, {}],
+    ),
+    # required in one branch, declared with other values in the other
+    (
+        {"oneOf": [
+            {**_OBJ, "properties": {"t": {"enum": ["p"]}}},
+            {**_OBJ, "required": ["t"], "properties": {"t": {"enum": ["r"]}}},
+        ]},
+        [{}, {"t": "p"}, {"t": "r"}, {"t": "q"}, 1],
+    ),
+    # a branch the keywords beside oneOf make empty
+    ({"type": "string", "oneOf": [{"enum": ["a", "b"]}, {"type": "integer"}]}, ["a", "c", 1]),
+    # not of allOf / anyOf / of independent keywords (De Morgan)
+    (
+        {**_OBJ, "properties": {"site": {}, "app": {}}, "not": {"allOf": [{"required": ["site"]}, {"required": ["app"]}]}},
+        [{}, {"site": 1}, {"app": 1}, {"site": 1, "app": 1}],
+    ),
+    ({"not": {"anyOf": [{"type": "string"}, {"type": "null"}]}}, ["x", None, 1, True, [1]]),
+    (
+        {**_OBJ, "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "not": {"required": ["a"], "type": "object"}},
+        [{}, {"a": 1}, {"b": 2}, {"a": 1, "b": 2}],
+    ),
+    # a document whose base URI has no hierarchy (urn:)
+    (
+        {"$id": "urn:example:root", "$defs": {"s": {"type": "string", "maxLength": 2}}, "properties": {"x": {"$ref": "#/$defs/s"}}},
+        [{"x": "ab"}, {"x": "abc"}, {}],
+    ),
+    ({**_OBJ, "propertyNames": {"pattern": "^a"}}, [{"ab": 1}, {"b": 1}, {}, {"ab": 1, "ba": 2}]),
+]
+
+
+@pytest.mark.parametrize("schema,instances", COMBINATOR_CASES)
+def test_combinators_match_the_validator(schema, instances):
+    """oneOf made exact, not rewritten, references and property names: the matcher accepts
+    an instance (serialised in the schema's property order) iff the jsonschema validator does."""
+    from jsonschema import FormatChecker
+    from jsonschema.validators import validator_for
+
+    case = load_case("smollm2")
+    validator = validator_for(schema)(schema, format_checker=FormatChecker())
+    constraint = compile_json_schema(schema, case.vocab)
+    for instance in instances:
+        text = serialise(instance)
+        assert matcher_accepts(constraint, case.encode(text)) == validator.is_valid(instance), text
+
+
 def test_lenient_mode_reports_what_it_did_not_enforce(smol_vocab):
     schema = {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}
     constraint = compile_json_schema(schema, smol_vocab, lenient=True)

@@ -32,9 +32,9 @@ from ..automata.byte_dfa import ByteDFA, product, repeat_single
 from ..automata.expr_nfa import expr_to_nfa
 from ..errors import UnsupportedSchemaError
 from ..grammar.ir import EMPTY, Alt, Automaton, Expr, Grammar, Ref, Repeat, Seq, literal
-from . import formats, numbers
+from . import formats, numbers, overlap
 from .document import Location, SchemaDocument
-from .merge import ANNOTATIONS, TYPES, json_equal, merge, normalize
+from .merge import ANNOTATIONS, TYPES, is_type, json_equal, merge, normalize
 from .strings import PatternError, any_char, encode_text, pattern_expr, quoted, regex_chars_expr
 
 ENFORCED = {
@@ -43,6 +43,12 @@ ENFORCED = {
     "items", "prefixItems", "additionalItems", "minItems", "maxItems", "contains", "minContains", "maxContains",
     "uniqueItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
     "exclusiveMaximum", "multipleOf", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref", "x-patterns",
+}
+# keywords whose meaning depends on another keyword of the same schema
+_INTERACTING = {
+    "properties", "patternProperties", "additionalProperties", "items", "prefixItems", "additionalItems", "contains",
+    "minContains", "maxContains", "if", "then", "else", "unevaluatedProperties", "unevaluatedItems", "$ref",
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
 }
 # validation keywords of the specification that are not enforced (an error unless lenient)
 NOT_ENFORCED = {"unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef"}
@@ -224,6 +230,8 @@ class _Compiler:
                 break
             s, more = self.flatten(s, loc)
             sources = sources + more[1:]
+        else:
+            self.unsupported("allOf", loc, "the rewrites of not / if / dependencies do not settle")
         for key in ("anyOf", "oneOf"):
             if key in s:
                 return self.alternatives(key, s, sources, loc, depth)
@@ -237,7 +245,7 @@ class _Compiler:
                 continue
             try:
                 expr = self.typed(t, s, loc, depth)
-                banned = [v for v in excluded if _is_type(v, t) or (t == "number" and _is_type(v, "integer"))]
+                banned = [v for v in excluded if is_type(v, t) or (t == "number" and is_type(v, "integer"))]
                 if banned:
                     expr = self.without_values(expr, banned, t, loc, depth)
                 options.append(expr)
@@ -284,20 +292,26 @@ class _Compiler:
         branches = s[key]
         if not isinstance(branches, list) or not branches:
             raise UnsupportedSchemaError(key, loc.pointer, "must be a non-empty array")
-        if key == "oneOf" and len(branches) > 1 and not self.disjoint(branches, loc.child(key)):
-            self.unsupported("oneOf", loc, "branches may overlap (only type-, const- or enum-discriminated oneOf is exact)")
-        options = []
+        # each branch merged with the keywords beside it; a recursive branch stays a reference
+        merged: list[tuple[Location, object, dict | None, list]] = []
         for i, branch in enumerate(branches):
             bloc = loc.child(key, i)
+            if self._is_active_ref(branch, bloc):
+                if any(k not in ANNOTATIONS and not k.startswith("x-") for k in rest):
+                    raise UnsupportedSchemaError(key, bloc.pointer, "a recursive reference combined with other keywords")
+                merged.append((bloc, branch, None, []))
+                continue
+            part, part_sources = self._flatten_any(branch, bloc, frozenset())
+            merged.append((bloc, branch, merge(rest, part, loc.pointer), part_sources))
+        if key == "oneOf" and len(merged) > 1:
+            merged = self.exclusive(merged, loc)
+        options = []
+        for bloc, branch, flat, part_sources in merged:
             try:
-                if self._is_active_ref(branch, bloc):  # a recursive branch stays a rule reference
-                    if any(k not in ANNOTATIONS and not k.startswith("x-") for k in rest):
-                        raise UnsupportedSchemaError(key, bloc.pointer, "a recursive reference combined with other keywords")
+                if flat is None:
                     options.append(self.value(branch, bloc, depth))
-                    continue
-                part, part_sources = self._flatten_any(branch, bloc, frozenset())
-                merged = merge(rest, part, loc.pointer)
-                options.append(self.compile_flat(merged, sources + part_sources, bloc, depth))
+                else:
+                    options.append(self.compile_flat(flat, sources + part_sources, bloc, depth))
             except Unsatisfiable:
                 continue
         if not options:
@@ -310,22 +324,47 @@ class _Compiler:
             return key in self.active
         return False
 
-    def disjoint(self, branches: list, loc: Location) -> bool:
-        """Whether no instance can satisfy two branches: different types, or a property
-        required by both with non-overlapping const/enum values."""
-        flat = []
-        for i, b in enumerate(branches):
-            if not isinstance(b, dict):
-                return False
-            try:
-                flat.append(self._flatten_any(b, loc.child(i), frozenset())[0])
-            except UnsupportedSchemaError:
-                return False
-        for i in range(len(flat)):
-            for j in range(i + 1, len(flat)):
-                if not _pair_disjoint(flat[i], flat[j]):
-                    return False
-        return True
+    def exclusive(self, merged: list, loc: Location) -> list:
+        """``oneOf`` branches made mutually exclusive: exact when no two branches can share an
+        instance (see :mod:`.overlap`), or when two object branches share only ``{}`` (then
+        ``{}`` is taken out of both); otherwise unsupported."""
+        flats = [flat if flat is not None else self.peek(branch, bloc) for bloc, branch, flat, _ in merged]
+
+        def flat_of(sub):
+            return self.peek(sub, loc)
+
+        no_empty: set[int] = set()
+        for i in range(len(flats)):
+            for j in range(i + 1, len(flats)):
+                a, b = flats[i], flats[j]
+                if a is None or b is None:
+                    self.unsupported("oneOf", loc, "branches may overlap (a recursive branch)")
+                    return merged
+                if overlap.disjoint(a, b, flat_of):
+                    continue
+                if overlap.empty_object_only(a, b) and merged[i][2] is not None and merged[j][2] is not None:
+                    no_empty |= {i, j}
+                    continue
+                self.unsupported("oneOf", loc, f"branches {i} and {j} may share an instance")
+                return merged
+        return [
+            (bloc, branch, {**flat, "minProperties": max(1, flat.get("minProperties") or 0)} if k in no_empty else flat, srcs)
+            for k, (bloc, branch, flat, srcs) in enumerate(merged)
+        ]
+
+    def peek(self, schema, loc: Location) -> dict | None:
+        """``schema`` flattened for analysis only (recursion allowed), or None when it cannot be."""
+        if schema is True:
+            return {}
+        if schema is False:
+            return {"enum": []}
+        active, self.active = self.active, {}
+        try:
+            return self._flatten_any(schema, loc, frozenset())[0]
+        except UnsupportedSchemaError:
+            return None
+        finally:
+            self.active = active
 
     def rewrite_conditional(self, s: dict, loc: Location) -> dict:
         cond = s.get("if")
@@ -378,7 +417,19 @@ class _Compiler:
             # not all of these present: at least one absent
             names = neg["required"]
             return {**s, "allOf": [*s.get("allOf", []), {"anyOf": [{"properties": {n: False}} for n in names]}]} if names else {"enum": []}
-        self.unsupported("not", loc, "only 'not' of a type, const/enum or required list is supported")
+        keys = set(neg) - ANNOTATIONS if isinstance(neg, dict) else set()
+        if keys in ({"allOf"}, {"anyOf"}) and isinstance(neg[keys.pop()], list):
+            # De Morgan: not (all of) = any of the nots; not (any of) = all of the nots
+            if "allOf" in neg:
+                parts = neg["allOf"]
+                return {**s, "allOf": [*s.get("allOf", []), {"anyOf": [{"not": p} for p in parts]}]} if parts else {"enum": []}
+            for part in neg["anyOf"]:  # one at a time: merged "not"s would become an anyOf again
+                s = self.apply_not({**s, "not": part}, loc)
+            return s
+        if len(keys) > 1 and not keys & _INTERACTING:
+            # independent keywords: not (a and b) = not a, or not b
+            return {**s, "allOf": [*s.get("allOf", []), {"anyOf": [{"not": {k: neg[k]}} for k in sorted(keys)]}]}
+        self.unsupported("not", loc, "only 'not' of a type, const/enum or required list (or allOf/anyOf of those) is supported")
         return s
 
     # ---- enum / const ----------------------------------------------------------------------
@@ -397,7 +448,7 @@ class _Compiler:
     def _type_ok(self, v, types) -> bool:
         if types is None:
             return True
-        return any(_is_type(v, t) for t in types)
+        return any(is_type(v, t) for t in types)
 
     def validates(self, value, schema) -> bool:
         if self._validator is None:
@@ -635,7 +686,7 @@ class _Compiler:
         if "string" not in s.get("type", ["string"]):
             return None
         s.pop("type", None)
-        if set(s) - {"pattern", "x-patterns", "minLength", "maxLength", "format", "enum"}:
+        if set(s) - {"pattern", "x-patterns", "minLength", "maxLength", "format", "enum", "x-normalized"}:
             self.unsupported("propertyNames", loc, "only string keywords are supported")
         if "enum" in s:
             words = [quoted(encode_text(v)) for v in s["enum"] if isinstance(v, str)]
@@ -825,62 +876,7 @@ def _search(pattern: str, name: str, loc: Location) -> bool:
         raise UnsupportedSchemaError("patternProperties", loc.pointer, f"invalid pattern {pattern!r}: {exc}") from exc
 
 
-def _is_type(v, t: str) -> bool:
-    if t == "null":
-        return v is None
-    if t == "boolean":
-        return isinstance(v, bool)
-    if t == "string":
-        return isinstance(v, str)
-    if t == "integer":
-        return isinstance(v, int) and not isinstance(v, bool) or (isinstance(v, float) and v.is_integer())
-    if t == "number":
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-    if t == "object":
-        return isinstance(v, dict)
-    if t == "array":
-        return isinstance(v, list)
-    return False
 
-
-def _types_of(s: dict) -> set[str] | None:
-    if "enum" in s:
-        out = set()
-        for v in s["enum"]:
-            out |= {t for t in TYPES if _is_type(v, t)}
-        return out
-    if "type" in s:
-        types = set(s["type"])
-        if "number" in types:
-            types.add("integer")
-        return types
-    return None
-
-
-def _discriminators(s: dict) -> dict[str, list]:
-    out = {}
-    required = set(s.get("required", []))
-    for name, sub in (s.get("properties") or {}).items():
-        if name in required and isinstance(sub, dict):
-            if "const" in sub:
-                out[name] = [sub["const"]]
-            elif "enum" in sub:
-                out[name] = list(sub["enum"])
-    return out
-
-
-def _pair_disjoint(a: dict, b: dict) -> bool:
-    ta, tb = _types_of(a), _types_of(b)
-    if ta is not None and tb is not None:
-        if not (ta & tb):
-            return True
-        if "enum" in a and "enum" in b:
-            return not any(json_equal(x, y) for x in a["enum"] for y in b["enum"])
-    da, db = _discriminators(a), _discriminators(b)
-    for name in da.keys() & db.keys():
-        if not any(json_equal(x, y) for x in da[name] for y in db[name]):
-            return True
-    return False
 
 
 def _negate(cond):

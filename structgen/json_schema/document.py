@@ -4,6 +4,7 @@ document is an :class:`UnsupportedSchemaError`."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urldefrag, urljoin
 
@@ -46,7 +47,7 @@ class SchemaDocument:
         if isinstance(schema, dict) and not (self.draft <= 7 and "$ref" in schema):  # old drafts ignore $ref's siblings
             ident = schema.get(self.id_keyword)
             if isinstance(ident, str) and not ident.startswith("#"):
-                return urldefrag(urljoin(base, ident))[0]
+                return urldefrag(_join(base, ident))[0]
         return base
 
     def _index(self, schema, pointer: str, base: str) -> None:
@@ -59,7 +60,7 @@ class SchemaDocument:
             if ident.startswith("#"):  # draft <= 7 plain-name fragment
                 self.anchors[base + ident] = (schema, pointer, base)
             else:
-                base = urldefrag(urljoin(base, ident))[0]
+                base = urldefrag(_join(base, ident))[0]
                 self.resources.setdefault(base, (schema, pointer))
         anchor = schema.get("$anchor")
         if isinstance(anchor, str):
@@ -91,7 +92,7 @@ class SchemaDocument:
 
     def resolve(self, ref: str, at: Location) -> tuple[object, Location, str]:
         """The schema ``ref`` points to from ``at``, its location, and a canonical key."""
-        target = urljoin(at.base, ref)
+        target = _join(at.base, ref)
         uri, fragment = urldefrag(target)
         if uri not in self.resources:
             raise UnsupportedSchemaError("$ref", at.pointer, f"remote reference {ref!r} is not fetched (only references within the document)")
@@ -131,3 +132,13 @@ def _draft_of(root) -> int:
             if uri.rstrip("#").endswith("draft-03/schema"):
                 return 4
     return 2020
+
+
+def _join(base: str, ref: str) -> str:
+    """``ref`` resolved against ``base``; unlike :func:`urljoin` alone, also for bases whose
+    scheme has no hierarchy (``urn:...``, ``tag:...``)."""
+    if ref.startswith("#"):
+        return urldefrag(base)[0] + ref
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", ref):
+        return ref
+    return urljoin(base, ref)

@@ -66,6 +66,16 @@ _PATH_NOSCHEME = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}@]|{_PCT})+{_PATH_ABEMPTY}"
 _TAIL = rf"(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"
 URI = rf"[A-Za-z][A-Za-z0-9+.\-]*:(?://{_AUTHORITY}{_PATH_ABEMPTY}|{_PATH_ABSOLUTE}|{_PATH_ROOTLESS})?{_TAIL}"
 URI_REFERENCE = rf"(?:{URI}|(?://{_AUTHORITY}{_PATH_ABEMPTY}|{_PATH_ABSOLUTE}|{_PATH_NOSCHEME})?{_TAIL})"
+# RFC 6570 (with erratum 6937: an apostrophe is a literal); ucschar and iprivate literals
+_UCS_RANGES = (
+    [(0xA0, 0xD7FF), (0xE000, 0xFDCF), (0xFDF0, 0xFFEF)]
+    + [(plane << 16, (plane << 16) | 0xFFFD) for plane in range(1, 14)]
+    + [(0xE1000, 0xEFFFD), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD)]
+)
+_UCSCHAR = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _UCS_RANGES)
+_VARCHAR = rf"(?:[A-Za-z0-9_]|{_PCT})"
+_VARSPEC = rf"{_VARCHAR}(?:\.?{_VARCHAR})*(?::[1-9][0-9]{{0,3}}|\*)?"
+URI_TEMPLATE = rf"(?:[!#$&-;=?-\[\]_a-z~{_UCSCHAR}]|{_PCT}|\{{[+#./;?&=,!@|]?{_VARSPEC}(?:,{_VARSPEC})*\}})*"
 JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
 RELATIVE_JSON_POINTER = rf"(?:0|[1-9][0-9]*)(?:#|{JSON_POINTER})"
 
@@ -81,10 +91,11 @@ FORMATS: dict[str, str] = {
     "uuid": UUID,
     "uri": URI,
     "uri-reference": URI_REFERENCE,
+    "uri-template": URI_TEMPLATE,
     "json-pointer": JSON_POINTER,
     "relative-json-pointer": RELATIVE_JSON_POINTER,
 }
 # formats a length cap applies to (hostname: 253 characters in all)
 MAX_LENGTH = {"hostname": 253, "email": 320}
 # formats the specification defines that structgen does not enforce (an error, not a silent pass)
-UNSUPPORTED = {"idn-email", "idn-hostname", "iri", "iri-reference", "uri-template", "regex"}
+UNSUPPORTED = {"idn-email", "idn-hostname", "iri", "iri-reference", "regex"}

@@ -38,6 +38,25 @@ def json_equal(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
+def is_type(v, t: str) -> bool:
+    """Whether the JSON value ``v`` (as Python data) is of the JSON Schema type ``t``."""
+    if t == "null":
+        return v is None
+    if t == "boolean":
+        return isinstance(v, bool)
+    if t == "string":
+        return isinstance(v, str)
+    if t == "integer":
+        return isinstance(v, int) and not isinstance(v, bool) or (isinstance(v, float) and v.is_integer())
+    if t == "number":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if t == "object":
+        return isinstance(v, dict)
+    if t == "array":
+        return isinstance(v, list)
+    return False
+
+
 def normalize(schema: dict, draft: int, pointer: str) -> dict:
     if schema.get("x-normalized"):
         return dict(schema)
