@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import GrammarError, RegexError
 from .byte_dfa import DEAD, DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, determinize, fold_byte_columns, refine
+from .subset_kernel import distinct_columns, quotient_table, subset_terminals
 from ..grammar.ir import Expr
 from .nfa import ByteNFA
 from .expr_nfa import expr_to_nfa
@@ -77,14 +78,8 @@ def _to_int(words: np.ndarray) -> int:
     return int.from_bytes(words.astype("<u8").tobytes(), "little")
 
 
-def _ints_to_words(bitsets: list[int], words: int) -> np.ndarray:
-    """Python-int bitsets as rows of uint64 words."""
-    low = (1 << 64) - 1
-    return np.array([[(b >> (64 * w)) & low for w in range(words)] for b in bitsets], dtype=np.uint64).reshape(-1, words)
-
-
 def words_to_ints(rows: np.ndarray) -> list[int]:
-    """Rows of uint64 words as Python-int bitsets (the inverse of :func:`_ints_to_words`)."""
+    """Rows of uint64 words as Python-int bitsets."""
     ints = rows[:, 0].tolist()
     for w in range(1, rows.shape[1]):
         ints = [i | (x << (64 * w)) for i, x in zip(ints, rows[:, w].tolist())]
@@ -132,22 +127,17 @@ def build_lexer(
                 start_live |= 1 << t
     union.final = -1
     transitions, _, subsets = determinize(union, max_states, deadline, what="the grammar's lexer")
-    co_reachable = _co_reachable(union, finals)
-    n = transitions.shape[0]
-    live_bits = [0] * n
-    acc_bits = [0] * n
-    for q, subset in enumerate(subsets):
-        live = acc = 0
-        for x in subset:
-            if x == start:
-                live |= start_live
-            elif x in co_reachable:
-                live |= 1 << owner[x]
-            t = finals.get(x)
-            if t is not None:
-                acc |= 1 << t
-        live_bits[q], acc_bits[q] = live, acc
-    return _minimize(transitions, live_bits, acc_bits, len(patterns))
+    words = max(1, (len(patterns) + 63) // 64)
+    co_reachable = np.zeros(len(union.edges), dtype=bool)
+    co_reachable[list(_co_reachable(union, finals))] = True
+    live_term = np.where(co_reachable, np.array(owner, dtype=np.int64), -1)
+    final_term = np.full(len(union.edges), -1, dtype=np.int64)
+    for x, t in finals.items():
+        final_term[x] = t
+    live, accepts = subset_terminals(
+        subsets.members, subsets.offsets, live_term, final_term, start, bits_to_words(start_live, words), words
+    )
+    return _minimize(transitions, live, accepts, len(patterns))
 
 
 def _co_reachable(nfa: ByteNFA, finals: dict[int, int]) -> set[int]:
@@ -169,34 +159,33 @@ def _co_reachable(nfa: ByteNFA, finals: dict[int, int]) -> set[int]:
     return seen
 
 
-def _minimize(transitions: np.ndarray, live_bits: list[int], acc_bits: list[int], n_terminals: int) -> Lexer:
+def _minimize(transitions: np.ndarray, live_words: np.ndarray, acc_words: np.ndarray, n_terminals: int) -> Lexer:
+    """Merges states with the same live / accepted terminals and the same futures; the
+    initial state's class becomes state 0."""
     n = transitions.shape[0]
-    dead = np.array([b == 0 for b in live_bits], dtype=bool)
+    dead = ~live_words.any(axis=1)
     padded = np.append(dead, True)
-    trans = np.where(padded[transitions], DEAD, transitions).astype(np.int32)
     live_idx = np.flatnonzero(~dead)
-    keys: dict[tuple[int, int, bool], int] = {}
-    initial = np.array([keys.setdefault((live_bits[q], acc_bits[q], q == 0), len(keys)) for q in live_idx], dtype=np.int64)
-    columns = fold_byte_columns(trans)
+    is_initial = (live_idx == 0).astype(np.uint64)[:, None]
+    signature = np.ascontiguousarray(np.hstack((live_words[live_idx], acc_words[live_idx], is_initial)))
+    rows = signature.view(np.dtype((np.void, signature.dtype.itemsize * signature.shape[1]))).reshape(-1)
+    initial = np.unique(rows, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    _, columns = distinct_columns(transitions)  # folding commutes with the dead-state mapping
+    columns = np.where(padded[columns], DEAD, columns)
     cls = np.full(n, -1, dtype=np.int64)
     cls[live_idx] = refine(columns[live_idx], initial, live_idx, n)
-    # number classes so that the initial state's class is 0
-    order: dict[int, int] = {int(cls[0]): 0}
-    representative = [0]
-    for q in live_idx:
-        c = int(cls[q])
-        if c not in order:
-            order[c] = len(order)
-            representative.append(int(q))
+    if cls[0] < 0:
+        raise GrammarError("the grammar's lexer matches no non-empty word")
+    # classes numbered by first appearance (the initial state's first); the lowest state of
+    # each class represents it
+    seen_classes, first = np.unique(cls[live_idx], return_index=True)
+    by_first = seen_classes[np.argsort(first, kind="stable")]
+    reps = live_idx[np.sort(first)]
     remap = np.full(int(cls.max()) + 2, DEAD, dtype=np.int32)
-    for c, k in order.items():
-        remap[c] = k
-    reps = np.array(representative)
-    padded_cls = np.append(cls, -1)
-    final = remap[padded_cls[trans[reps]]]
-    words = max(1, (n_terminals + 63) // 64)
-    live = _ints_to_words([live_bits[q] for q in reps.tolist()], words)
-    accepts = _ints_to_words([acc_bits[q] for q in reps.tolist()], words)
+    remap[by_first] = np.arange(len(by_first), dtype=np.int32)
+    final = quotient_table(transitions, reps, remap[cls])  # dead states have class -1: DEAD
+    live = np.ascontiguousarray(live_words[reps], dtype=np.uint64)
+    accepts = np.ascontiguousarray(acc_words[reps], dtype=np.uint64)
     return Lexer(np.ascontiguousarray(final, dtype=np.int32), live, accepts, n_terminals)
 
 

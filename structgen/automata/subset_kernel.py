@@ -168,6 +168,83 @@ def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, 
     return trans[:count], accepting, members[: offsets[count]], offsets[: count + 1]
 
 
+@njit(cache=True)
+def subset_terminals(members, offsets, live_term, final_term, start, start_words, words):
+    """Per DFA state (NFA subsets ``members[offsets[q]:offsets[q + 1]]``), the terminals still
+    live and the terminals accepted, as rows of uint64 words: NFA state ``x`` makes terminal
+    ``live_term[x]`` live and accepts ``final_term[x]`` (-1: none); ``start`` adds ``start_words``."""
+    n = len(offsets) - 1
+    live = np.zeros((n, words), dtype=np.uint64)
+    acc = np.zeros((n, words), dtype=np.uint64)
+    one = np.uint64(1)
+    for q in range(n):
+        for k in range(offsets[q], offsets[q + 1]):
+            x = members[k]
+            if x == start:
+                for w in range(words):
+                    live[q, w] |= start_words[w]
+            else:
+                t = live_term[x]
+                if t >= 0:
+                    live[q, t >> 6] |= one << np.uint64(t & 63)
+            t = final_term[x]
+            if t >= 0:
+                acc[q, t >> 6] |= one << np.uint64(t & 63)
+    return live, acc
+
+
+@njit(cache=True)
+def distinct_columns(trans):
+    """The first byte of each group of equal columns of ``trans`` (n, 256), ascending, and
+    those columns as int64 (n, k): bytes every state treats alike folded into one. Reads the
+    table row by row (a transpose of a big table is what made this slow)."""
+    n, width = trans.shape
+    h = np.zeros(width, dtype=np.uint64)
+    prime = np.uint64(1099511628211)
+    for q in range(n):
+        for b in range(width):
+            h[b] = (h[b] ^ np.uint64(trans[q, b] + 2)) * prime
+    # each byte's candidate: the first byte with the same hash; then one row-major pass
+    # checks every candidate (a byte whose column differs keeps its own, so a hash
+    # collision costs a duplicate column, never a wrong fold)
+    rep = np.arange(width)
+    for b in range(width):
+        for c in range(b):
+            if rep[c] == c and h[c] == h[b]:
+                rep[b] = c
+                break
+    for q in range(n):
+        for b in range(width):
+            c = rep[b]
+            if c != b and trans[q, c] != trans[q, b]:
+                rep[b] = b
+    keep = np.zeros(width, dtype=np.int64)
+    k = 0
+    for b in range(width):
+        if rep[b] == b:
+            keep[k] = b
+            k += 1
+    out = np.empty((n, k), dtype=np.int64)
+    for q in range(n):
+        for j in range(k):
+            out[q, j] = trans[q, keep[j]]
+    return keep[:k], out
+
+
+@njit(cache=True)
+def quotient_table(trans, reps, state_class):
+    """Rows ``reps`` of ``trans`` with each target ``t`` replaced by ``state_class[t]`` (a
+    negative target stays -1): the transition table of a quotient automaton, int32."""
+    width = trans.shape[1]
+    out = np.empty((len(reps), width), dtype=np.int32)
+    for i in range(len(reps)):
+        r = reps[i]
+        for b in range(width):
+            t = trans[r, b]
+            out[i, b] = -1 if t < 0 else state_class[t]
+    return out
+
+
 def warm_up() -> None:
     nfa = ByteNFA()
     a, b = nfa.new_state(), nfa.new_state()
@@ -181,6 +258,10 @@ def warm_up() -> None:
     live_states(t, acc)
     moore_classes(np.zeros((1, 1), dtype=np.int64), acc)
     moore_refine(np.zeros((1, 1), dtype=np.int64), np.zeros(1, dtype=np.int64))  # also called from Python
+    ones = np.ones(1, dtype=np.int64)
+    distinct_columns(np.zeros((1, 256), dtype=np.int32))
+    quotient_table(np.zeros((1, 256), dtype=np.int32), ones * 0, ones * 0)
+    subset_terminals(ones * 0, np.array([0, 1]), ones * 0, ones * 0, 1, np.zeros(1, dtype=np.uint64), 1)
 
 
 @njit(cache=True)
