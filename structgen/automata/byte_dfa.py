@@ -138,11 +138,9 @@ class ByteDFA:
 def fold_byte_columns(transitions: np.ndarray) -> np.ndarray:
     """The distinct columns of a transition table (bytes every state treats alike folded
     into one), as int64."""
-    by_byte = np.ascontiguousarray(transitions.T)  # one transpose, not a strided copy per byte
-    first: dict[bytes, int] = {}
-    for byte in range(by_byte.shape[0]):
-        first.setdefault(by_byte[byte].tobytes(), byte)
-    return np.ascontiguousarray(by_byte[sorted(first.values())].T, dtype=np.int64)
+    from .subset_kernel import distinct_columns
+
+    return distinct_columns(np.ascontiguousarray(transitions, dtype=np.int32))[1]
 
 
 class _Subsets:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import GrammarError, RegexError
 from .byte_dfa import DEAD, DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, determinize, fold_byte_columns, refine
-from .subset_kernel import distinct_columns, quotient_table, subset_terminals
+from .subset_kernel import quotient_table, subset_terminals
 from ..grammar.ir import Expr
 from .nfa import ByteNFA
 from .expr_nfa import expr_to_nfa
@@ -170,7 +170,7 @@ def _minimize(transitions: np.ndarray, live_words: np.ndarray, acc_words: np.nda
     signature = np.ascontiguousarray(np.hstack((live_words[live_idx], acc_words[live_idx], is_initial)))
     rows = signature.view(np.dtype((np.void, signature.dtype.itemsize * signature.shape[1]))).reshape(-1)
     initial = np.unique(rows, return_inverse=True)[1].reshape(-1).astype(np.int64)
-    _, columns = distinct_columns(transitions)  # folding commutes with the dead-state mapping
+    columns = fold_byte_columns(transitions)  # folding commutes with the dead-state mapping
     columns = np.where(padded[columns], DEAD, columns)
     cls = np.full(n, -1, dtype=np.int64)
     cls[live_idx] = refine(columns[live_idx], initial, live_idx, n)

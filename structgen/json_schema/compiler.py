@@ -418,11 +418,11 @@ class _Compiler:
             names = neg["required"]
             return {**s, "allOf": [*s.get("allOf", []), {"anyOf": [{"properties": {n: False}} for n in names]}]} if names else {"enum": []}
         keys = set(neg) - ANNOTATIONS if isinstance(neg, dict) else set()
-        if keys in ({"allOf"}, {"anyOf"}) and isinstance(neg[keys.pop()], list):
-            # De Morgan: not (all of) = any of the nots; not (any of) = all of the nots
-            if "allOf" in neg:
-                parts = neg["allOf"]
-                return {**s, "allOf": [*s.get("allOf", []), {"anyOf": [{"not": p} for p in parts]}]} if parts else {"enum": []}
+        # De Morgan: not (all of) = any of the nots; not (any of) = all of the nots
+        if keys == {"allOf"} and isinstance(neg["allOf"], list):
+            parts = neg["allOf"]
+            return {**s, "allOf": [*s.get("allOf", []), {"anyOf": [{"not": p} for p in parts]}]} if parts else {"enum": []}
+        if keys == {"anyOf"} and isinstance(neg["anyOf"], list):
             for part in neg["anyOf"]:  # one at a time: merged "not"s would become an anyOf again
                 s = self.apply_not({**s, "not": part}, loc)
             return s
@@ -874,9 +874,6 @@ def _search(pattern: str, name: str, loc: Location) -> bool:
         return re.search(pattern, name) is not None
     except re.error as exc:
         raise UnsupportedSchemaError("patternProperties", loc.pointer, f"invalid pattern {pattern!r}: {exc}") from exc
-
-
-
 
 
 def _negate(cond):

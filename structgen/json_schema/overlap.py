@@ -15,7 +15,7 @@ from ..automata.byte_dfa import ByteDFA, product
 from ..automata.expr_nfa import expr_to_nfa
 from ..grammar.ir import Alt
 from .merge import ANNOTATIONS, TYPES, is_type, json_equal
-from .strings import PatternError, encode_text, pattern_expr
+from .strings import encode_text, pattern_expr
 
 Flat = Callable[[Any], "dict | None"]
 
@@ -119,11 +119,11 @@ def _string_language(s: dict) -> ByteDFA | None:
         for p in patterns:
             dfa = ByteDFA.from_nfa(expr_to_nfa(pattern_expr(p)))
             if dfa is None:
-                return dfa
+                return None  # no string matches: cannot tell more cheaply than "unknown"
             language = dfa if language is None else product(language, dfa)
             if language is None:
                 return None
         return language
-    except (PatternError, Exception):  # noqa: BLE001 - a budget error or an odd pattern: cannot tell
+    except Exception:  # noqa: BLE001 - a PatternError, a budget error: cannot tell
         return None
 
