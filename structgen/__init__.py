@@ -54,10 +54,12 @@ def warm_up() -> None:
     from .automata.grammar_kernels import warm_up as _warm_grammar
     from .automata.kernels import warm_up as _warm
     from .automata.subset_kernel import warm_up as _warm_subsets
+    from .automata.token_slices import warm_up as _warm_slices
 
     _warm()
     _warm_grammar()
     _warm_subsets()
+    _warm_slices()
 
 
 __all__ = [

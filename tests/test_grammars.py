@@ -225,8 +225,11 @@ RUN_GRAMMARS = {
 }
 
 
+@pytest.mark.parametrize("merged", [True, False], ids=["merged", "unmerged"])
 @pytest.mark.parametrize("name", sorted(RUN_GRAMMARS))
-def test_masks_equal_brute_force_on_runs(name):
+def test_masks_equal_brute_force_on_runs(name, merged, monkeypatch):
+    if not merged:
+        monkeypatch.setattr(lexer_module, "MERGE_STATES_LIMIT", 0)
     _check_masks_at_every_prefix(RUN_GRAMMARS[name], gbnf=False, name=name, first=44)
 
 

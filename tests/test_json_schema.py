@@ -204,6 +204,31 @@ def test_masks_equal_brute_force(tokenizer):
         assert fast == brute_force_mask(constraint, state), prefix
 
 
+def test_grammar_path_masks_equal_brute_force():
+    """A big schema on the grammar path (JSONSchemaBench Github_hard o10495: objects as
+    rules, a lexer too large to merge per view) whose instance leaves several parses in one
+    lexer state, which then share one lexeme walk: those masks equal the brute-force ones."""
+    schema, tests = next((s, t) for sid, s, t in bench_cases("Github_hard", limit=8) if sid == "o10495")
+    vocab = load_case("smollm2").vocab
+    constraint = compile_json_schema(schema, vocab)
+    assert type(constraint).__name__ == "GrammarConstraint"
+    text = serialise(next(instance for instance, valid in tests if valid)).encode()
+    state, checked = constraint.initial_state, 0
+    for cut in range(1, len(text)):
+        state = constraint.advance_bytes(state, text[cut - 1 : cut])
+        assert state is not None, text[:cut]
+        allowed_by_state = collections.defaultdict(set)
+        for q, node in state:
+            allowed_by_state[q].add(node.allowed)
+        if cut % 7 == 0 or any(len(sets) > 1 for sets in allowed_by_state.values()):
+            fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+            assert fast == brute_force_mask(constraint, state), text[:cut]
+            checked += 1
+        if checked == 12:
+            break
+    assert checked == 12
+
+
 def test_recursive_schema_uses_the_grammar_engine():
     vocab_case = load_case("smollm2")
     schema = {

@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from conftest import ALL_TOKENIZERS, load_case
 from structgen import compile_choices, compile_regex
 from structgen.automata.bitmask import words_to_ids
+from structgen.automata.kernels import dfa_token_mask, trie_arrays
+from structgen.automata.token_marks import TokenMarks
+from structgen.automata.token_slices import NO_CLEAN, NO_DEPTHS, self_loop_slice
 from test_regex_dfa import regexes
 
 PATTERNS = [
@@ -148,3 +151,55 @@ def test_shared_masks_of_counting_states_equal_brute_force(name, pattern):
     assert constraint.computed_masks < n
     for state in states:
         assert mask_ids(constraint, int(state)) == brute_force_allowed(vocab, constraint.dfa, int(state)), (pattern, state)
+
+
+# states that loop on many bytes (a string's body) read the tokens made of those bytes from a
+# token slice instead of walking them; what is left, and the lookahead the walk reports for
+# mask sharing, must stay exact
+SLICED = [
+    (r'"[^"\\]*"( [a-z]{0,3}){0,40}', '"héllo wörld'),
+    (r'([ -~]|\\n)*;[a-z]*', "abc\\nde"),
+    (r"(.{0,3}x)?[^x]*", "abxcd"),
+]
+
+
+@pytest.mark.parametrize("name", ["smollm2", "tekken"])
+@pytest.mark.parametrize("pattern,text", SLICED)
+def test_sliced_masks_equal_brute_force(name, pattern, text):
+    vocab = load_case(name).vocab
+    constraint = compile_regex(pattern, vocab, eager_masks=0)
+    states = states_along(constraint.dfa, text)
+    width = (vocab.logits_width + 31) // 32
+    sliced = [s for s in states if self_loop_slice(vocab.trie, constraint.dfa.transitions[s], s, width, eager=True)]
+    assert sliced, "no state of the text has a slice"
+    for state in states + list(range(constraint.dfa.n_states)):  # the others may share masks
+        constraint.mask_words(state)
+    for state in states:
+        assert mask_ids(constraint, state) == brute_force_allowed(vocab, constraint.dfa, state), (pattern, state)
+    marks = TokenMarks(width)
+    for state in sliced:  # the lookahead that decides sharing: as deep as the full walk's
+        found = self_loop_slice(vocab.trie, constraint.dfa.transitions[state], state, width)
+        deepest = []
+        for clean, depths in ((found.clean, found.deepest), (NO_CLEAN, NO_DEPTHS)):
+            d, marks.count = dfa_token_mask(constraint.dfa.transitions, state, *trie_arrays(vocab.trie), clean, depths, marks.ok, marks.visited)
+            marks.flush_into(np.zeros(width, dtype=np.uint32), vocab.trie)
+            deepest.append(d)
+        assert deepest[0] == deepest[1], (pattern, state)
+
+
+def test_token_slices_against_the_token_bytes():
+    vocab = load_case("mistral-v3").vocab
+    trie = vocab.trie
+    in_set = np.zeros(256, dtype=bool)
+    in_set[[*range(0x20, 0x7F), 0xC3, 0xA9]] = True  # ASCII text and the bytes of "é"
+    in_set[[ord('"'), ord("\\")]] = False
+    row = np.where(in_set, 7, -1)
+    found = self_loop_slice(trie, row, 7, (vocab.logits_width + 31) // 32, eager=True)
+    made_of_set = {t for t in trie.token_ids.tolist() if all(in_set[b] for b in vocab.token_bytes[t])}
+    assert set(words_to_ids(found.words, vocab.logits_width).tolist()) == made_of_set
+    rng = np.random.default_rng(1)
+    for node in rng.integers(1, trie.n_nodes, 3000).tolist():
+        below = range(node, int(trie.subtree_end[node]))
+        tokens = [*trie.tokens_at(node).tolist(), *trie.tokens_below(node).tolist()]
+        assert found.clean[node] == all(t in made_of_set for t in tokens), node
+        assert found.deepest[node] == max(int(trie.depth[j]) for j in below), node

@@ -114,6 +114,7 @@ def lexeme_walk(
     transitions: np.ndarray,
     live: np.ndarray,
     accepts: np.ndarray,
+    accepting: np.ndarray,
     reps: np.ndarray,
     allowed: np.ndarray,
     ends: np.ndarray,
@@ -127,6 +128,7 @@ def lexeme_walk(
     node_token: np.ndarray,
     root_children: np.ndarray,
     max_depth: int,
+    clean: np.ndarray,
     max_configs: int,
     ok: np.ndarray,
     visited: np.ndarray,
@@ -134,7 +136,8 @@ def lexeme_walk(
 ) -> tuple[int, int, int]:
     """Marks the tokens readable from lexer state ``start_q`` without ending a non-ignored
     terminal, under view ``v`` of the lexer (``reps``, ``allowed``, ``ends``, ``ignored``:
-    the rows of :class:`LexerViews`), and writes the boundaries passed as rows (terminal, trie node,
+    the rows of :class:`LexerViews`; ``accepting[q]``: whether ``q`` accepts any terminal, so
+    that states inside a lexeme cost one transition per trie node), and writes the boundaries passed as rows (terminal, trie node,
     covered) of ``records``. Returns (status, nodes marked, records written). ``covered``
     is 1 when this walk itself holds, at that node, the lexer state a lexeme begun there
     would be in: if the terminal leads back to the same parser node, or to one whose lexeme
@@ -143,12 +146,18 @@ def lexeme_walk(
 
     A lexeme that ends before the token's first byte is left out: the caller adds the
     configurations after it (lexer state 0) to the state instead, whose parts are cached
-    like any other; walking them here would walk most of the trie with the parser."""
+    like any other; walking them here would walk most of the trie with the parser.
+
+    ``clean`` (empty for none): the clean nodes of the token slice of ``start_q``, a state
+    that accepts no terminal (see :mod:`token_slices`); their subtrees are skipped, since
+    the walk stays in ``start_q`` along them and passes no boundary: the caller adds the
+    slice's tokens."""
     words = ends.shape[1]
     cq = np.empty((max_depth + 1, max_configs), dtype=np.int32)
     cn = np.zeros(max_depth + 1, dtype=np.int32)
     cq[0, 0] = start_q
     cn[0] = 1
+    sliced = clean.shape[0] > 0
     n = 0
     r = 0
     for first in range(256):
@@ -158,10 +167,23 @@ def lexeme_walk(
         i = node
         end = subtree_end[node]
         while i < end:
+            if sliced and clean[i]:
+                i = subtree_end[i]
+                continue
             d = node_depth[i]
             b = node_byte[i]
+            if cn[d - 1] == 1 and not accepting[cq[d - 1, 0]]:  # one state inside a lexeme
+                q2 = _rep(reps, live, allowed, v, transitions[cq[d - 1, 0], b])
+                if q2 < 0:
+                    i = subtree_end[i]
+                    continue
+                cq[d, 0] = q2
+                cn[d] = 1
+                n = mark_node(i, node_token, ok, visited, n)
+                i += 1
+                continue
             begun = transitions[0, b]  # a next lexeme begun with this byte (any view)
-            fresh = _rep(reps, live, allowed, v, begun)  # the same under this view
+            fresh = -2  # its state under this view, found when some lexeme can end here
             k = 0
             r_here = r
             for j in range(cn[d - 1]):
@@ -171,8 +193,10 @@ def lexeme_walk(
                     k = _add(cq, d, k, q2)
                     if k < 0:
                         return TOO_MANY_CONFIGS, n, r
-                if begun < 0 or d == 1:
-                    continue  # no lexeme starts with this byte, or (d == 1) see above
+                if begun < 0 or d == 1 or not accepting[q]:
+                    continue  # no lexeme starts with this byte or ends here, or (d == 1) see above
+                if fresh == -2:
+                    fresh = _rep(reps, live, allowed, v, begun)
                 if fresh >= 0 and _ignored_end(accepts, ignored, v, q):
                     k = _add(cq, d, k, fresh)
                     if k < 0:
@@ -213,52 +237,41 @@ def lexeme_walk(
 def bucket_records(
     records: np.ndarray, r: int, n_terminals: int, node_byte: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Groups the first ``r`` boundary records by key ``terminal * 256 + byte`` (counting
-    sort). Returns the keys present (ascending); ``starts`` (one more than keys); the trie
-    nodes, so that group ``k`` is ``nodes[starts[k]:starts[k + 1]]``, its records not
-    covered first, then the covered ones (each part in trie order); ``uncovered[k]``, how
-    many are not covered; and, in the order written (trie order), each record's group and
-    its ``node * 2 + covered``."""
-    size = n_terminals * 256
-    count = np.zeros(size + 1, dtype=np.int32)
-    n_uncovered = np.zeros(size, dtype=np.int32)
+    """Groups the first ``r`` boundary records by key ``terminal * 256 + byte`` (a stable
+    sort of the ``r`` records, so the cost does not grow with the number of terminals).
+    Returns the keys present (ascending); ``starts`` (one more than keys); the trie nodes,
+    so that group ``k`` is ``nodes[starts[k]:starts[k + 1]]``, its records not covered
+    first, then the covered ones (each part in trie order); ``uncovered[k]``, how many are
+    not covered; and, in the order written (trie order), each record's group and its
+    ``node * 2 + covered``."""
+    sort_key = np.empty(r, dtype=np.int64)
+    in_order = np.empty(r, dtype=np.int32)
     for x in range(r):
-        key = records[x, 0] * 256 + node_byte[records[x, 1]]
-        count[key + 1] += 1
-        if records[x, 2] == 0:
-            n_uncovered[key] += 1
-    group_of = np.full(size, -1, dtype=np.int32)
+        covered = 1 if records[x, 2] != 0 else 0
+        sort_key[x] = (np.int64(records[x, 0]) * 256 + node_byte[records[x, 1]]) * 2 + covered
+        in_order[x] = records[x, 1] * 2 + covered
+    order = np.argsort(sort_key, kind="mergesort")  # stable: trie order within a group
     n_keys = 0
-    for key in range(size):
-        if count[key + 1] > 0:
-            group_of[key] = n_keys
+    for j in range(r):
+        if j == 0 or sort_key[order[j]] >> 1 != sort_key[order[j - 1]] >> 1:
             n_keys += 1
-        count[key + 1] += count[key]
     keys = np.empty(n_keys, dtype=np.int32)
     starts = np.empty(n_keys + 1, dtype=np.int32)
-    uncovered = np.empty(n_keys, dtype=np.int32)
+    uncovered = np.zeros(n_keys, dtype=np.int32)
     nodes = np.empty(r, dtype=np.int32)
     groups = np.empty(r, dtype=np.int32)
-    in_order = np.empty(r, dtype=np.int32)
-    fill_uncovered = count[:size].copy()
-    fill_covered = fill_uncovered + n_uncovered
-    for x in range(r):
-        key = records[x, 0] * 256 + node_byte[records[x, 1]]
-        if records[x, 2] == 0:
-            nodes[fill_uncovered[key]] = records[x, 1]
-            fill_uncovered[key] += 1
-        else:
-            nodes[fill_covered[key]] = records[x, 1]
-            fill_covered[key] += 1
-        groups[x] = group_of[key]
-        in_order[x] = records[x, 1] * 2 + (records[x, 2] != 0)
-    j = 0
-    for key in range(size):
-        if count[key + 1] > count[key]:
-            keys[j] = key
-            starts[j] = count[key]
-            uncovered[j] = n_uncovered[key]
-            j += 1
+    k = -1
+    for j in range(r):
+        x = order[j]
+        key = sort_key[x] >> 1
+        if j == 0 or key != sort_key[order[j - 1]] >> 1:
+            k += 1
+            keys[k] = key
+            starts[k] = j
+        if sort_key[x] & 1 == 0:
+            uncovered[k] += 1
+        nodes[j] = records[x, 1]
+        groups[x] = k
     starts[n_keys] = r
     return keys, starts, nodes, uncovered, groups, in_order
 
@@ -272,34 +285,44 @@ def _child(child: np.ndarray, p: int, t: int) -> int:
     return c
 
 
-@njit(cache=True)
-def _simulated(child, live, allowed, ignored, aid, begun, c, p, expand) -> bool:
+@njit(cache=True, nogil=True)
+def _simulated(child, live, allowed, ignored, aid, begun, c, p, requests, n_req, ask) -> tuple[bool, int]:
     """Whether a lexeme begun (lexer state ``begun``) under parser node ``c`` reads nothing
     that the same lexeme under node ``p`` does not: the terminals it may become are allowed
     under ``p``, none is ignored, and each leads both nodes to the same child. A boundary
     into ``c`` at a trie node where the lexeme walk under ``p`` holds that lexer state then
-    adds no token (a run ``TEXT TEXT`` after ``TEXT``). Children not computed yet are
-    computed only with ``expand`` (else the answer is False: worth it for many seeds only)."""
+    adds no token (a run ``TEXT TEXT`` after ``TEXT``). A child not computed yet makes the
+    answer False; with ``ask``, each such child is written to ``requests`` (from row
+    ``n_req`` on, while room is left). Returns (answer, rows of ``requests`` now used)."""
     vc = aid[c]
     vp = aid[p]
     for w in range(live.shape[1]):
         may = live[begun, w] & allowed[vc, w]
         if may & ~allowed[vp, w] or may & ignored[vc, w]:
-            return False
+            return False, n_req
+    answer = True
     for w in range(live.shape[1]):
         may = live[begun, w] & allowed[vc, w]
         while may != 0:
             t = w * 64 + trailing_zeros(may)
             may &= may - np.uint64(1)
-            if expand:
-                after = _child(child, c, t)
-                before = _child(child, p, t)
-            else:
-                after = child[c, t]
-                before = child[p, t]
-            if after < 0 or after != before:
-                return False
-    return True
+            after = child[c, t]
+            before = child[p, t]
+            if after == -1 or before == -1:
+                answer = False
+                if not ask:
+                    return False, n_req
+                if after == -1 and n_req < requests.shape[0]:
+                    requests[n_req, 0] = c
+                    requests[n_req, 1] = t
+                    n_req += 1
+                if before == -1 and n_req < requests.shape[0]:
+                    requests[n_req, 0] = p
+                    requests[n_req, 1] = t
+                    n_req += 1
+            elif after < 0 or after != before:
+                return False, n_req
+    return answer, n_req
 
 
 @njit(cache=True)  # not nogil: the parser callback runs Python
@@ -371,9 +394,16 @@ def boundary_walk(
         seed_q[k] = q3
         seed_p[k] = c
         n_covered = starts[k + 1] - starts[k] - uncovered[k]
-        if c == p or (
-            n_covered > 0 and _simulated(child, live, allowed, ignored, aid, transitions[0, b], c, p, n_covered >= 64)
-        ):
+        simulated = c == p
+        if not simulated and n_covered > 0:
+            # children it lacks are worth another round for many seeds only
+            asked = n_req
+            simulated, n_req = _simulated(
+                child, live, allowed, ignored, aid, transitions[0, b], c, p, requests, n_req, n_covered >= 64
+            )
+            if n_req > asked:
+                status = NEEDS_CHILDREN
+        if simulated:
             # boundaries where the lexeme walk holds the state begun here add nothing
             seed_self[k] = True
             n_seeds += uncovered[k]
@@ -503,14 +533,14 @@ def warm_up() -> None:
     ignored = np.zeros((1, 1), dtype=np.uint64)
     follow_ok = np.ones((1, 256), dtype=bool)
     child = np.array([[1], [-1]], dtype=np.int32)  # node 1's child is asked for: objmode runs
-    trie = TokenTrie.build([b"a", b"aa"], np.array([0, 1]))
+    trie = TokenTrie.build([b"a", b"aa", b"aaa"], np.array([0, 1, 2]))  # "aaa" crosses a boundary mid-walk
     marks = TokenMarks(1)
     records = np.zeros((4, 3), dtype=np.int32)
     requests = np.zeros((4, 2), dtype=np.int32)
     set_expander(lambda p, t: -1)  # compiles the object-mode callback (lazily, once a process)
     status, marks.count, r = lexeme_walk(
-        transitions, live, accepts, reps, allowed, ends, ignored, 0, follow_ok, 1, *trie_arrays(trie), 8, marks.ok, marks.visited,
-        records,
+        transitions, live, accepts, accepts.any(axis=1), reps, allowed, ends, ignored, 0, follow_ok, 1, *trie_arrays(trie),
+        np.zeros(trie.n_nodes, dtype=np.bool_), 8, marks.ok, marks.visited, records,
     )
     keys, starts, nodes, uncovered, groups, in_order = bucket_records(records, r, 1, trie.byte)
     for first_child in (1, -1):  # each call site of the callback compiles its own

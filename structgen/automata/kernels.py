@@ -31,6 +31,8 @@ def dfa_token_mask(
     node_token: np.ndarray,
     root_children: np.ndarray,
     max_depth: int,
+    clean: np.ndarray,
+    clean_deepest: np.ndarray,
     ok: np.ndarray,
     visited: np.ndarray,
 ) -> tuple[int, int]:
@@ -38,11 +40,13 @@ def dfa_token_mask(
     without dying; returns the depth of the deepest live trie node and the number of
     nodes marked. Only the first bytes the state allows are entered (so a sparse state
     touches a few subtrees, not the whole trie); inside, dead subtrees are skipped in one
-    jump."""
+    jump, and so are the ``clean`` ones of the state's token slice (see
+    :mod:`token_slices`; empty when it has none), whose tokens the caller adds."""
     stack = np.empty(max_depth + 1, dtype=np.int32)
     stack[0] = state
     deepest = 0
     n = 0
+    sliced = clean.shape[0] > 0
     for first in range(256):
         child = root_children[first]
         if child < 0 or transitions[state, first] < 0:
@@ -50,6 +54,11 @@ def dfa_token_mask(
         i = child
         end = subtree_end[child]
         while i < end:
+            if sliced and clean[i]:  # all read, the state looping: tokens from the slice
+                if clean_deepest[i] > deepest:
+                    deepest = clean_deepest[i]
+                i = subtree_end[i]
+                continue
             d = node_depth[i]
             nxt = transitions[stack[d - 1], node_byte[i]]
             if nxt < 0:
@@ -114,7 +123,8 @@ def warm_up() -> None:
     trie = one_token_trie()
     marks = TokenMarks(1)
     words = np.zeros(1, dtype=np.uint32)
-    _, marks.count = dfa_token_mask(transitions, 0, *trie_arrays(trie), marks.ok, marks.visited)
+    clean = np.zeros(trie.n_nodes, dtype=np.bool_)
+    _, marks.count = dfa_token_mask(transitions, 0, *trie_arrays(trie), clean, trie.depth, marks.ok, marks.visited)
     marks.flush_into(words, trie)
     marks.count = VISITED_RING + 1
     marks.flush_into(words, trie)  # the packing path

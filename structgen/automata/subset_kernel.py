@@ -260,7 +260,7 @@ def warm_up() -> None:
     moore_refine(np.zeros((1, 1), dtype=np.int64), np.zeros(1, dtype=np.int64))  # also called from Python
     ones = np.ones(1, dtype=np.int64)
     distinct_columns(np.zeros((1, 256), dtype=np.int32))
-    quotient_table(np.zeros((1, 256), dtype=np.int32), ones * 0, ones * 0)
+    quotient_table(np.zeros((1, 256), dtype=np.int32), ones * 0, np.zeros(1, dtype=np.int32))  # as build_lexer calls it
     subset_terminals(ones * 0, np.array([0, 1]), ones * 0, ones * 0, 1, np.zeros(1, dtype=np.uint64), 1)
 
 

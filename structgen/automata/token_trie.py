@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+from numba import njit
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,6 +35,11 @@ class TokenTrie:
     @property
     def n_nodes(self) -> int:
         return int(self.byte.shape[0])
+
+    @cached_property
+    def subtree_deepest(self) -> np.ndarray:
+        """int32 (n_nodes,): the depth of the deepest node at or below each node."""
+        return _subtree_deepest(self.depth, self.subtree_end)
 
     @classmethod
     def build(cls, token_bytes: Sequence[bytes], ids: np.ndarray) -> "TokenTrie":
@@ -110,3 +117,15 @@ class TokenTrie:
     def tokens_below(self, node: int) -> np.ndarray:
         """The ids of the tokens whose bytes strictly extend ``node``'s."""
         return self.token_ids[self.token_ptr[node + 1] : self.token_ptr[self.subtree_end[node]]]
+
+
+@njit(cache=True, nogil=True)
+def _subtree_deepest(node_depth, subtree_end):
+    deepest = node_depth.copy()
+    for i in range(node_depth.shape[0] - 1, -1, -1):
+        j = i + 1  # the children, each already holding its subtree's deepest node
+        while j < subtree_end[i]:
+            if deepest[j] > deepest[i]:
+                deepest[i] = deepest[j]
+            j = subtree_end[j]
+    return deepest

@@ -27,6 +27,7 @@ import numpy as np
 from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
+from ..automata.token_slices import NO_CLEAN, self_loop_slice
 from ..automata.earley import EarleyGrammar, EarleyNode
 from ..automata.lexer import Lexer, LexerViews, bits_to_words, words_to_ints
 from ..grammar.ir import Bnf
@@ -80,6 +81,7 @@ class GrammarConstraint(Constraint):
         self._trans = lexer.transitions
         self._live = words_to_ints(lexer.live)
         self._accepts = words_to_ints(lexer.accepts)
+        self._accepting = lexer.accepts.any(axis=1)  # whether a state accepts any terminal
         self._ignore = self.earley.ignore_bits
         self._flat, self._offsets = vocab.flat_bytes
         self._lock = threading.RLock()
@@ -235,18 +237,21 @@ class GrammarConstraint(Constraint):
         words = np.zeros(self._n_words, dtype=np.uint32)
         marks = self._marks
         configs = self._with_ends_before(state)
+        shared = self._allowed_per_lexer_state(configs)
         for q, node in configs:
-            part = self._lexeme_part(q, node.allowed)
+            part = self._lexeme_part(q, shared[q])
             if part is None:
                 marks.flush_into(np.zeros_like(words), trie)  # drop what was marked
                 return self._mask_by_advancing(state)
             over = self._dominating(q, node, configs)
             if over is None:
                 words |= part.words
-                only = self._all_terminals
+                only = self._all_terminals if shared[q] == node.allowed else self._terminal_words(_set_bits(node.allowed))
             else:  # its own tokens are the other's, but for boundaries leading elsewhere
                 only = self._terminal_words(
-                    t for t in set((part.keys >> 8).tolist()) if node.scan(t) is not over.scan(t)
+                    t
+                    for t in set((part.keys >> 8).tolist())
+                    if node.allowed >> t & 1 and node.scan(t) is not over.scan(t)
                 )
             if part.keys.size and only.any() and not self._boundary_part(part, self._index(node), only):
                 marks.flush_into(np.zeros_like(words), trie)
@@ -255,6 +260,20 @@ class GrammarConstraint(Constraint):
         if self.is_accepting(state):
             words |= self.eos_words
         return words
+
+    @staticmethod
+    def _allowed_per_lexer_state(configs: list) -> dict[int, int]:
+        """Per lexer state, the terminals any configuration in it allows. Configurations in
+        one lexer state share one lexeme walk under that union: a token read inside the
+        lexeme keeps some terminal of the union live, so some configuration reads it (the
+        union of their parts, which is what the mask needs); a boundary the walk records
+        for terminal ``t`` is one every configuration allowing ``t`` passes, and each walks
+        only the boundaries of its own terminals (states equivalent under the union are
+        equivalent under each configuration's own terminals)."""
+        shared: dict[int, int] = {}
+        for q, node in configs:
+            shared[q] = shared.get(q, 0) | node.allowed
+        return shared
 
     @staticmethod
     def _dominating(q: int, node: EarleyNode, configs: list) -> EarleyNode | None:
@@ -309,11 +328,15 @@ class GrammarConstraint(Constraint):
             return part
         trie = self.vocab.trie
         marks = self._lexeme_marks
+        # inside a lexeme that cannot end here, the bytes the state loops on read tokens at once
+        found = None if self._accepting[q] else self_loop_slice(trie, self._trans[q], q, self._n_words)
+        clean = NO_CLEAN if found is None else found.clean
         while True:
             v = self._views.view_of(allowed)
+            live, accepts, *view_rows = self._lexer_rows()
             status, marks.count, r = gk.lexeme_walk(
-                self._trans, *self._lexer_rows(), v, self._follow_ok, q, *trie_arrays(trie),
-                MAX_CONFIGS, marks.ok, marks.visited, self._records,
+                self._trans, live, accepts, self._accepting, *view_rows, v, self._follow_ok, q, *trie_arrays(trie),
+                clean, MAX_CONFIGS, marks.ok, marks.visited, self._records,
             )  # fmt: skip
             if status != gk.RECORDS_FULL:
                 break
@@ -323,6 +346,8 @@ class GrammarConstraint(Constraint):
         marks.flush_into(words, trie)
         if status == gk.TOO_MANY_CONFIGS:
             return None
+        if found is not None:
+            words |= found.words
         part = LexemePart(words, *gk.bucket_records(self._records, r, max(1, self.bnf.n_terminals), trie.byte))
         self._lexeme_parts[key] = part
         if len(self._lexeme_parts) > LEXEME_CACHE_SIZE:

@@ -15,6 +15,7 @@ import numpy as np
 from ..automata import kernels
 from ..automata.byte_dfa import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, ByteDFA
 from ..automata.token_marks import TokenMarks
+from ..automata.token_slices import NO_CLEAN, NO_DEPTHS, self_loop_slice
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
 
@@ -165,10 +166,14 @@ class RegularConstraint(Constraint):
         trie = self.vocab.trie
         words = np.zeros((self.vocab.logits_width + 31) // 32, dtype=np.uint32)
         marks = self._marks
+        found = self_loop_slice(trie, self.dfa.transitions[state], state, words.shape[0])
+        clean, clean_deepest = (NO_CLEAN, NO_DEPTHS) if found is None else (found.clean, found.deepest)
         deepest, marks.count = kernels.dfa_token_mask(
-            self.dfa.transitions, state, *kernels.trie_arrays(trie), marks.ok, marks.visited
+            self.dfa.transitions, state, *kernels.trie_arrays(trie), clean, clean_deepest, marks.ok, marks.visited
         )
         marks.flush_into(words, trie)
+        if found is not None:
+            words |= found.words
         if self.dfa.accepting[state]:
             words |= self.eos_words
         return words, int(deepest) + 1
