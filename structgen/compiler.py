@@ -35,8 +35,10 @@ def compile_ir(
     eager_masks: int = EAGER_MASK_STATES,
     share_masks: bool = True,
 ) -> Constraint:
-    """Compiles the grammar IR for ``vocab``; ``parser`` is lark's parser for parse trees;
-    the masks of the first ``eager_masks`` states of a regular result are computed now."""
+    """Compiles the grammar IR for ``vocab``; ``parser`` is lark's parser for parse trees.
+    With ``eager_masks``, masks are computed now: of the first ``eager_masks`` states of a
+    regular result, of the initial state of a context-free one (every request's first mask,
+    the costliest: no lexeme is open)."""
     started = time.monotonic()
     expr = regular_expr(grammar)
     if expr is not None and parser is None:
@@ -52,7 +54,10 @@ def compile_ir(
     bnf = lower(grammar)
     remaining = max(0.1, timeout_s - (time.monotonic() - started))
     lexer = build_lexer(bnf.terminals, bnf.terminal_names, max_states=max_states, timeout_s=remaining)
-    return GrammarConstraint(bnf, lexer, vocab, description=f"grammar {grammar.source}", parser=parser)
+    constraint = GrammarConstraint(bnf, lexer, vocab, description=f"grammar {grammar.source}", parser=parser)
+    if eager_masks:
+        constraint.mask_words(constraint.initial_state)
+    return constraint
 
 
 def compile_grammar(

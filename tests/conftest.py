@@ -27,3 +27,12 @@ def smollm2():
 @pytest.fixture(scope="session")
 def smol_vocab() -> Vocabulary:
     return load_case("smollm2").vocab
+
+
+@pytest.fixture(autouse=True)
+def _slices_on_first_request(monkeypatch):
+    """Token slices built the first time a byte set is asked for (not the second), so that
+    the masks checked against references go through them."""
+    from structgen.automata import token_slices
+
+    monkeypatch.setattr(token_slices, "BUILD_ON_REQUEST", 1)

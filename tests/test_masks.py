@@ -15,7 +15,7 @@ from structgen import compile_choices, compile_regex
 from structgen.automata.bitmask import words_to_ids
 from structgen.automata.kernels import dfa_token_mask, trie_arrays
 from structgen.automata.token_marks import TokenMarks
-from structgen.automata.token_slices import NO_CLEAN, NO_DEPTHS, self_loop_slice
+from structgen.automata.token_slices import NO_DEPTHS, NO_NODES, landing_state, self_loop_slice
 from test_regex_dfa import regexes
 
 PATTERNS = [
@@ -160,6 +160,8 @@ SLICED = [
     (r'"[^"\\]*"( [a-z]{0,3}){0,40}', '"héllo wörld'),
     (r'([ -~]|\\n)*;[a-z]*', "abc\\nde"),
     (r"(.{0,3}x)?[^x]*", "abxcd"),
+    # after '"n' most bytes lead to the any-name state, 'a' goes on with the declared name
+    (r'"(name"=[0-9]+|[^"\\]*"=[a-z]+)', '"namx'),
 ]
 
 
@@ -171,6 +173,10 @@ def test_sliced_masks_equal_brute_force(name, pattern, text):
     states = states_along(constraint.dfa, text)
     width = (vocab.logits_width + 31) // 32
     sliced = [s for s in states if self_loop_slice(vocab.trie, constraint.dfa.transitions[s], s, width, eager=True)]
+    for state in states:  # states whose bytes mostly lead to a looping one use its slice
+        landing = landing_state(constraint.dfa.transitions, state)
+        if landing >= 0:
+            self_loop_slice(vocab.trie, constraint.dfa.transitions[landing], landing, width, eager=True)
     assert sliced, "no state of the text has a slice"
     for state in states + list(range(constraint.dfa.n_states)):  # the others may share masks
         constraint.mask_words(state)
@@ -180,8 +186,11 @@ def test_sliced_masks_equal_brute_force(name, pattern, text):
     for state in sliced:  # the lookahead that decides sharing: as deep as the full walk's
         found = self_loop_slice(vocab.trie, constraint.dfa.transitions[state], state, width)
         deepest = []
-        for clean, depths in ((found.clean, found.deepest), (NO_CLEAN, NO_DEPTHS)):
-            d, marks.count = dfa_token_mask(constraint.dfa.transitions, state, *trie_arrays(vocab.trie), clean, depths, marks.ok, marks.visited)
+        for clean, path_in, depths in ((found.clean, found.path_in, found.deepest), (NO_NODES, NO_NODES, NO_DEPTHS)):
+            d, marks.count = dfa_token_mask(
+                constraint.dfa.transitions, state, *trie_arrays(vocab.trie), state, clean, path_in, depths,
+                vocab.trie.token_ptr, vocab.trie.token_ids, found.words.copy(), marks.ok, marks.visited,
+            )  # fmt: skip
             marks.flush_into(np.zeros(width, dtype=np.uint32), vocab.trie)
             deepest.append(d)
         assert deepest[0] == deepest[1], (pattern, state)

@@ -36,6 +36,7 @@ from numba import njit, objmode
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .kernels import trie_arrays
+from .token_slices import unmark_root_subtree
 from .token_marks import TokenMarks, mark_node
 from .token_trie import TokenTrie
 
@@ -128,7 +129,12 @@ def lexeme_walk(
     node_token: np.ndarray,
     root_children: np.ndarray,
     max_depth: int,
+    landing: int,
     clean: np.ndarray,
+    path_in: np.ndarray,
+    token_ptr: np.ndarray,
+    token_ids: np.ndarray,
+    slice_words: np.ndarray,
     max_configs: int,
     ok: np.ndarray,
     visited: np.ndarray,
@@ -148,10 +154,11 @@ def lexeme_walk(
     configurations after it (lexer state 0) to the state instead, whose parts are cached
     like any other; walking them here would walk most of the trie with the parser.
 
-    ``clean`` (empty for none): the clean nodes of the token slice of ``start_q``, a state
-    that accepts no terminal (see :mod:`token_slices`); their subtrees are skipped, since
-    the walk stays in ``start_q`` along them and passes no boundary: the caller adds the
-    slice's tokens."""
+    With a token slice (``clean`` not empty; see :mod:`token_slices`) of ``landing``, a
+    state that accepts no terminal and is live under the view, whose tokens
+    ``slice_words`` holds: under first bytes that lead to ``landing``, clean subtrees are
+    skipped (the walk stays there and passes no boundary), and the slice's tokens under
+    the other first bytes are cleared from ``slice_words``."""
     words = ends.shape[1]
     cq = np.empty((max_depth + 1, max_configs), dtype=np.int32)
     cn = np.zeros(max_depth + 1, dtype=np.int32)
@@ -164,10 +171,13 @@ def lexeme_walk(
         node = root_children[first]
         if node < 0:
             continue
+        lands = sliced and transitions[start_q, first] == landing
+        if sliced and not lands and path_in[node]:
+            unmark_root_subtree(node, subtree_end, path_in, token_ptr, token_ids, slice_words)
         i = node
         end = subtree_end[node]
         while i < end:
-            if sliced and clean[i]:
+            if lands and clean[i]:
                 i = subtree_end[i]
                 continue
             d = node_depth[i]
@@ -538,10 +548,11 @@ def warm_up() -> None:
     records = np.zeros((4, 3), dtype=np.int32)
     requests = np.zeros((4, 2), dtype=np.int32)
     set_expander(lambda p, t: -1)  # compiles the object-mode callback (lazily, once a process)
+    nodes = np.zeros(trie.n_nodes, dtype=np.bool_)
     status, marks.count, r = lexeme_walk(
         transitions, live, accepts, accepts.any(axis=1), reps, allowed, ends, ignored, 0, follow_ok, 1, *trie_arrays(trie),
-        np.zeros(trie.n_nodes, dtype=np.bool_), 8, marks.ok, marks.visited, records,
-    )
+        0, nodes, nodes, trie.token_ptr, trie.token_ids, np.zeros(1, dtype=np.uint32), 8, marks.ok, marks.visited, records,
+    )  # fmt: skip
     keys, starts, nodes, uncovered, groups, in_order = bucket_records(records, r, 1, trie.byte)
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child

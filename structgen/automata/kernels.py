@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .token_slices import unmark_root_subtree
 from .token_marks import VISITED_RING, TokenMarks, mark_node
 from .token_trie import TokenTrie
 
@@ -31,8 +32,13 @@ def dfa_token_mask(
     node_token: np.ndarray,
     root_children: np.ndarray,
     max_depth: int,
+    landing: int,
     clean: np.ndarray,
+    path_in: np.ndarray,
     clean_deepest: np.ndarray,
+    token_ptr: np.ndarray,
+    token_ids: np.ndarray,
+    words: np.ndarray,
     ok: np.ndarray,
     visited: np.ndarray,
 ) -> tuple[int, int]:
@@ -40,8 +46,9 @@ def dfa_token_mask(
     without dying; returns the depth of the deepest live trie node and the number of
     nodes marked. Only the first bytes the state allows are entered (so a sparse state
     touches a few subtrees, not the whole trie); inside, dead subtrees are skipped in one
-    jump, and so are the ``clean`` ones of the state's token slice (see
-    :mod:`token_slices`; empty when it has none), whose tokens the caller adds."""
+    jump. With a token slice (``clean`` not empty; see :mod:`token_slices`) whose tokens
+    ``words`` holds, under first bytes leading to ``landing`` its clean subtrees are
+    skipped too, and its tokens under the other first bytes are cleared from ``words``."""
     stack = np.empty(max_depth + 1, dtype=np.int32)
     stack[0] = state
     deepest = 0
@@ -49,12 +56,17 @@ def dfa_token_mask(
     sliced = clean.shape[0] > 0
     for first in range(256):
         child = root_children[first]
-        if child < 0 or transitions[state, first] < 0:
+        if child < 0:
+            continue
+        lands = sliced and transitions[state, first] == landing
+        if sliced and not lands and path_in[child]:
+            unmark_root_subtree(child, subtree_end, path_in, token_ptr, token_ids, words)
+        if transitions[state, first] < 0:
             continue
         i = child
         end = subtree_end[child]
         while i < end:
-            if sliced and clean[i]:  # all read, the state looping: tokens from the slice
+            if lands and clean[i]:  # read to the end, looping in the landing state
                 if clean_deepest[i] > deepest:
                     deepest = clean_deepest[i]
                 i = subtree_end[i]
@@ -123,8 +135,10 @@ def warm_up() -> None:
     trie = one_token_trie()
     marks = TokenMarks(1)
     words = np.zeros(1, dtype=np.uint32)
-    clean = np.zeros(trie.n_nodes, dtype=np.bool_)
-    _, marks.count = dfa_token_mask(transitions, 0, *trie_arrays(trie), clean, trie.depth, marks.ok, marks.visited)
+    nodes = np.ones(trie.n_nodes, dtype=np.bool_)
+    _, marks.count = dfa_token_mask(
+        transitions, 0, *trie_arrays(trie), 0, nodes, nodes, trie.depth, trie.token_ptr, trie.token_ids, words, marks.ok, marks.visited
+    )  # fmt: skip
     marks.flush_into(words, trie)
     marks.count = VISITED_RING + 1
     marks.flush_into(words, trie)  # the packing path
