@@ -11,16 +11,20 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
 
 from .automata.byte_dfa import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, ByteDFA
 from .automata.lexer import build_lexer
+from .automata.token_slices import self_loop_slice
 from .constraints.base import Constraint
 from .constraints.grammar import GrammarConstraint
 from .constraints.regular import EAGER_MASK_STATES, RegularConstraint
 from .errors import CompileBudgetError, GrammarError, RegexError
 from .grammar.gbnf import parse_gbnf
 from .automata.expr_nfa import expr_to_nfa
-from .grammar.ir import Grammar, lower, regular_expr
+from .grammar.ir import Grammar, Repeat, lower, regular_expr
 from .grammar.lark_frontend import lark_to_ir
 from .tokenizers.vocabulary import Vocabulary
 
@@ -93,6 +97,7 @@ def compile_json_grammar(build: Callable[[bool], Grammar], vocab: Vocabulary, **
     budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
     budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
     started = time.monotonic()
+    self_loop_slice(vocab.trie, _string_body_row(), 0, (vocab.logits_width + 31) // 32, eager=True)
     timeout_s = budget.pop("timeout_s", DEFAULT_TIMEOUT_S)
     try:
         one_dfa = {**budget, "max_states": min(budget.get("max_states", DEFAULT_MAX_STATES), JSON_DFA_STATES)}
@@ -100,6 +105,16 @@ def compile_json_grammar(build: Callable[[bool], Grammar], vocab: Vocabulary, **
     except CompileBudgetError:
         remaining = max(0.1, timeout_s - (time.monotonic() - started))
         return compile_ir(build(True), vocab, timeout_s=remaining, **budget)
+
+
+@lru_cache(maxsize=1)
+def _string_body_row() -> np.ndarray:
+    """The transitions of a JSON string body's looping state: its token slice (the tokens
+    made of plain string characters, met in every schema) is built at compile time, not on
+    a request's mask."""
+    from .json_schema.strings import any_char
+
+    return ByteDFA.from_nfa(expr_to_nfa(Repeat(any_char()))).transitions[0]
 
 
 def compile_json_schema(

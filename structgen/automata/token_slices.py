@@ -38,7 +38,6 @@ class TokenSlice:
 
 NO_NODES = np.zeros(0, dtype=np.bool_)  # what kernels get for a walk without a slice
 NO_DEPTHS = np.zeros(0, dtype=np.int32)
-NO_WORDS = np.zeros(0, dtype=np.uint32)
 
 
 def landing_state(transitions: np.ndarray, q: int) -> int:

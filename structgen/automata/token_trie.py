@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from numba import njit
@@ -31,15 +30,12 @@ class TokenTrie:
     max_depth: int
     node_token: np.ndarray  # int32 (n_nodes,): the first token ending at the node, or -1
     extra_pairs: np.ndarray  # int32 (m, 2): (node_token, another token with the same bytes)
+    subtree_deepest: np.ndarray  # int32 (n_nodes,): the depth of the deepest node at or below
 
     @property
     def n_nodes(self) -> int:
         return int(self.byte.shape[0])
 
-    @cached_property
-    def subtree_deepest(self) -> np.ndarray:
-        """int32 (n_nodes,): the depth of the deepest node at or below each node."""
-        return _subtree_deepest(self.depth, self.subtree_end)
 
     @classmethod
     def build(cls, token_bytes: Sequence[bytes], ids: np.ndarray) -> "TokenTrie":
@@ -80,10 +76,11 @@ class TokenTrie:
         node_token = np.full(len(node_tokens), -1, dtype=np.int32)
         has = counts > 0
         node_token[has] = token_ids[token_ptr[:-1][has]]
+        ends = np.array(subtree_end, dtype=np.int32)
         return cls(
             byte=byte,
             depth=depth,
-            subtree_end=np.array(subtree_end, dtype=np.int32),
+            subtree_end=ends,
             token_ptr=token_ptr,
             token_ids=token_ids,
             root_children=root_children,
@@ -92,6 +89,7 @@ class TokenTrie:
             extra_pairs=np.array(
                 [(ts[0], t) for ts in node_tokens if len(ts) > 1 for t in ts[1:]], dtype=np.int32
             ).reshape(-1, 2),
+            subtree_deepest=_subtree_deepest(depth, ends),
         )
 
     def prefix_nodes(self, data: bytes) -> list[int]:
@@ -121,6 +119,8 @@ class TokenTrie:
 
 @njit(cache=True, nogil=True)
 def _subtree_deepest(node_depth, subtree_end):
+    """Per node, the depth of the deepest node at or below it (last nodes first, so that
+    every child is done before its parent)."""
     deepest = node_depth.copy()
     for i in range(node_depth.shape[0] - 1, -1, -1):
         j = i + 1  # the children, each already holding its subtree's deepest node

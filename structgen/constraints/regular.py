@@ -195,13 +195,16 @@ class RegularConstraint(Constraint):
         """Computes every state's mask now when the DFA has at most ``max_states`` states (a
         small DFA's masks cost a few µs each, back to back); returns how many were computed.
         A larger DFA gets its lookahead classes instead, so that later masks can be shared
-        without that cost landing on a request."""
+        without that cost landing on a request, and (unless ``max_states`` is 0) the initial
+        state's mask, every request's first."""
         if self.dfa.n_states > max_states:
-            if not self.share_masks:
+            if self.share_masks:
+                with self._lock:
+                    self._classes = self.dfa.lookahead_classes(self.vocab.trie.max_depth + 1, self._classes)
+            if max_states == 0:
                 return 0
-            with self._lock:
-                self._classes = self.dfa.lookahead_classes(self.vocab.trie.max_depth + 1, self._classes)
-            return 0
+            self.mask_words(self.initial_state)
+            return 1
         for state in range(self.dfa.n_states):
             self.mask_words(state)
         return self.dfa.n_states
