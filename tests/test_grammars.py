@@ -11,6 +11,7 @@ import random
 import warnings
 
 import lark
+import numpy as np
 import pytest
 
 from conftest import load_case
@@ -365,3 +366,21 @@ def test_generate_with_grammar_returns_parse_tree(smollm2):
 def constraint_prefix_ok(grammar_text: str, output: str) -> bool:
     constraint = compile_grammar(grammar_text, BYTES)
     return constraint.advance_bytes(constraint.initial_state, output.encode()) is not None
+
+
+def test_boundary_records_group_alike_by_counting_and_by_sorting():
+    """The two ways bucket_records groups a walk's boundaries (a counting sort over every
+    (terminal, byte) key, a sort of the records) give the same groups."""
+    from structgen.automata.grammar_kernels import _bucket_by_counting, _bucket_by_sorting
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n_terminals, r = int(rng.integers(1, 40)), int(rng.integers(0, 300))
+        node_byte = rng.integers(0, 4, 500).astype(np.uint8)
+        records = np.zeros((r + 3, 3), dtype=np.int32)
+        records[:r, 0] = rng.integers(0, n_terminals, r)
+        records[:r, 1] = np.sort(rng.choice(500, size=r))
+        records[:r, 2] = rng.integers(0, 2, r)
+        by_counting = _bucket_by_counting(records, r, n_terminals, node_byte)
+        by_sorting = _bucket_by_sorting(records, r, n_terminals, node_byte)
+        assert all(np.array_equal(a, b) for a, b in zip(by_counting, by_sorting))

@@ -244,16 +244,59 @@ def lexeme_walk(
 
 
 @njit(cache=True, nogil=True)
-def bucket_records(
+def _bucket_by_counting(
     records: np.ndarray, r: int, n_terminals: int, node_byte: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Groups the first ``r`` boundary records by key ``terminal * 256 + byte`` (a stable
-    sort of the ``r`` records, so the cost does not grow with the number of terminals).
-    Returns the keys present (ascending); ``starts`` (one more than keys); the trie nodes,
-    so that group ``k`` is ``nodes[starts[k]:starts[k + 1]]``, its records not covered
-    first, then the covered ones (each part in trie order); ``uncovered[k]``, how many are
-    not covered; and, in the order written (trie order), each record's group and its
-    ``node * 2 + covered``."""
+    """:func:`bucket_records` by a counting sort over every key (for few terminals)."""
+    size = n_terminals * 256
+    count = np.zeros(size + 1, dtype=np.int32)
+    n_uncovered = np.zeros(size, dtype=np.int32)
+    for x in range(r):
+        key = records[x, 0] * 256 + node_byte[records[x, 1]]
+        count[key + 1] += 1
+        if records[x, 2] == 0:
+            n_uncovered[key] += 1
+    group_of = np.full(size, -1, dtype=np.int32)
+    n_keys = 0
+    for key in range(size):
+        if count[key + 1] > 0:
+            group_of[key] = n_keys
+            n_keys += 1
+        count[key + 1] += count[key]
+    keys = np.empty(n_keys, dtype=np.int32)
+    starts = np.empty(n_keys + 1, dtype=np.int32)
+    uncovered = np.empty(n_keys, dtype=np.int32)
+    nodes = np.empty(r, dtype=np.int32)
+    groups = np.empty(r, dtype=np.int32)
+    in_order = np.empty(r, dtype=np.int32)
+    fill_uncovered = count[:size].copy()
+    fill_covered = fill_uncovered + n_uncovered
+    for x in range(r):
+        key = records[x, 0] * 256 + node_byte[records[x, 1]]
+        if records[x, 2] == 0:
+            nodes[fill_uncovered[key]] = records[x, 1]
+            fill_uncovered[key] += 1
+        else:
+            nodes[fill_covered[key]] = records[x, 1]
+            fill_covered[key] += 1
+        groups[x] = group_of[key]
+        in_order[x] = records[x, 1] * 2 + (records[x, 2] != 0)
+    j = 0
+    for key in range(size):
+        if count[key + 1] > count[key]:
+            keys[j] = key
+            starts[j] = count[key]
+            uncovered[j] = n_uncovered[key]
+            j += 1
+    starts[n_keys] = r
+    return keys, starts, nodes, uncovered, groups, in_order
+
+
+@njit(cache=True, nogil=True)
+def _bucket_by_sorting(
+    records: np.ndarray, r: int, n_terminals: int, node_byte: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`bucket_records` by a stable sort of the records (for many terminals)."""
     sort_key = np.empty(r, dtype=np.int64)
     in_order = np.empty(r, dtype=np.int32)
     for x in range(r):
@@ -284,6 +327,23 @@ def bucket_records(
         groups[x] = k
     starts[n_keys] = r
     return keys, starts, nodes, uncovered, groups, in_order
+
+
+@njit(cache=True, nogil=True)
+def bucket_records(
+    records: np.ndarray, r: int, n_terminals: int, node_byte: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Groups the first ``r`` boundary records by key ``terminal * 256 + byte``. Returns the
+    keys present (ascending); ``starts`` (one more than keys); the trie nodes, so that group
+    ``k`` is ``nodes[starts[k]:starts[k + 1]]``, its records not covered first, then the
+    covered ones (each part in trie order); ``uncovered[k]``, how many are not covered;
+    and, in the order written (trie order), each record's group and its
+    ``node * 2 + covered``. A counting sort over every possible key when they are few
+    against the records, else a sort of the records (big JSON schemas have hundreds of
+    terminals and few records a walk)."""
+    if n_terminals * 256 <= 8 * r:
+        return _bucket_by_counting(records, r, n_terminals, node_byte)
+    return _bucket_by_sorting(records, r, n_terminals, node_byte)
 
 
 @njit(cache=True)
@@ -419,8 +479,8 @@ def boundary_walk(
             n_seeds += uncovered[k]
         else:
             n_seeds += starts[k + 1] - starts[k]
-    if n_seeds == 0:
-        return status, n, n_req
+    if n_seeds == 0 or status == NEEDS_CHILDREN:
+        return status, n, n_req  # (the caller walks again once it has the children asked for)
     # the seeds in trie order: from the kept groups when few, else by filtering all records
     order_nodes = np.empty(n_seeds, dtype=np.int32)
     order_groups = np.empty(n_seeds, dtype=np.int32)

@@ -237,16 +237,17 @@ class GrammarConstraint(Constraint):
         words = np.zeros(self._n_words, dtype=np.uint32)
         marks = self._marks
         configs = self._with_ends_before(state)
-        shared = self._allowed_per_lexer_state(configs)
+        shared = None if self._views.merged else self._allowed_per_lexer_state(configs)
         for q, node in configs:
-            part = self._lexeme_part(q, shared[q])
+            walked = node.allowed if shared is None else shared[q]
+            part = self._lexeme_part(q, walked)
             if part is None:
                 marks.flush_into(np.zeros_like(words), trie)  # drop what was marked
                 return self._mask_by_advancing(state)
             over = self._dominating(q, node, configs)
             if over is None:
                 words |= part.words
-                only = self._all_terminals if shared[q] == node.allowed else self._terminal_words(_set_bits(node.allowed))
+                only = self._all_terminals if walked == node.allowed else self._terminal_words(_set_bits(node.allowed))
             else:  # its own tokens are the other's, but for boundaries leading elsewhere
                 only = self._terminal_words(
                     t
@@ -269,7 +270,9 @@ class GrammarConstraint(Constraint):
         union of their parts, which is what the mask needs); a boundary the walk records
         for terminal ``t`` is one every configuration allowing ``t`` passes, and each walks
         only the boundaries of its own terminals (states equivalent under the union are
-        equivalent under each configuration's own terminals)."""
+        equivalent under each configuration's own terminals). Only for lexers too large to
+        merge states per view: in merged ones a state is a representative under one view,
+        and walks per (state, allowed set) are met again more often than unions are."""
         shared: dict[int, int] = {}
         for q, node in configs:
             shared[q] = shared.get(q, 0) | node.allowed
