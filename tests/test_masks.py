@@ -15,7 +15,7 @@ from structgen import compile_choices, compile_regex
 from structgen.automata.bitmask import words_to_ids
 from structgen.automata.kernels import dfa_token_mask, trie_arrays
 from structgen.automata.token_marks import TokenMarks
-from structgen.automata.token_slices import NO_DEPTHS, NO_NODES, landing_state, self_loop_slice
+from structgen.automata.token_slices import NO_NODES, landing_state, self_loop_slice
 from test_regex_dfa import regexes
 
 PATTERNS = [
@@ -186,9 +186,9 @@ def test_sliced_masks_equal_brute_force(name, pattern, text):
     for state in sliced:  # the lookahead that decides sharing: as deep as the full walk's
         found = self_loop_slice(vocab.trie, constraint.dfa.transitions[state], state, width)
         deepest = []
-        for clean, path_in, depths in ((found.clean, found.path_in, found.deepest), (NO_NODES, NO_NODES, NO_DEPTHS)):
+        for clean, path_in in ((found.clean, found.path_in), (NO_NODES, NO_NODES)):
             d, marks.count = dfa_token_mask(
-                constraint.dfa.transitions, state, *trie_arrays(vocab.trie), state, clean, path_in, depths,
+                constraint.dfa.transitions, state, *trie_arrays(vocab.trie), state, clean, path_in, vocab.trie.subtree_deepest,
                 vocab.trie.token_ptr, vocab.trie.token_ids, found.words.copy(), marks.ok, marks.visited,
             )  # fmt: skip
             marks.flush_into(np.zeros(width, dtype=np.uint32), vocab.trie)
@@ -211,4 +211,4 @@ def test_token_slices_against_the_token_bytes():
         below = range(node, int(trie.subtree_end[node]))
         tokens = [*trie.tokens_at(node).tolist(), *trie.tokens_below(node).tolist()]
         assert found.clean[node] == all(t in made_of_set for t in tokens), node
-        assert found.deepest[node] == max(int(trie.depth[j]) for j in below), node
+        assert trie.subtree_deepest[node] == max(int(trie.depth[j]) for j in below), node

@@ -300,7 +300,9 @@ def _bucket_by_sorting(
     sort_key = np.empty(r, dtype=np.int64)
     in_order = np.empty(r, dtype=np.int32)
     for x in range(r):
-        covered = 1 if records[x, 2] != 0 else 0
+        covered = 0
+        if records[x, 2] != 0:
+            covered = 1
         sort_key[x] = (np.int64(records[x, 0]) * 256 + node_byte[records[x, 1]]) * 2 + covered
         in_order[x] = records[x, 1] * 2 + covered
     order = np.argsort(sort_key, kind="mergesort")  # stable: trie order within a group
@@ -608,10 +610,10 @@ def warm_up() -> None:
     records = np.zeros((4, 3), dtype=np.int32)
     requests = np.zeros((4, 2), dtype=np.int32)
     set_expander(lambda p, t: -1)  # compiles the object-mode callback (lazily, once a process)
-    nodes = np.zeros(trie.n_nodes, dtype=np.bool_)
+    no_clean = np.zeros(trie.n_nodes, dtype=np.bool_)
     status, marks.count, r = lexeme_walk(
         transitions, live, accepts, accepts.any(axis=1), reps, allowed, ends, ignored, 0, follow_ok, 1, *trie_arrays(trie),
-        0, nodes, nodes, trie.token_ptr, trie.token_ids, np.zeros(1, dtype=np.uint32), 8, marks.ok, marks.visited, records,
+        0, no_clean, no_clean, trie.token_ptr, trie.token_ids, np.zeros(1, dtype=np.uint32), 8, marks.ok, marks.visited, records,
     )  # fmt: skip
     keys, starts, nodes, uncovered, groups, in_order = bucket_records(records, r, 1, trie.byte)
     for first_child in (1, -1):  # each call site of the callback compiles its own

@@ -241,7 +241,9 @@ def quotient_table(trans, reps, state_class):
         r = reps[i]
         for b in range(width):
             t = trans[r, b]
-            out[i, b] = -1 if t < 0 else state_class[t]
+            out[i, b] = -1
+            if t >= 0:
+                out[i, b] = state_class[t]
     return out
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,12 +33,10 @@ BUILD_ON_REQUEST = 2  # a byte set's slice is built when asked for this many tim
 class TokenSlice:
     path_in: np.ndarray  # bool (n_nodes,): the node's bytes from the root are made of S
     clean: np.ndarray  # bool (n_nodes,): so are those of every node below it
-    deepest: np.ndarray  # int32 (n_nodes,): the depth of the deepest node at or below it
     words: np.ndarray  # uint32 mask words of every token made of S
 
 
 NO_NODES = np.zeros(0, dtype=np.bool_)  # what kernels get for a walk without a slice
-NO_DEPTHS = np.zeros(0, dtype=np.int32)
 
 
 def landing_state(transitions: np.ndarray, q: int) -> int:
@@ -111,10 +110,23 @@ def self_loop_slice(
     path_in, clean = slice_of(
         trie.byte, trie.depth, trie.subtree_end, trie.token_ptr, trie.token_ids, trie.max_depth, loops, words
     )
-    found = TokenSlice(path_in=path_in, clean=clean, deepest=trie.subtree_deepest, words=words)
+    found = TokenSlice(path_in=path_in, clean=clean, words=words)
     with _lock:
         _slices[trie][key] = found
     return found
+
+
+def landing_slice(
+    trie: TokenTrie, transitions: np.ndarray, q: int, n_words: int, usable: Callable[[int], bool] | None = None
+) -> tuple[int, TokenSlice | None]:
+    """The landing state of walks from ``q`` (see :func:`landing_state`) and its slice, or
+    (-1, None) when there is none, none is built yet, or ``usable`` refuses the landing
+    state."""
+    landing = landing_state(transitions, q)
+    if landing < 0 or (usable is not None and not usable(landing)):
+        return -1, None
+    found = self_loop_slice(trie, transitions[landing], landing, n_words)
+    return (-1, None) if found is None else (landing, found)
 
 
 def warm_up() -> None:

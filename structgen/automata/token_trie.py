@@ -36,7 +36,6 @@ class TokenTrie:
     def n_nodes(self) -> int:
         return int(self.byte.shape[0])
 
-
     @classmethod
     def build(cls, token_bytes: Sequence[bytes], ids: np.ndarray) -> "TokenTrie":
         order = sorted((token_bytes[i], int(i)) for i in ids if token_bytes[i])

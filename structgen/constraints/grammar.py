@@ -27,7 +27,7 @@ import numpy as np
 from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
-from ..automata.token_slices import NO_NODES, TokenSlice, landing_state, self_loop_slice
+from ..automata.token_slices import NO_NODES, landing_slice
 from ..automata.earley import EarleyGrammar, EarleyNode
 from ..automata.lexer import Lexer, LexerViews, bits_to_words, words_to_ints
 from ..grammar.ir import Bnf
@@ -331,15 +331,19 @@ class GrammarConstraint(Constraint):
             return part
         trie = self.vocab.trie
         marks = self._lexeme_marks
-        landing, found = self._slice_for(q, allowed)
+        # inside a lexeme that cannot end in the landing state, live under these terminals
+        landing, found = landing_slice(
+            trie, self._trans, q, self._n_words, lambda r: not self._accepting[r] and bool(self._live[r] & allowed)
+        )
+        clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
         while True:
             v = self._views.view_of(allowed)
             live, accepts, *view_rows = self._lexer_rows()
             words = np.zeros(self._n_words, dtype=np.uint32) if found is None else found.words.copy()
             status, marks.count, r = gk.lexeme_walk(
                 self._trans, live, accepts, self._accepting, *view_rows, v, self._follow_ok, q, *trie_arrays(trie),
-                landing, NO_NODES if found is None else found.clean, NO_NODES if found is None else found.path_in,
-                trie.token_ptr, trie.token_ids, words, MAX_CONFIGS, marks.ok, marks.visited, self._records,
+                landing, clean, path_in, trie.token_ptr, trie.token_ids, words, MAX_CONFIGS, marks.ok, marks.visited,
+                self._records,
             )  # fmt: skip
             if status != gk.RECORDS_FULL:
                 break
@@ -353,16 +357,6 @@ class GrammarConstraint(Constraint):
         if len(self._lexeme_parts) > LEXEME_CACHE_SIZE:
             self._lexeme_parts.popitem(last=False)
         return part
-
-    def _slice_for(self, q: int, allowed: int) -> tuple[int, "TokenSlice | None"]:
-        """The landing state and token slice a lexeme walk from ``q`` may use (see
-        :mod:`structgen.automata.token_slices`): only inside a lexeme that cannot end there
-        and stays live under ``allowed``."""
-        landing = landing_state(self._trans, q)
-        if landing < 0 or self._accepting[landing] or not self._live[landing] & allowed:
-            return -1, None
-        found = self_loop_slice(self.vocab.trie, self._trans[landing], landing, self._n_words)
-        return (-1, None) if found is None else (landing, found)
 
     def _boundary_part(self, part: "LexemePart", p: int, only: np.ndarray) -> bool:
         """Marks the tokens of parser node ``p`` that cross one of ``part``'s boundaries

@@ -15,7 +15,7 @@ import numpy as np
 from ..automata import kernels
 from ..automata.byte_dfa import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, ByteDFA
 from ..automata.token_marks import TokenMarks
-from ..automata.token_slices import NO_DEPTHS, NO_NODES, landing_state, self_loop_slice
+from ..automata.token_slices import NO_NODES, landing_slice
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
 
@@ -166,15 +166,12 @@ class RegularConstraint(Constraint):
         trie = self.vocab.trie
         words = np.zeros((self.vocab.logits_width + 31) // 32, dtype=np.uint32)
         marks = self._marks
-        landing = landing_state(self.dfa.transitions, state)
-        found = None if landing < 0 else self_loop_slice(trie, self.dfa.transitions[landing], landing, words.shape[0])
-        if found is None:
-            landing, clean, path_in, clean_deepest = -1, NO_NODES, NO_NODES, NO_DEPTHS
-        else:
-            clean, path_in, clean_deepest = found.clean, found.path_in, found.deepest
+        landing, found = landing_slice(trie, self.dfa.transitions, state, words.shape[0])
+        clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
+        if found is not None:
             words |= found.words  # less what the walk clears
         deepest, marks.count = kernels.dfa_token_mask(
-            self.dfa.transitions, state, *kernels.trie_arrays(trie), landing, clean, path_in, clean_deepest,
+            self.dfa.transitions, state, *kernels.trie_arrays(trie), landing, clean, path_in, trie.subtree_deepest,
             trie.token_ptr, trie.token_ids, words, marks.ok, marks.visited,
         )  # fmt: skip
         marks.flush_into(words, trie)
