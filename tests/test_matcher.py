@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from structgen import allocate_token_bitmask, apply_token_bitmask_inplace, compile_choices, compile_regex
+from structgen.automata.bitmask import bitmask_width
 
 
 def ids_for(vocab, *pieces: bytes) -> list[int]:
@@ -89,6 +90,20 @@ def test_fill_bitmask_and_apply(date, smol_vocab):
     as_numpy = np.zeros((1, bitmask.shape[1]), dtype=np.int32)
     m.fill_bitmask(as_numpy)
     assert np.array_equal(as_numpy[0], bitmask[1].numpy())
+
+
+def test_fill_bitmask_follows_a_tensor_whose_storage_changes(date, smol_vocab):
+    m = date.matcher()
+    expected = np.zeros(bitmask_width(smol_vocab.logits_width), dtype=np.int32)
+    m.fill_bitmask(expected[None, :])
+    bitmask = allocate_token_bitmask(1, smol_vocab.logits_width)
+    m.fill_bitmask(bitmask)  # the tensor's numpy view is now kept
+    bitmask.set_(torch.zeros_like(bitmask))  # same tensor object, new storage
+    m.fill_bitmask(bitmask)
+    assert np.array_equal(bitmask[0].numpy(), expected)
+    other = allocate_token_bitmask(3, smol_vocab.logits_width)
+    m.fill_bitmask(other, row=2)
+    assert np.array_equal(other[2].numpy(), expected) and not other[:2].any()
 
 
 def test_bitmask_layout_matches_xgrammar_convention(smol_vocab):

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -17,6 +20,28 @@ def bitmask_width(logits_width: int) -> int:
 def allocate_token_bitmask(batch_size: int, logits_width: int) -> torch.Tensor:
     """A zeroed ``(batch_size, ceil(logits_width / 32))`` int32 bitmask."""
     return torch.zeros((batch_size, bitmask_width(logits_width)), dtype=torch.int32)
+
+
+_cpu_views: dict[int, tuple[weakref.ref, int, np.ndarray]] = {}
+
+
+def cpu_rows(bitmask: Any) -> np.ndarray | None:
+    """The int32 bitmask as uint32 words sharing its memory (a CPU tensor's view is kept
+    per tensor and storage address, so that a decode loop filling one bitmask every step
+    makes it once), or None for a tensor on a device."""
+    if type(bitmask) is np.ndarray:
+        return bitmask.view(np.uint32)
+    key = id(bitmask)
+    found = _cpu_views.get(key)
+    if found is not None and found[0]() is bitmask and found[1] == bitmask.data_ptr():
+        return found[2]
+    if not bitmask.is_cpu:
+        return None
+    rows = bitmask.numpy().view(np.uint32)
+    if len(_cpu_views) > 64:
+        _cpu_views.clear()
+    _cpu_views[key] = (weakref.ref(bitmask), bitmask.data_ptr(), rows)
+    return rows
 
 
 def unpack_bitmask(bitmask: torch.Tensor, logits_width: int) -> torch.Tensor:

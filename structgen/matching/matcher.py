@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..automata.bitmask import words_to_ids
+from ..automata.bitmask import cpu_rows, words_to_ids
 from ..constraints.base import Constraint
 
 _TERMINATED = object()  # the state after EOS
@@ -155,15 +155,14 @@ class Matcher:
 
     def fill_bitmask(self, bitmask: Any, row: int = 0) -> None:
         """Writes this matcher's mask into row ``row`` of an int32 bitmask (torch or numpy)."""
-        words = self.mask_words().view(np.int32)
-        if not isinstance(bitmask, np.ndarray):
-            if bitmask.device.type != "cpu":
-                import torch
+        words = self.mask_words()
+        rows = cpu_rows(bitmask)
+        if rows is None:
+            import torch
 
-                bitmask[row, : words.shape[0]].copy_(torch.from_numpy(words), non_blocking=True)
-                return
-            bitmask = bitmask.numpy()  # shares memory with the CPU tensor
-        bitmask[row, : words.shape[0]] = words
+            bitmask[row, : words.shape[0]].copy_(torch.from_numpy(words.view(np.int32)), non_blocking=True)
+            return
+        rows[row, : words.shape[0]] = words
 
     def allowed_token_ids(self) -> np.ndarray:
         """Sorted ids of the tokens allowed now (EOS included where the output may end)."""
