@@ -162,11 +162,11 @@ class _Subsets:
 def determinize(nfa: ByteNFA, max_states: int, deadline: float, what: str) -> tuple[np.ndarray, np.ndarray, _Subsets]:
     """Subset construction over bytes (a numba kernel sweeping byte intervals). Returns the
     transitions, which states hold ``nfa.final``, and each state's NFA subset."""
-    from .subset_kernel import nfa_arrays, subset_construction
+    from .subset_kernel import subset_construction
 
     if time.monotonic() > deadline:
         raise CompileBudgetError(f"{what}: compilation exceeded its time budget")
-    transitions, accepting, members, offsets = subset_construction(*nfa_arrays(nfa), nfa.start, nfa.final, max_states)
+    transitions, accepting, members, offsets = subset_construction(*nfa.arrays(), nfa.start, nfa.final, max_states)
     if len(offsets) == 0:
         raise CompileBudgetError(f"{what}: byte automaton exceeds {max_states} states")
     return transitions, accepting, _Subsets(members, offsets)
@@ -184,9 +184,7 @@ def _trim_and_merge(transitions: np.ndarray, accepting: np.ndarray) -> ByteDFA |
     if dfa is None or dfa.n_states > MERGE_UP_TO:  # Moore rounds grow with the depth: big
         return dfa  # subset DFAs of front-end NFAs (built from minimal parts) stay as they are
     trans = dfa.transitions
-    _, first = np.unique(trans.T, axis=0, return_index=True)
-    columns = np.ascontiguousarray(trans[:, np.sort(first)], dtype=np.int64)
-    cls, count = moore_classes(columns, dfa.accepting)
+    cls, count = moore_classes(fold_byte_columns(trans), dfa.accepting)
     if count == trans.shape[0]:
         return dfa
     reps = np.zeros(count, dtype=np.int64)
@@ -198,15 +196,18 @@ def _trim_and_merge(transitions: np.ndarray, accepting: np.ndarray) -> ByteDFA |
 
 def _trim(transitions: np.ndarray, accepting: np.ndarray) -> ByteDFA | None:
     """Drops the states that cannot reach acceptance (keeping state 0 initial)."""
-    from .subset_kernel import live_states
+    from .subset_kernel import live_states, quotient_table
 
     live = live_states(transitions, accepting)
     if not live[0]:
         return None
-    remap = np.full(len(live) + 1, DEAD, dtype=np.int32)
-    remap[np.flatnonzero(live)] = np.arange(int(live.sum()), dtype=np.int32)
-    trans = remap[transitions[live]]  # DEAD (-1) indexes remap[-1] == DEAD
-    return ByteDFA(transitions=np.ascontiguousarray(trans, dtype=np.int32), accepting=accepting[live].copy())
+    kept = np.flatnonzero(live)
+    if len(kept) == len(live):
+        return ByteDFA(transitions=np.ascontiguousarray(transitions, dtype=np.int32), accepting=accepting.copy())
+    remap = np.full(len(live), DEAD, dtype=np.int32)
+    remap[kept] = np.arange(len(kept), dtype=np.int32)
+    trans = quotient_table(np.ascontiguousarray(transitions, dtype=np.int32), kept, remap)
+    return ByteDFA(transitions=trans, accepting=accepting[kept].copy())
 
 
 def _trim_and_minimize(transitions: np.ndarray, accepting: np.ndarray) -> ByteDFA | None:

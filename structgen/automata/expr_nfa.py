@@ -72,38 +72,44 @@ class _Builder:
     def into(self, expr: Expr, start: int, end: int) -> None:
         """Adds paths from ``start`` to ``end`` that read exactly the language of ``expr``."""
         nfa = self.nfa
-        if isinstance(expr, (Ref, Terminal)):
+        kind = type(expr)
+        if kind is Ref or kind is Terminal:
             expr = self.resolve(expr)
-        if self.uses.get(id(expr), 1) > 1 and not _is_small(expr):
+            kind = type(expr)
+        if kind is Bytes:  # a few byte paths: cheaper to copy than to share
+            for seq in expr.sequences:
+                if len(seq) == 1:
+                    nfa.add_edge(start, seq[0][0], seq[0][1], end)
+                elif not seq:
+                    nfa.add_epsilon(start, end)
+                else:
+                    state = start
+                    for lo, hi in seq[:-1]:
+                        target = nfa.new_state()
+                        nfa.add_edge(state, lo, hi, target)
+                        state = target
+                    nfa.add_edge(state, seq[-1][0], seq[-1][1], end)
+            return
+        if self.uses.get(id(expr), 1) > 1:
             key = (id(expr), end)
             entry = self.entries.get(key)
             if entry is not None:
-                nfa.epsilon[start].append(entry)
+                nfa.add_epsilon(start, entry)
                 return
             entry = self.entries[key] = nfa.new_state()
-            nfa.epsilon[start].append(entry)
+            nfa.add_epsilon(start, entry)
             start = entry
-        if isinstance(expr, Bytes):
-            for seq in expr.sequences:
-                if not seq:
-                    nfa.epsilon[start].append(end)
-                    continue
-                state = start
-                for k, (lo, hi) in enumerate(seq):
-                    target = end if k == len(seq) - 1 else nfa.new_state()
-                    nfa.edges[state].append((lo, hi, target))
-                    state = target
-        elif isinstance(expr, Pattern):
+        if kind is Pattern:
             self._embed(_pattern_nfa(expr.regex), start, end)
-        elif isinstance(expr, Automaton):
+        elif kind is Automaton:
             nfa_of = expr.__dict__.get("_nfa")
             if nfa_of is None:  # an Automaton is immutable: convert its DFA once
                 nfa_of = _dfa_as_nfa(expr.dfa)
                 object.__setattr__(expr, "_nfa", nfa_of)
             self._embed(nfa_of, start, end)
-        elif isinstance(expr, Seq):
+        elif kind is Seq:
             if not expr.items:
-                nfa.epsilon[start].append(end)
+                nfa.add_epsilon(start, end)
                 return
             state = start
             last = len(expr.items) - 1
@@ -111,10 +117,10 @@ class _Builder:
                 target = end if k == last else nfa.new_state()
                 self.into(item, state, target)
                 state = target
-        elif isinstance(expr, Alt):
+        elif kind is Alt:
             for option in expr.options:  # no construct adds moves *into* its start state
                 self.into(option, start, end)
-        elif isinstance(expr, Repeat):
+        elif kind is Repeat:
             self._repeat(expr, start, end)
         else:
             raise TypeError(f"not a regular expression node: {expr!r}")
@@ -127,12 +133,12 @@ class _Builder:
                 return
             # item (separator item)*: one copy of the item, the separator loops back to it
             head, tail = nfa.new_state(), nfa.new_state()
-            nfa.epsilon[start].append(head)
+            nfa.add_epsilon(start, head)
             if expr.min == 0:
-                nfa.epsilon[start].append(end)
+                nfa.add_epsilon(start, end)
             self.into(expr.item, head, tail)
             self.into(expr.separator, tail, head)
-            nfa.epsilon[tail].append(end)
+            nfa.add_epsilon(tail, end)
             return
         state = start
         for _ in range(expr.min):
@@ -141,47 +147,36 @@ class _Builder:
             state = nxt
         if expr.max is None:
             loop = nfa.new_state()
-            nfa.epsilon[state].append(loop)
+            nfa.add_epsilon(state, loop)
             self.into(expr.item, loop, loop)
-            nfa.epsilon[loop].append(end)
+            nfa.add_epsilon(loop, end)
             return
         for _ in range(expr.max - expr.min):  # x? chained: each copy may stop at ``end``
-            nfa.epsilon[state].append(end)
+            nfa.add_epsilon(state, end)
             nxt = nfa.new_state()
             self.into(expr.item, state, nxt)
             state = nxt
-        nfa.epsilon[state].append(end)
+        nfa.add_epsilon(state, end)
 
     def _embed(self, sub: ByteNFA, start: int, end: int) -> None:
-        nfa = self.nfa
-        offset = len(nfa.edges)
-        for s in range(len(sub.edges)):
-            nfa.new_state()
-            nfa.edges[-1] = [(lo, hi, x + offset) for lo, hi, x in sub.edges[s]]
-            nfa.epsilon[-1] = [x + offset for x in sub.epsilon[s]]
-        nfa.epsilon[start].append(sub.start + offset)
-        nfa.epsilon[sub.final + offset].append(end)
-
-
-def _is_small(expr: Expr) -> bool:
-    return isinstance(expr, Bytes)  # a few byte paths: cheaper to copy than to share
+        offset = self.nfa.embed(sub)
+        self.nfa.add_epsilon(start, sub.start + offset)
+        self.nfa.add_epsilon(sub.final + offset, end)
 
 
 def _dfa_as_nfa(dfa) -> ByteNFA:
     """A DFA's states as NFA states (runs of bytes with one target become one range move),
     with a fresh final state entered from every accepting state."""
-    nfa = ByteNFA()
-    trans = np.asarray(dfa.transitions)
-    for _ in range(trans.shape[0]):
-        nfa.new_state()
-    for q in range(trans.shape[0]):
-        row = trans[q]
-        cuts = np.flatnonzero(np.diff(row)) + 1
-        starts = np.concatenate(([0], cuts))
-        ends = np.concatenate((cuts, [256]))
-        nfa.edges[q] = [(int(a), int(b) - 1, int(row[a])) for a, b in zip(starts, ends) if row[a] >= 0]
-    nfa.start = 0
-    nfa.final = nfa.new_state()
-    for q in np.flatnonzero(np.asarray(dfa.accepting)):
-        nfa.epsilon[int(q)].append(nfa.final)
-    return nfa
+    trans = np.asarray(dfa.transitions, dtype=np.int64)
+    m = trans.shape[0]
+    begins = np.ones(trans.shape, dtype=bool)
+    begins[:, 1:] = trans[:, 1:] != trans[:, :-1]
+    q, lo = np.nonzero(begins)  # row-major: each state's runs in byte order
+    hi = np.empty_like(lo)
+    hi[:-1] = lo[1:] - 1
+    hi[np.append(q[1:] != q[:-1], True)] = 255  # a state's last run ends at byte 255
+    dst = trans[q, lo]
+    keep = dst >= 0
+    accepting = np.flatnonzero(np.asarray(dfa.accepting))
+    eps = np.column_stack((accepting, np.full(len(accepting), m)))
+    return ByteNFA.from_moves(m + 1, 0, m, eps, np.column_stack((q[keep], lo[keep], hi[keep], dst[keep])))

@@ -106,32 +106,27 @@ def build_lexer(
     union = ByteNFA()
     start = union.new_state()
     finals: dict[int, int] = {}
-    owner: list[int] = [-1]
+    owner = [np.full(1, -1, dtype=np.int64)]
     start_live = 0  # the terminals with a non-empty word: what is live before any byte
     for t, pattern in enumerate(patterns):
         try:
             nfa = expr_to_nfa(pattern)
         except RegexError as exc:
             raise GrammarError(f"terminal {names[t]}: {exc}") from exc
-        offset = len(union.edges)
-        for s in range(len(nfa.edges)):
-            union.new_state()
-            union.edges[-1] = [(lo, hi, x + offset) for lo, hi, x in nfa.edges[s]]
-            union.epsilon[-1] = [x + offset for x in nfa.epsilon[s]]
-            owner.append(t)
+        offset = union.embed(nfa)
+        owner.append(np.full(nfa.n_states, t, dtype=np.int64))
         finals[nfa.final + offset] = t
         # non-empty: the union's start takes the byte moves of the terminal's start closure
+        _, _, edge_ptr, lo, hi, dst = nfa.arrays()
         for s in nfa.closure(nfa.start):
-            union.edges[start].extend((lo, hi, x + offset) for lo, hi, x in nfa.edges[s])
-            if nfa.edges[s]:
+            for j in range(edge_ptr[s], edge_ptr[s + 1]):
+                union.add_edge(start, int(lo[j]), int(hi[j]), int(dst[j]) + offset)
                 start_live |= 1 << t
     union.final = -1
     transitions, _, subsets = determinize(union, max_states, deadline, what="the grammar's lexer")
     words = max(1, (len(patterns) + 63) // 64)
-    co_reachable = np.zeros(len(union.edges), dtype=bool)
-    co_reachable[list(_co_reachable(union, finals))] = True
-    live_term = np.where(co_reachable, np.array(owner, dtype=np.int64), -1)
-    final_term = np.full(len(union.edges), -1, dtype=np.int64)
+    live_term = np.where(_co_reachable(union, finals), np.concatenate(owner), -1)
+    final_term = np.full(union.n_states, -1, dtype=np.int64)
     for x, t in finals.items():
         final_term[x] = t
     live, accepts = subset_terminals(
@@ -140,23 +135,25 @@ def build_lexer(
     return _minimize(transitions, live, accepts, len(patterns))
 
 
-def _co_reachable(nfa: ByteNFA, finals: dict[int, int]) -> set[int]:
-    """NFA states from which a final state can be reached."""
-    back: list[list[int]] = [[] for _ in nfa.edges]
-    for s, moves in enumerate(nfa.edges):
-        for _, _, x in moves:
-            back[x].append(s)
-    for s, targets in enumerate(nfa.epsilon):
-        for x in targets:
-            back[x].append(s)
-    seen = set(finals)
+def _co_reachable(nfa: ByteNFA, finals: dict[int, int]) -> np.ndarray:
+    """Whether a final state can be reached from each NFA state."""
+    e_src, e_dst, g_src, _, _, g_dst = nfa.coo()
+    src, dst = np.concatenate((e_src, g_src)), np.concatenate((e_dst, g_dst))
+    ptr = np.zeros(nfa.n_states + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dst, minlength=nfa.n_states), out=ptr[1:])
+    back = src[np.argsort(dst, kind="stable")].tolist()  # the moves into each state, by state
+    starts = ptr.tolist()
+    seen = bytearray(nfa.n_states)
     todo = list(finals)
+    for x in todo:
+        seen[x] = 1
     while todo:
-        for s in back[todo.pop()]:
-            if s not in seen:
-                seen.add(s)
+        x = todo.pop()
+        for s in back[starts[x] : starts[x + 1]]:
+            if not seen[s]:
+                seen[s] = 1
                 todo.append(s)
-    return seen
+    return np.frombuffer(bytes(seen), dtype=bool)
 
 
 def _minimize(transitions: np.ndarray, live_words: np.ndarray, acc_words: np.ndarray, n_terminals: int) -> Lexer:

@@ -8,9 +8,9 @@ determinised and minimised in :mod:`structgen.automata.byte_dfa`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
 from interegular import patterns as ip
 
 from .utf8 import ByteSequence, code_points_to_ranges, complement_ranges, ranges_to_sequences
@@ -25,27 +25,100 @@ class UnsupportedRegexNode(ValueError):
     """A parse-tree node the automaton cannot represent (e.g. a lookaround)."""
 
 
-@dataclass
 class ByteNFA:
-    """States are ints; ``edges[s]`` holds ``(lo, hi, target)`` byte-range moves and
-    ``epsilon[s]`` the empty moves. One start and one final state."""
+    """A byte NFA under construction: states are ints ``0 .. n_states - 1`` with byte-range
+    moves (src, lo, hi, dst) and empty moves (src, dst), one start and one final state.
 
-    edges: list[list[tuple[int, int, int]]] = field(default_factory=list)
-    epsilon: list[list[int]] = field(default_factory=list)
-    start: int = 0
-    final: int = 0
+    Moves added one by one are kept in flat Python lists; another NFA embedded as a whole
+    (:meth:`embed`) is kept as a reference with its state offset, and its moves are copied
+    only by :meth:`arrays`, in bulk with numpy. An embedded NFA must not change afterwards.
+    """
+
+    __slots__ = ("n_states", "start", "final", "_edges", "_eps", "_embedded", "_coo", "_csr")
+
+    def __init__(self) -> None:
+        self.n_states = 0
+        self.start = 0
+        self.final = 0
+        self._edges: list[int] = []  # src, lo, hi, dst, src, lo, ...
+        self._eps: list[int] = []  # src, dst, src, dst, ...
+        self._embedded: list[tuple[int, ByteNFA]] = []
+        self._coo: tuple[np.ndarray, ...] | None = None
+        self._csr: tuple[np.ndarray, ...] | None = None
+
+    @classmethod
+    def from_moves(cls, n_states: int, start: int, final: int, eps: np.ndarray, edges: np.ndarray) -> "ByteNFA":
+        """An NFA given its moves at once: ``eps`` rows (src, dst), ``edges`` rows (src, lo,
+        hi, dst)."""
+        nfa = cls()
+        nfa.n_states, nfa.start, nfa.final = n_states, start, final
+        nfa._eps = np.asarray(eps, dtype=np.int64).ravel().tolist()
+        nfa._edges = np.asarray(edges, dtype=np.int64).ravel().tolist()
+        return nfa
 
     def new_state(self) -> int:
-        self.edges.append([])
-        self.epsilon.append([])
-        return len(self.edges) - 1
+        self.n_states += 1
+        return self.n_states - 1
+
+    def add_edge(self, src: int, lo: int, hi: int, dst: int) -> None:
+        self._edges += (src, lo, hi, dst)
+        self._coo = self._csr = None
+
+    def add_epsilon(self, src: int, dst: int) -> None:
+        self._eps += (src, dst)
+        self._coo = self._csr = None
+
+    def embed(self, other: "ByteNFA") -> int:
+        """Adds a copy of ``other``'s states and moves; returns the number of its state 0."""
+        offset = self.n_states
+        self.n_states += other.n_states
+        self._embedded.append((offset, other))
+        self._coo = self._csr = None
+        return offset
+
+    def coo(self) -> tuple[np.ndarray, ...]:
+        """All moves as int64 arrays: eps_src, eps_dst, edge_src, edge_lo, edge_hi, edge_dst."""
+        if self._coo is None:
+            eps = np.array(self._eps, dtype=np.int64).reshape(-1, 2)
+            edges = np.array(self._edges, dtype=np.int64).reshape(-1, 4)
+            parts = [(eps[:, 0], eps[:, 1], edges[:, 0], edges[:, 1], edges[:, 2], edges[:, 3])]
+            by_nfa: dict[int, tuple[ByteNFA, list[int]]] = {}
+            for offset, other in self._embedded:
+                by_nfa.setdefault(id(other), (other, []))[1].append(offset)
+            for other, offsets in by_nfa.values():
+                shift = np.array(offsets, dtype=np.int64)[:, None]
+                e_src, e_dst, g_src, g_lo, g_hi, g_dst = other.coo()
+                k = len(offsets)
+                parts.append((
+                    (e_src + shift).ravel(), (e_dst + shift).ravel(), (g_src + shift).ravel(),
+                    np.tile(g_lo, k), np.tile(g_hi, k), (g_dst + shift).ravel(),
+                ))  # fmt: skip
+            self._coo = tuple(np.concatenate(column) for column in zip(*parts))
+        return self._coo
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """CSR arrays: eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst (each state's
+        moves in the order added)."""
+        if self._csr is not None:
+            return self._csr
+        e_src, e_dst, g_src, g_lo, g_hi, g_dst = self.coo()
+        e_order = np.argsort(e_src, kind="stable")
+        g_order = np.argsort(g_src, kind="stable")
+        eps_ptr = np.zeros(self.n_states + 1, dtype=np.int64)
+        np.cumsum(np.bincount(e_src, minlength=self.n_states), out=eps_ptr[1:])
+        edge_ptr = np.zeros(self.n_states + 1, dtype=np.int64)
+        np.cumsum(np.bincount(g_src, minlength=self.n_states), out=edge_ptr[1:])
+        self._csr = (eps_ptr, e_dst[e_order], edge_ptr, g_lo[g_order], g_hi[g_order], g_dst[g_order])
+        return self._csr
 
     def closure(self, state: int) -> frozenset[int]:
         """The states reachable from ``state`` by empty moves (itself included)."""
+        eps_ptr, eps_dst = self.arrays()[:2]
         seen = {state}
         todo = [state]
         while todo:
-            for t in self.epsilon[todo.pop()]:
+            s = todo.pop()
+            for t in eps_dst[eps_ptr[s] : eps_ptr[s + 1]].tolist():
                 if t not in seen:
                     seen.add(t)
                     todo.append(t)
@@ -66,8 +139,8 @@ def _build(nfa: ByteNFA, node, start: int, flags) -> int:
         end = nfa.new_state()
         for option in node.options:
             branch = nfa.new_state()
-            nfa.epsilon[start].append(branch)
-            nfa.epsilon[_build(nfa, option, branch, flags)].append(end)
+            nfa.add_epsilon(start, branch)
+            nfa.add_epsilon(_build(nfa, option, branch, flags), end)
         return end
     if isinstance(node, ip._Concatenation):
         state = start
@@ -91,15 +164,15 @@ def _build_repeat(nfa: ByteNFA, node, start: int, flags) -> int:
         state = _build(nfa, node.base, state, flags)
     if node.max is None:  # Kleene star after the mandatory copies
         loop = nfa.new_state()
-        nfa.epsilon[state].append(loop)
+        nfa.add_epsilon(state, loop)
         body_end = _build(nfa, node.base, loop, flags)
-        nfa.epsilon[body_end].append(loop)
+        nfa.add_epsilon(body_end, loop)
         return loop
     end = nfa.new_state()
     for _ in range(node.max - node.min):
-        nfa.epsilon[state].append(end)
+        nfa.add_epsilon(state, end)
         state = _build(nfa, node.base, state, flags)
-    nfa.epsilon[state].append(end)
+    nfa.add_epsilon(state, end)
     return end
 
 
@@ -123,6 +196,6 @@ def _build_chars(nfa: ByteNFA, sequences: tuple[ByteSequence, ...], start: int) 
         state = start
         for k, (lo, hi) in enumerate(seq):
             target = end if k == len(seq) - 1 else nfa.new_state()
-            nfa.edges[state].append((lo, hi, target))
+            nfa.add_edge(state, lo, hi, target)
             state = target
     return end

@@ -1,9 +1,8 @@
 """The subset construction (NFA → DFA over bytes) as a numba kernel.
 
 The NFA is passed as CSR arrays (empty moves; byte-range moves). Each DFA state is a sorted
-set of NFA states, kept in one flat array and found again through a hash table; byte
-intervals are swept between the boundaries of the moves leaving the set, as the Python
-version did, about twenty times faster.
+set of NFA states, kept in one flat array and found again through an open-addressing hash
+table.
 """
 
 from __future__ import annotations
@@ -13,19 +12,6 @@ from numba import njit, types
 from numba.typed import Dict
 
 from .nfa import ByteNFA
-
-def nfa_arrays(nfa: ByteNFA) -> tuple[np.ndarray, ...]:
-    """CSR arrays of ``nfa``: eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst."""
-    eps_counts = np.fromiter((len(e) for e in nfa.epsilon), dtype=np.int64, count=len(nfa.epsilon))
-    edge_counts = np.fromiter((len(e) for e in nfa.edges), dtype=np.int64, count=len(nfa.edges))
-    eps_ptr = np.zeros(len(eps_counts) + 1, dtype=np.int64)
-    np.cumsum(eps_counts, out=eps_ptr[1:])
-    edge_ptr = np.zeros(len(edge_counts) + 1, dtype=np.int64)
-    np.cumsum(edge_counts, out=edge_ptr[1:])
-    eps_dst = np.fromiter((t for e in nfa.epsilon for t in e), dtype=np.int64, count=int(eps_ptr[-1]))
-    flat = np.fromiter((x for e in nfa.edges for m in e for x in m), dtype=np.int64, count=3 * int(edge_ptr[-1]))
-    flat = flat.reshape(-1, 3)
-    return eps_ptr, eps_dst, edge_ptr, flat[:, 0].copy(), flat[:, 1].copy(), flat[:, 2].copy()
 
 
 @njit(cache=True)
@@ -65,9 +51,62 @@ def _hash(members, size):
 
 
 @njit(cache=True)
+def _sort_small(a, size):
+    """Sorts ``a[:size]`` in place (insertion sort: closures are mostly one or two states)."""
+    if size >= 16:
+        a[:size].sort()
+        return
+    for k in range(1, size):
+        x = a[k]
+        j = k - 1
+        while j >= 0 and a[j] > x:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = x
+
+
+@njit(cache=True)
+def _find(slots, hashes, offsets, members, subset, size, h):
+    """The DFA state whose NFA subset is ``subset[:size]`` (hash ``h``) in the open-addressing
+    table ``slots``, or -1; and the slot where it is, or where it would go."""
+    mask = len(slots) - 1
+    slot = h & mask
+    while slots[slot] >= 0:
+        c = slots[slot]
+        if hashes[c] == h and offsets[c + 1] - offsets[c] == size:
+            base = offsets[c]
+            same = True
+            for k in range(size):
+                if members[base + k] != subset[k]:
+                    same = False
+                    break
+            if same:
+                return c, slot
+        slot = (slot + 1) & mask
+    return -1, slot
+
+
+@njit(cache=True)
+def _rehashed(hashes, count, n_slots):
+    slots = np.full(n_slots, -1, dtype=np.int64)
+    mask = n_slots - 1
+    for c in range(count):
+        slot = hashes[c] & mask
+        while slots[slot] >= 0:
+            slot = (slot + 1) & mask
+        slots[slot] = c
+    return slots
+
+
+@njit(cache=True)
 def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, start, final, max_states):
     """Returns (transitions int32 (m, 256), accepting bool (m,), flat members, offsets);
-    an empty offsets array when more than ``max_states`` states would be needed."""
+    an empty offsets array when more than ``max_states`` states would be needed.
+
+    For each DFA state, the bytes are cut into intervals at the bounds of the moves leaving
+    it, and each move's target is put in the bucket of every interval it covers (one pass
+    over the moves); a bucket's closure is the DFA state of those bytes. A bucket of one
+    NFA state, the usual case, reuses that state's DFA state once known."""
     n = len(eps_ptr) - 1
     stamp = np.zeros(n, dtype=np.int64)
     mark = 0
@@ -77,20 +116,25 @@ def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, 
     members = np.empty(1024, dtype=np.int64)
     offsets = np.zeros(64, dtype=np.int64)
     trans = np.full((64, 256), -1, dtype=np.int32)
-    table = Dict.empty(key_type=types.int64, value_type=types.int64)  # hash → first state
-    chain = np.full(64, -1, dtype=np.int64)  # next state with the same hash
-    count = 0
+    slots = np.full(1024, -1, dtype=np.int64)  # open addressing, at most half full
+    hashes = np.zeros(64, dtype=np.int64)  # each DFA state's subset hash
+    single = np.full(n, -1, dtype=np.int64)  # the DFA state of one NFA state's closure
 
     # the initial state
     seeds[0] = start
     mark += 1
     size = _closure(seeds, 1, eps_ptr, eps_dst, stamp, mark, stack, buf)
-    cl = np.sort(buf[:size])
-    members[:size] = cl
+    _sort_small(buf, size)
+    members[:size] = buf[:size]
     offsets[1] = size
-    table[_hash(cl, size)] = 0
+    hashes[0] = _hash(buf, size)
+    slots[hashes[0] & (len(slots) - 1)] = 0
     count = 1
     bounds = np.zeros(257, dtype=np.bool_)
+    interval_of = np.empty(256, dtype=np.int64)
+    iv_start = np.empty(257, dtype=np.int64)
+    iv_count = np.zeros(257, dtype=np.int64)
+    iv_fill = np.zeros(257, dtype=np.int64)
     i = 0
     while i < count:
         lo_m, hi_m = offsets[i], offsets[i + 1]
@@ -102,62 +146,73 @@ def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, 
                 bounds[edge_lo[j]] = True
                 bounds[edge_hi[j] + 1] = True
                 any_move = True
-        if any_move:
-            a = 0
-            while a < 256:
-                b = a + 1
-                while b < 256 and not bounds[b]:
-                    b += 1
-                # targets of byte a
-                n_seeds = 0
-                for k in range(lo_m, hi_m):
-                    s = members[k]
-                    for j in range(edge_ptr[s], edge_ptr[s + 1]):
-                        if edge_lo[j] <= a and a <= edge_hi[j]:
-                            if n_seeds >= len(seeds):
-                                seeds = np.concatenate((seeds, np.empty(len(seeds), dtype=np.int64)))
-                            seeds[n_seeds] = edge_dst[j]
-                            n_seeds += 1
-                if n_seeds > 0:
-                    mark += 1
-                    size = _closure(seeds, n_seeds, eps_ptr, eps_dst, stamp, mark, stack, buf)
-                    cl = np.sort(buf[:size])
-                    h = _hash(cl, size)
-                    target = -1
-                    if h in table:
-                        c = table[h]
-                        while c >= 0:
-                            if offsets[c + 1] - offsets[c] == size:
-                                same = True
-                                base = offsets[c]
-                                for k in range(size):
-                                    if members[base + k] != cl[k]:
-                                        same = False
-                                        break
-                                if same:
-                                    target = c
-                                    break
-                            c = chain[c]
-                    if target < 0:
-                        if count >= max_states:
-                            return trans[:0], np.zeros(0, dtype=np.bool_), members[:0], offsets[:0]
-                        target = count
-                        count += 1
-                        if count + 1 > len(offsets):
-                            offsets = np.concatenate((offsets, np.zeros(len(offsets), dtype=np.int64)))
-                            chain = np.concatenate((chain, np.full(len(chain), -1, dtype=np.int64)))
-                            trans = np.concatenate((trans, np.full((len(trans), 256), -1, dtype=np.int32)))
-                        end = offsets[target] + size
-                        while end > len(members):
-                            members = np.concatenate((members, np.empty(len(members), dtype=np.int64)))
-                        members[offsets[target] : end] = cl
-                        offsets[target + 1] = end
-                        if h in table:
-                            chain[target] = table[h]
-                        table[h] = target
-                    for x in range(a, b):
-                        trans[i, x] = target
-                a = b
+        if not any_move:
+            i += 1
+            continue
+        n_iv = 0
+        for a in range(256):
+            if a == 0 or bounds[a]:
+                iv_start[n_iv] = a
+                iv_count[n_iv] = 0
+                n_iv += 1
+            interval_of[a] = n_iv - 1
+        iv_start[n_iv] = 256
+        # the targets of each interval, bucketed: count, then fill
+        total = 0
+        for k in range(lo_m, hi_m):
+            s = members[k]
+            for j in range(edge_ptr[s], edge_ptr[s + 1]):
+                for v in range(interval_of[edge_lo[j]], interval_of[edge_hi[j]] + 1):
+                    iv_count[v] += 1
+                    total += 1
+        if total > len(seeds):
+            seeds = np.empty(2 * total, dtype=np.int64)
+        filled = 0
+        for v in range(n_iv):
+            iv_fill[v] = filled
+            filled += iv_count[v]
+        for k in range(lo_m, hi_m):
+            s = members[k]
+            for j in range(edge_ptr[s], edge_ptr[s + 1]):
+                for v in range(interval_of[edge_lo[j]], interval_of[edge_hi[j]] + 1):
+                    seeds[iv_fill[v]] = edge_dst[j]
+                    iv_fill[v] += 1
+        for v in range(n_iv):
+            n_seeds = iv_count[v]
+            if n_seeds == 0:
+                continue
+            first = iv_fill[v] - n_seeds
+            target = -1
+            if n_seeds == 1:
+                target = single[seeds[first]]
+            if target < 0:
+                mark += 1
+                size = _closure(seeds[first : first + n_seeds], n_seeds, eps_ptr, eps_dst, stamp, mark, stack, buf)
+                _sort_small(buf, size)
+                h = _hash(buf, size)
+                target, slot = _find(slots, hashes, offsets, members, buf, size, h)
+                if target < 0:
+                    if count >= max_states:
+                        return trans[:0], np.zeros(0, dtype=np.bool_), members[:0], offsets[:0]
+                    target = count
+                    count += 1
+                    if count + 1 > len(offsets):
+                        offsets = np.concatenate((offsets, np.zeros(len(offsets), dtype=np.int64)))
+                        hashes = np.concatenate((hashes, np.zeros(len(hashes), dtype=np.int64)))
+                        trans = np.concatenate((trans, np.full((len(trans), 256), -1, dtype=np.int32)))
+                    end = offsets[target] + size
+                    while end > len(members):
+                        members = np.concatenate((members, np.empty(len(members), dtype=np.int64)))
+                    members[offsets[target] : end] = buf[:size]
+                    offsets[target + 1] = end
+                    hashes[target] = h
+                    slots[slot] = target
+                    if 2 * count > len(slots):
+                        slots = _rehashed(hashes, count, 2 * len(slots))
+                if n_seeds == 1:
+                    single[seeds[first]] = target
+            for x in range(iv_start[v], iv_start[v + 1]):
+                trans[i, x] = target
         i += 1
     accepting = np.zeros(count, dtype=np.bool_)
     for q in range(count):
@@ -248,12 +303,8 @@ def quotient_table(trans, reps, state_class):
 
 
 def warm_up() -> None:
-    nfa = ByteNFA()
-    a, b = nfa.new_state(), nfa.new_state()
-    nfa.edges[a].append((97, 97, b))
-    nfa.epsilon[b].append(a)
-    nfa.start, nfa.final = a, b
-    subset_construction(*nfa_arrays(nfa), a, b, 10)
+    nfa = ByteNFA.from_moves(2, 0, 1, np.array([[1, 0]]), np.array([[0, 97, 97, 1]]))
+    subset_construction(*nfa.arrays(), 0, 1, 10)
     t = np.zeros((1, 256), dtype=np.int32)
     acc = np.ones(1, dtype=np.bool_)
     product_construction(t, acc, t, acc, True, 10)
