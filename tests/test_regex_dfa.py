@@ -126,3 +126,38 @@ def test_from_strings_is_minimal_trie():
     for s in [b"ye", b"nop", b"yess"]:
         assert not dfa.accepts(s)
     assert dfa.transitions.dtype == np.int32 and dfa.transitions.shape[1] == 256
+
+
+def _coarsest_partition(columns: np.ndarray, initial: list[int]) -> list[int]:
+    """Reference: Moore's rounds over every state until no class splits, in plain Python;
+    classes numbered by first state."""
+    cls = list(initial)
+    while True:
+        signatures: dict[tuple, int] = {}
+        new = [
+            signatures.setdefault((cls[q], *(cls[t] if t >= 0 else -1 for t in columns[q])), len(signatures))
+            for q in range(len(cls))
+        ]
+        if len(signatures) == len(set(cls)):
+            return new
+        cls = new
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_moore_refine_matches_plain_rounds(data):
+    from structgen.automata.subset_kernel import moore_refine
+
+    n = data.draw(st.integers(1, 40))
+    k = data.draw(st.integers(1, 3))
+    if data.draw(st.booleans()):  # a chain: as many rounds as states
+        columns = np.full((n, k), -1, dtype=np.int64)
+        columns[:-1, 0] = np.arange(1, n)
+    else:
+        columns = np.array(data.draw(st.lists(st.lists(st.integers(-1, n - 1), min_size=k, max_size=k), min_size=n, max_size=n)))
+    initial = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    first: dict[int, int] = {}
+    initial = [first.setdefault(c, len(first)) for c in initial]  # numbered from 0
+    cls, count = moore_refine(columns.astype(np.int64).reshape(n, k), np.array(initial, dtype=np.int64))
+    expected = _coarsest_partition(columns.reshape(n, k), initial)
+    assert cls.tolist() == expected and count == len(set(expected))

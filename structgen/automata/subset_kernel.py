@@ -438,44 +438,142 @@ def moore_classes(columns, accepting):
 
 
 @njit(cache=True)
+def _signature_hash(columns, cls, q):
+    """A hash of state ``q``'s class and its successors' classes."""
+    h = np.uint64(cls[q] + 1) * np.uint64(0x9E3779B97F4A7C15)
+    for c in range(columns.shape[1]):
+        t = columns[q, c]
+        v = 1
+        if t >= 0:
+            v = cls[t] + 2
+        h = (h ^ np.uint64(v)) * np.uint64(1099511628211)
+    return h
+
+
+@njit(cache=True)
+def _predecessors(columns):
+    """CSR of each state's predecessors (one entry per move into it)."""
+    n, k = columns.shape
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for q in range(n):
+        for c in range(k):
+            if columns[q, c] >= 0:
+                ptr[columns[q, c] + 1] += 1
+    for t in range(n):
+        ptr[t + 1] += ptr[t]
+    fill = ptr[:n].copy()
+    preds = np.empty(ptr[n], dtype=np.int64)
+    for q in range(n):
+        for c in range(k):
+            t = columns[q, c]
+            if t >= 0:
+                preds[fill[t]] = q
+                fill[t] += 1
+    return ptr, preds
+
+
+@njit(cache=True)
 def moore_refine(columns, cls):
     """Refines the classes ``cls`` (numbered from 0) of a DFA's states (rows of ``columns``,
     targets as row numbers, -1 dead) to the coarsest partition whose classes agree on their
-    successors' classes: Moore rounds, each one hash-table pass with exact signature checks.
-    Returns (classes, count), classes numbered by first state (state 0's class is 0)."""
-    n, k = columns.shape
+    successors' classes. Returns (classes, count), classes numbered by first state (state
+    0's class is 0).
+
+    Moore's rounds, each over the *dirty* states only: those with a successor whose class
+    changed in the previous round (every state in the first). The members of a class that
+    are not dirty still agree with each other and keep the class; the dirty ones are
+    grouped by signature (class and successors' classes; a hash table with exact checks),
+    and each group takes a new class, but for one group that keeps it when the whole class
+    is dirty. Deep automata (long bounded strings) then cost the states that change per
+    round, not all of them."""
+    n = columns.shape[0]
     count = 0
     for q in range(n):
         if cls[q] + 1 > count:
             count = cls[q] + 1
-    new = np.empty(n, dtype=np.int64)
-    reps = np.empty(n, dtype=np.int64)
-    while True:
-        table = Dict.empty(key_type=types.int64, value_type=types.int64)
-        new_count = 0
-        for q in range(n):
-            h = np.uint64(cls[q] + 1) * np.uint64(0x9E3779B97F4A7C15)
-            for c in range(k):
-                t = columns[q, c]
-                v = 1
-                if t >= 0:
-                    v = cls[t] + 2
-                h = (h ^ np.uint64(v)) * np.uint64(1099511628211)
-            key = np.int64(h >> np.uint64(2))
+    ptr, preds = _predecessors(columns)
+    size_of = np.zeros(n + 1, dtype=np.int64)  # members per class
+    for q in range(n):
+        size_of[cls[q]] += 1
+    dirty_of = np.zeros(n + 1, dtype=np.int64)  # dirty members per class, this round
+    keeper = np.full(n + 1, -1, dtype=np.int64)  # the group keeping the class's id, this round
+    n_slots = 1
+    while n_slots < 2 * n:
+        n_slots *= 2
+    mask = n_slots - 1
+    slots = np.full(n_slots, -1, dtype=np.int64)
+    g_hash = np.empty(n, dtype=np.uint64)
+    g_rep = np.empty(n, dtype=np.int64)
+    g_slot = np.empty(n, dtype=np.int64)
+    g_id = np.empty(n, dtype=np.int64)
+    group = np.empty(n, dtype=np.int64)
+    changed = np.empty(n, dtype=np.int64)
+    changed_to = np.empty(n, dtype=np.int64)
+    stamp = np.zeros(n, dtype=np.int64)
+    dirty = np.arange(n)
+    next_dirty = np.empty(n, dtype=np.int64)
+    n_dirty = n
+    rnd = 0
+    while n_dirty > 0:
+        rnd += 1
+        n_groups = 0
+        for x in range(n_dirty):
+            q = dirty[x]
+            dirty_of[cls[q]] += 1
+            h = _signature_hash(columns, cls, q)
+            slot = np.int64(h >> np.uint64(8)) & mask
             while True:
-                if key in table:
-                    r = table[key]
-                    if _signature_equal(columns, cls, q, reps[r]):
-                        new[q] = r
-                        break
-                    key += 1  # a collision: probe on
-                else:
-                    table[key] = new_count
-                    reps[new_count] = q
-                    new[q] = new_count
-                    new_count += 1
+                g = slots[slot]
+                if g < 0:
+                    slots[slot] = n_groups
+                    g_slot[n_groups] = slot
+                    g_hash[n_groups] = h
+                    g_rep[n_groups] = q
+                    group[x] = n_groups
+                    n_groups += 1
                     break
-        cls[:] = new
-        if new_count == count:
-            return cls, new_count
-        count = new_count
+                if g_hash[g] == h and _signature_equal(columns, cls, q, g_rep[g]):
+                    group[x] = g
+                    break
+                slot = (slot + 1) & mask
+        for g in range(n_groups):
+            c = cls[g_rep[g]]
+            slots[g_slot[g]] = -1
+            if keeper[c] == -1 and dirty_of[c] == size_of[c]:
+                keeper[c] = g
+                g_id[g] = c
+            else:
+                g_id[g] = count
+                count += 1
+        n_changed = 0
+        for x in range(n_dirty):
+            q = dirty[x]
+            c = cls[q]
+            dirty_of[c] = 0
+            keeper[c] = -1
+            if g_id[group[x]] != c:
+                changed[n_changed] = q
+                changed_to[n_changed] = g_id[group[x]]
+                n_changed += 1
+        n_dirty = 0
+        for x in range(n_changed):
+            q = changed[x]
+            size_of[cls[q]] -= 1
+            size_of[changed_to[x]] += 1
+            cls[q] = changed_to[x]
+            for j in range(ptr[q], ptr[q + 1]):
+                p = preds[j]
+                if stamp[p] != rnd:
+                    stamp[p] = rnd
+                    next_dirty[n_dirty] = p
+                    n_dirty += 1
+        dirty, next_dirty = next_dirty, dirty
+    # classes numbered by first state
+    remap = np.full(count, -1, dtype=np.int64)
+    m = 0
+    for q in range(n):
+        if remap[cls[q]] < 0:
+            remap[cls[q]] = m
+            m += 1
+        cls[q] = remap[cls[q]]
+    return cls, m

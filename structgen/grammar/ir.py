@@ -187,28 +187,40 @@ def _refs(expr: Expr):
     return (e for e in _leaves(expr) if isinstance(e, Ref))
 
 
-def _terminals(expr: Expr):
-    return (e.name for e in _leaves(expr) if isinstance(e, Terminal))
+def _names_used(expr: Expr) -> tuple[dict[str, Ref], set[str]]:
+    """The rules an expression refers to (each with its first reference) and the named
+    terminals it uses, in one walk."""
+    refs: dict[str, Ref] = {}
+    terminals: set[str] = set()
+    for e in _leaves(expr):
+        if isinstance(e, Ref):
+            refs.setdefault(e.name, e)
+        elif isinstance(e, Terminal):
+            terminals.add(e.name)
+    return refs, terminals
 
 
 def _check_references(grammar: Grammar) -> None:
     if grammar.start not in grammar.rules:
         raise GrammarError(f"{grammar.source}: the start rule {grammar.start!r} is not defined")
+    used: dict[str, dict[str, Ref]] = {}
     for name, expr in grammar.rules.items():
-        for ref in _refs(expr):
+        refs, terminals = _names_used(expr)
+        used[name] = refs
+        for ref in refs.values():
             if ref.name not in grammar.rules:
                 where = f"{grammar.source}:{ref.line}:{ref.column}" if ref.line else grammar.where(name)
                 raise GrammarError(f"{where}: rule {ref.name!r} is used in rule {name!r} but never defined")
-        for term in _terminals(expr):
+        for term in terminals:
             if term not in grammar.terminals:
                 raise GrammarError(f"{grammar.where(name)}: terminal {term!r} is used in rule {name!r} but has no pattern")
     reachable = {grammar.start}
     todo = [grammar.start]
     while todo:
-        for ref in _refs(grammar.rules[todo.pop()]):
-            if ref.name not in reachable:
-                reachable.add(ref.name)
-                todo.append(ref.name)
+        for target in used[todo.pop()]:
+            if target not in reachable:
+                reachable.add(target)
+                todo.append(target)
     for name in grammar.rules:
         if name not in reachable:
             warnings.warn(f"{grammar.where(name)}: rule {name!r} is unreachable from {grammar.start!r}", GrammarWarning, stacklevel=3)
@@ -296,12 +308,34 @@ class _Lowering:
         self.terminal_names: list[str] = []
         self.term_index: dict[Expr, int] = {}
         self.helpers: dict[tuple, int] = {}
+        self.recursive_below: dict[int, tuple[Expr, bool]] = {}  # id → (node kept alive, answer)
 
     # ---- regular parts --------------------------------------------------------------------
     def is_regular(self, expr: Expr) -> bool:
-        if not self.lift:
-            return False
-        return all(r.name not in self.recursive for r in _refs(expr))
+        return self.lift and not self._reaches_recursive(expr)
+
+    def _reaches_recursive(self, expr: Expr) -> bool:
+        """Whether ``expr`` refers to a recursive rule, remembered per node (the lowering
+        asks for every sub-expression)."""
+        memo = self.recursive_below
+        found = memo.get(id(expr))
+        if found is not None:
+            return found[1]
+        todo: list[tuple[Expr, bool]] = [(expr, False)]
+        while todo:
+            e, expanded = todo.pop()
+            if id(e) in memo:
+                continue
+            if isinstance(e, Ref):
+                memo[id(e)] = (e, e.name in self.recursive)
+                continue
+            below = children(e)
+            if not expanded and any(id(c) not in memo for c in below):
+                todo.append((e, True))
+                todo.extend((c, False) for c in below if id(c) not in memo)
+                continue
+            memo[id(e)] = (e, any(memo[id(c)][1] for c in below))
+        return memo[id(expr)][1]
 
     def closed(self, expr: Expr) -> Expr:
         """``expr`` with named terminals and (non-recursive) rule references substituted;
