@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import functools
 import json
 import os
 import re
@@ -241,6 +242,36 @@ def test_recursive_schema_uses_the_grammar_engine():
     assert matcher_accepts(constraint, vocab_case.encode(json.dumps(deep)))
     bad = {"value": 1, "children": [{"value": 2, "children": [{"value": "x"}]}]}
     assert not matcher_accepts(constraint, vocab_case.encode(json.dumps(bad)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+        max_leaves=12,
+    )
+)
+def test_free_form_values_nest_to_any_depth_in_recursive_schemas(value):
+    """In a recursive schema (the grammar engine runs anyway) a free-form value has no depth
+    bound: every JSON value there is accepted exactly when the validator accepts the instance."""
+    from jsonschema import Draft202012Validator
+
+    schema = {
+        "$defs": {"node": {"type": "object", "properties": {"meta": {}, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "additionalProperties": False}},
+        "$ref": "#/$defs/node",
+    }
+    constraint = _free_form_constraint(json.dumps(schema))
+    for instance in ({"meta": value}, {"children": [{"meta": [value, {"x": value}]}]}, {"meta": value, "extra": 1}):
+        text = json.dumps(instance, separators=(",", ":"))
+        state = constraint.advance_bytes(constraint.initial_state, text.encode())
+        accepted = state is not None and constraint.is_accepting(state)
+        assert accepted == Draft202012Validator(schema).is_valid(instance), text
+
+
+@functools.lru_cache(maxsize=None)
+def _free_form_constraint(schema_text: str):
+    return compile_json_schema(json.loads(schema_text), load_case("smollm2").vocab)
 
 
 # ---- options and errors ----------------------------------------------------------------------

@@ -8,7 +8,9 @@ rules (so only recursive schemas need a parser at run time). Semantics:
   unless required;
 * additional properties are allowed as the specification says unless ``strict`` (or
   ``additionalProperties: false``); free-form values (``{}``, ``true``, undeclared
-  properties) nest at most ``any_depth`` levels;
+  properties) nest at most ``any_depth`` levels, or to any depth (one recursive rule) in
+  schemas that need the grammar engine anyway (recursive or split ones; not with
+  ``"pretty"`` whitespace, whose indentation follows the depth);
 * numbers are written without exponent and never as ``-0``; integers may end in ``.0``;
 * strings are written as JSON serialisers write them (see :mod:`.strings`);
 * whitespace follows the ``whitespace`` option: ``"flexible"`` (one optional space after
@@ -20,6 +22,7 @@ rules (so only recursive schemas need a parser at run time). Semantics:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -62,6 +65,7 @@ class JsonSchemaOptions:
     lenient: bool = False
     any_depth: int = 2
     split: bool = False  # every object and array its own grammar rule (for schemas too big for one DFA)
+    any_rule: bool = False  # free-form values as one recursive rule, to any depth (grammar engine)
 
 
 class Unsatisfiable(Exception):
@@ -80,6 +84,18 @@ def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> Compi
     options = options or JsonSchemaOptions()
     if options.whitespace not in ("flexible", "compact", "pretty"):
         raise ValueError(f"whitespace must be 'flexible', 'compact' or 'pretty', not {options.whitespace!r}")
+    if options.split and options.whitespace != "pretty":
+        options = dataclasses.replace(options, any_rule=True)
+    compiler = _compiled(schema, options)
+    if compiler.recursive and compiler.bounded_any and options.whitespace != "pretty":
+        # recursive: the grammar engine runs anyway, so free-form values need no depth bound
+        compiler = _compiled(schema, dataclasses.replace(options, any_rule=True))
+    grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept))
+    return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft)
+
+
+def _compiled(schema, options: JsonSchemaOptions) -> "_Compiler":
+    """A compiler that has compiled ``schema`` (its rules, ``root`` the start)."""
     compiler = _Compiler(SchemaDocument(schema), options)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20000))
@@ -91,8 +107,7 @@ def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> Compi
     finally:
         sys.setrecursionlimit(limit)
     compiler.rules["root"] = start
-    grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept))
-    return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft)
+    return compiler
 
 
 class _Compiler:
@@ -108,6 +123,7 @@ class _Compiler:
         self._rule_numbers = itertools.count()
         self._validator = None
         self._any: dict[tuple[int, int], Expr] = {}
+        self.bounded_any = False  # whether a free-form value was unrolled to ``any_depth`` levels
         self._flex = self._ws_flexible()
         self._any_string = _ANY_STRING
         self._any_number = _any_number()
@@ -817,27 +833,40 @@ class _Compiler:
 
     # ---- free-form values ------------------------------------------------------------------
     def any_value(self, depth: int, levels: int) -> Expr:
+        """Any JSON value: at most ``levels`` nested containers, or to any depth with
+        ``any_rule`` (a rule that refers to itself)."""
+        if self.o.any_rule:
+            return self.any_value_rule()
+        self.bounded_any = True
         key = (self.depth_key(depth), levels)
         found = self._any.get(key)
-        if found is not None:
-            return found
-        scalars = [literal(b"null"), literal(b"true"), literal(b"false"), self._any_number, self._any_string]
-        if levels > 0:
-            inner = self.any_value(depth + 1, levels - 1)
-            comma = literal(b",")
-            ws, close = self.item_ws(depth), self.close_ws(depth)
-            member = Seq((ws, self._any_string, self.colon(), inner))
-            elements = Repeat(Seq((ws, inner)), 1, None, comma)
-            members = Repeat(member, 1, None, comma)
-            scalars.append(Seq((literal(b"["), Alt((literal(b"]"), Seq((elements, close, literal(b"]"))))))))
-            scalars.append(Seq((literal(b"{"), Alt((literal(b"}"), Seq((members, close, literal(b"}"))))))))
-        else:
-            scalars += [literal(b"[]"), literal(b"{}")]
-        found = self._any[key] = Alt(tuple(scalars))
+        if found is None:
+            inner = self.any_value(depth + 1, levels - 1) if levels > 0 else None
+            found = self._any[key] = self._any_of(inner, depth)
         return found
+
+    def any_value_rule(self) -> Expr:
+        if ANY_RULE not in self.rules:
+            self.rules[ANY_RULE] = self._any_of(Ref(ANY_RULE), 0)
+        return Ref(ANY_RULE)
+
+    def _any_of(self, inner: Expr | None, depth: int) -> Expr:
+        """Scalars, and arrays and objects of ``inner`` values (only empty ones when None)."""
+        scalars = [literal(b"null"), literal(b"true"), literal(b"false"), self._any_number, self._any_string]
+        if inner is None:
+            return Alt((*scalars, literal(b"[]"), literal(b"{}")))
+        comma = literal(b",")
+        ws, close = self.item_ws(depth), self.close_ws(depth)
+        member = Seq((ws, self._any_string, self.colon(), inner))
+        elements = Repeat(Seq((ws, inner)), 1, None, comma)
+        members = Repeat(member, 1, None, comma)
+        scalars.append(Seq((literal(b"["), Alt((literal(b"]"), Seq((elements, close, literal(b"]"))))))))
+        scalars.append(Seq((literal(b"{"), Alt((literal(b"}"), Seq((members, close, literal(b"}"))))))))
+        return Alt(tuple(scalars))
 
 
 # ---- helpers ------------------------------------------------------------------------------
+ANY_RULE = "any_json_value"
 _ANY_STRING = quoted(Automaton(ByteDFA.from_nfa(expr_to_nfa(Repeat(any_char())))))
 
 
