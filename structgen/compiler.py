@@ -90,10 +90,13 @@ def compile_grammar_file(path: str, vocab: Vocabulary, *, start: str = "start", 
 JSON_DFA_STATES = 20_000
 
 
-def compile_json_grammar(build: Callable[[bool], Grammar], vocab: Vocabulary, **budget) -> Constraint:
-    """Compiles a grammar made of JSON Schemas (``build(split)`` makes it): one DFA when it
-    stays under ``JSON_DFA_STATES`` states; otherwise rebuilt with ``split=True`` (one grammar
-    rule per object and array) for the grammar engine. Both attempts share one time budget."""
+def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabulary, **budget) -> Constraint:
+    """Compiles a grammar made of JSON Schemas (``build(split, any_rule)`` makes it): one DFA
+    when it stays under ``JSON_DFA_STATES`` states; otherwise rebuilt with ``split`` (one
+    grammar rule per object and array) for the grammar engine; and when that one's lexer is
+    still too big, with ``any_rule`` too (free-form values as one recursive rule instead of
+    ``any_depth`` unrolled levels, each level a copy of every key and value lexeme). The
+    attempts share one time budget."""
     budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
     budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
     started = time.monotonic()
@@ -101,10 +104,15 @@ def compile_json_grammar(build: Callable[[bool], Grammar], vocab: Vocabulary, **
     timeout_s = budget.pop("timeout_s", DEFAULT_TIMEOUT_S)
     try:
         one_dfa = {**budget, "max_states": min(budget.get("max_states", DEFAULT_MAX_STATES), JSON_DFA_STATES)}
-        return compile_ir(build(False), vocab, timeout_s=timeout_s, **one_dfa)
+        return compile_ir(build(False, False), vocab, timeout_s=timeout_s, **one_dfa)
+    except CompileBudgetError:
+        pass
+    try:
+        remaining = max(0.1, timeout_s - (time.monotonic() - started))
+        return compile_ir(build(True, False), vocab, timeout_s=remaining, **budget)
     except CompileBudgetError:
         remaining = max(0.1, timeout_s - (time.monotonic() - started))
-        return compile_ir(build(True), vocab, timeout_s=remaining, **budget)
+        return compile_ir(build(True, True), vocab, timeout_s=remaining, **budget)
 
 
 @lru_cache(maxsize=1)
@@ -144,8 +152,8 @@ def compile_json_schema(
     options = JsonSchemaOptions(whitespace=whitespace, indent=indent, strict=strict, lenient=lenient, any_depth=any_depth)
     compiled: list = []
 
-    def build(split: bool) -> Grammar:
-        compiled[:] = [schema_to_grammar(schema, dataclasses.replace(options, split=split))]
+    def build(split: bool, any_rule: bool) -> Grammar:
+        compiled[:] = [schema_to_grammar(schema, dataclasses.replace(options, split=split, any_rule=any_rule))]
         return compiled[0].grammar
 
     constraint = compile_json_grammar(build, vocab, **budget)

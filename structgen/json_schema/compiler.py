@@ -8,9 +8,9 @@ rules (so only recursive schemas need a parser at run time). Semantics:
   unless required;
 * additional properties are allowed as the specification says unless ``strict`` (or
   ``additionalProperties: false``); free-form values (``{}``, ``true``, undeclared
-  properties) nest at most ``any_depth`` levels, or to any depth (one recursive rule) in
-  schemas that need the grammar engine anyway (recursive or split ones; not with
-  ``"pretty"`` whitespace, whose indentation follows the depth);
+  properties) nest at most ``any_depth`` levels, or to any depth with ``any_rule`` (one
+  recursive rule: a far smaller lexer for big schemas, but slower masks inside such values;
+  not with ``"pretty"`` whitespace, whose indentation follows the depth);
 * numbers are written without exponent and never as ``-0``; integers may end in ``.0``;
 * strings are written as JSON serialisers write them (see :mod:`.strings`);
 * whitespace follows the ``whitespace`` option: ``"flexible"`` (one optional space after
@@ -22,7 +22,6 @@ rules (so only recursive schemas need a parser at run time). Semantics:
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import re
@@ -65,7 +64,7 @@ class JsonSchemaOptions:
     lenient: bool = False
     any_depth: int = 2
     split: bool = False  # every object and array its own grammar rule (for schemas too big for one DFA)
-    any_rule: bool = False  # free-form values as one recursive rule, to any depth (grammar engine)
+    any_rule: bool = False  # free-form values as one recursive rule, to any depth (split builds only)
 
 
 class Unsatisfiable(Exception):
@@ -84,12 +83,7 @@ def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> Compi
     options = options or JsonSchemaOptions()
     if options.whitespace not in ("flexible", "compact", "pretty"):
         raise ValueError(f"whitespace must be 'flexible', 'compact' or 'pretty', not {options.whitespace!r}")
-    if options.split and options.whitespace != "pretty":
-        options = dataclasses.replace(options, any_rule=True)
     compiler = _compiled(schema, options)
-    if compiler.recursive and compiler.bounded_any and options.whitespace != "pretty":
-        # recursive: the grammar engine runs anyway, so free-form values need no depth bound
-        compiler = _compiled(schema, dataclasses.replace(options, any_rule=True))
     grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept))
     return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft)
 
@@ -123,7 +117,6 @@ class _Compiler:
         self._rule_numbers = itertools.count()
         self._validator = None
         self._any: dict[tuple[int, int], Expr] = {}
-        self.bounded_any = False  # whether a free-form value was unrolled to ``any_depth`` levels
         self._flex = self._ws_flexible()
         self._any_string = _ANY_STRING
         self._any_number = _any_number()
@@ -835,9 +828,8 @@ class _Compiler:
     def any_value(self, depth: int, levels: int) -> Expr:
         """Any JSON value: at most ``levels`` nested containers, or to any depth with
         ``any_rule`` (a rule that refers to itself)."""
-        if self.o.any_rule:
+        if self.o.any_rule and self.o.whitespace != "pretty":
             return self.any_value_rule()
-        self.bounded_any = True
         key = (self.depth_key(depth), levels)
         found = self._any.get(key)
         if found is None:

@@ -81,7 +81,7 @@ def _compile(spec: OutputSpec, vocab: Vocabulary) -> Constraint | None:
         if answer is None:
             return None
         return compile_json_schema(answer[0], vocab, strict=answer[1], any_depth=_any_depth(answer[0]))
-    constraint = compile_json_grammar(lambda split: _grammar(spec, answer, split), vocab)
+    constraint = compile_json_grammar(lambda split, any_rule: _grammar(spec, answer, split, any_rule), vocab)
     if answer is not None:
         constraint.schema = answer[0]
     return constraint
@@ -91,12 +91,12 @@ def _any_depth(schema) -> int:
     return JSON_OBJECT_DEPTH if schema is JSON_OBJECT_SCHEMA else JsonSchemaOptions.any_depth
 
 
-def _grammar(spec: OutputSpec, answer: tuple | None, split: bool) -> Grammar:
+def _grammar(spec: OutputSpec, answer: tuple | None, split: bool, any_rule: bool) -> Grammar:
     """Answer | tool calls, as tool_choice says (only called when tools are possible)."""
     builder = GrammarBuilder(source="<request output>")
     if answer is not None:
         schema, strict = answer
-        options = JsonSchemaOptions(strict=strict, split=split, any_depth=_any_depth(schema))
+        options = JsonSchemaOptions(strict=strict, split=split, any_rule=any_rule, any_depth=_any_depth(schema))
         answer_expr: Expr | None = builder.embed(schema_to_grammar(schema, options).grammar, "answer_")
     elif spec.regex is not None:
         answer_expr = Pattern(spec.regex)
@@ -107,7 +107,7 @@ def _grammar(spec: OutputSpec, answer: tuple | None, split: bool) -> Grammar:
     allowed = [t for t in spec.tools if spec.tool_choice != "function" or t["name"] == spec.tool_name]
     calls = []
     for i, tool in enumerate(allowed):
-        options = JsonSchemaOptions(strict=tool["strict"], split=split)
+        options = JsonSchemaOptions(strict=tool["strict"], split=split, any_rule=any_rule)
         arguments = builder.embed(schema_to_grammar(tool["parameters"], options).grammar, f"tool{i}_")
         calls.append(Seq((text(tool_calls.call_prefix(tool["name"])), arguments, text("}" + tool_calls.CLOSE))))
     one_call = builder.add_rule("tool_call", Alt(tuple(calls)))
