@@ -77,18 +77,7 @@ class _Builder:
             expr = self.resolve(expr)
             kind = type(expr)
         if kind is Bytes:  # a few byte paths: cheaper to copy than to share
-            for seq in expr.sequences:
-                if len(seq) == 1:
-                    nfa.add_edge(start, seq[0][0], seq[0][1], end)
-                elif not seq:
-                    nfa.add_epsilon(start, end)
-                else:
-                    state = start
-                    for lo, hi in seq[:-1]:
-                        target = nfa.new_state()
-                        nfa.add_edge(state, lo, hi, target)
-                        state = target
-                    nfa.add_edge(state, seq[-1][0], seq[-1][1], end)
+            nfa.add_paths(expr.sequences, start, end)
             return
         if self.uses.get(id(expr), 1) > 1:
             key = (id(expr), end)

@@ -306,13 +306,9 @@ def _bucket_by_sorting(
         sort_key[x] = (np.int64(records[x, 0]) * 256 + node_byte[records[x, 1]]) * 2 + covered
         in_order[x] = records[x, 1] * 2 + covered
     order = np.argsort(sort_key, kind="mergesort")  # stable: trie order within a group
-    n_keys = 0
-    for j in range(r):
-        if j == 0 or sort_key[order[j]] >> 1 != sort_key[order[j - 1]] >> 1:
-            n_keys += 1
-    keys = np.empty(n_keys, dtype=np.int32)
-    starts = np.empty(n_keys + 1, dtype=np.int32)
-    uncovered = np.zeros(n_keys, dtype=np.int32)
+    keys = np.empty(r, dtype=np.int32)  # at most one group per record; cut to size below
+    starts = np.empty(r + 1, dtype=np.int32)
+    uncovered = np.zeros(r, dtype=np.int32)
     nodes = np.empty(r, dtype=np.int32)
     groups = np.empty(r, dtype=np.int32)
     k = -1
@@ -327,8 +323,9 @@ def _bucket_by_sorting(
             uncovered[k] += 1
         nodes[j] = records[x, 1]
         groups[x] = k
+    n_keys = k + 1
     starts[n_keys] = r
-    return keys, starts, nodes, uncovered, groups, in_order
+    return keys[:n_keys], starts[: n_keys + 1], nodes, uncovered[:n_keys], groups, in_order
 
 
 @njit(cache=True, nogil=True)

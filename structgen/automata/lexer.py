@@ -18,7 +18,7 @@ from ..errors import GrammarError, RegexError
 from .byte_dfa import DEAD, DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, determinize, fold_byte_columns, refine
 from .subset_kernel import quotient_table, subset_terminals
 from ..grammar.ir import Expr
-from .nfa import ByteNFA
+from .nfa import ByteNFA, grouped
 from .expr_nfa import expr_to_nfa
 
 
@@ -139,9 +139,8 @@ def _co_reachable(nfa: ByteNFA, finals: dict[int, int]) -> np.ndarray:
     """Whether a final state can be reached from each NFA state."""
     e_src, e_dst, g_src, _, _, g_dst = nfa.coo()
     src, dst = np.concatenate((e_src, g_src)), np.concatenate((e_dst, g_dst))
-    ptr = np.zeros(nfa.n_states + 1, dtype=np.int64)
-    np.cumsum(np.bincount(dst, minlength=nfa.n_states), out=ptr[1:])
-    back = src[np.argsort(dst, kind="stable")].tolist()  # the moves into each state, by state
+    ptr, order = grouped(dst, nfa.n_states)
+    back = src[order].tolist()  # the moves into each state, by state
     starts = ptr.tolist()
     seen = bytearray(nfa.n_states)
     todo = list(finals)

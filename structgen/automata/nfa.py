@@ -25,6 +25,14 @@ class UnsupportedRegexNode(ValueError):
     """A parse-tree node the automaton cannot represent (e.g. a lookaround)."""
 
 
+def grouped(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR grouping of ``keys`` (each in ``0 .. n - 1``): ``ptr`` (n + 1) and the stable
+    order that puts key ``k``'s entries at ``order[ptr[k]:ptr[k + 1]]``."""
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=n), out=ptr[1:])
+    return ptr, np.argsort(keys, kind="stable")
+
+
 class ByteNFA:
     """A byte NFA under construction: states are ints ``0 .. n_states - 1`` with byte-range
     moves (src, lo, hi, dst) and empty moves (src, dst), one start and one final state.
@@ -102,14 +110,24 @@ class ByteNFA:
         if self._csr is not None:
             return self._csr
         e_src, e_dst, g_src, g_lo, g_hi, g_dst = self.coo()
-        e_order = np.argsort(e_src, kind="stable")
-        g_order = np.argsort(g_src, kind="stable")
-        eps_ptr = np.zeros(self.n_states + 1, dtype=np.int64)
-        np.cumsum(np.bincount(e_src, minlength=self.n_states), out=eps_ptr[1:])
-        edge_ptr = np.zeros(self.n_states + 1, dtype=np.int64)
-        np.cumsum(np.bincount(g_src, minlength=self.n_states), out=edge_ptr[1:])
+        eps_ptr, e_order = grouped(e_src, self.n_states)
+        edge_ptr, g_order = grouped(g_src, self.n_states)
         self._csr = (eps_ptr, e_dst[e_order], edge_ptr, g_lo[g_order], g_hi[g_order], g_dst[g_order])
         return self._csr
+
+    def add_paths(self, sequences, start: int, end: int) -> None:
+        """Paths from ``start`` to ``end`` reading each byte sequence (a tuple of inclusive
+        ``(lo, hi)`` ranges, one per byte; an empty one is an empty move)."""
+        for seq in sequences:
+            if not seq:
+                self.add_epsilon(start, end)
+                continue
+            state = start
+            for lo, hi in seq[:-1]:
+                target = self.new_state()
+                self.add_edge(state, lo, hi, target)
+                state = target
+            self.add_edge(state, seq[-1][0], seq[-1][1], end)
 
     def closure(self, state: int) -> frozenset[int]:
         """The states reachable from ``state`` by empty moves (itself included)."""
@@ -192,10 +210,5 @@ def _dot_sequences(dotall: bool) -> tuple[ByteSequence, ...]:
 
 def _build_chars(nfa: ByteNFA, sequences: tuple[ByteSequence, ...], start: int) -> int:
     end = nfa.new_state()
-    for seq in sequences:
-        state = start
-        for k, (lo, hi) in enumerate(seq):
-            target = end if k == len(seq) - 1 else nfa.new_state()
-            nfa.add_edge(state, lo, hi, target)
-            state = target
+    nfa.add_paths(sequences, start, end)
     return end

@@ -321,21 +321,7 @@ def warm_up() -> None:
 def live_states(trans, accepting):
     """States from which an accepting state can be reached (reverse breadth-first search)."""
     n = trans.shape[0]
-    counts = np.zeros(n + 1, dtype=np.int64)
-    for q in range(n):
-        for b in range(256):
-            t = trans[q, b]
-            if t >= 0:
-                counts[t + 1] += 1
-    ptr = np.cumsum(counts)
-    fill = ptr[:-1].copy()
-    src = np.empty(ptr[-1], dtype=np.int64)
-    for q in range(n):
-        for b in range(256):
-            t = trans[q, b]
-            if t >= 0:
-                src[fill[t]] = q
-                fill[t] += 1
+    ptr, src = _predecessors(trans)
     live = accepting.copy()
     stack = np.empty(n, dtype=np.int64)
     top = 0

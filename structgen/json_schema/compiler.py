@@ -83,13 +83,6 @@ def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> Compi
     options = options or JsonSchemaOptions()
     if options.whitespace not in ("flexible", "compact", "pretty"):
         raise ValueError(f"whitespace must be 'flexible', 'compact' or 'pretty', not {options.whitespace!r}")
-    compiler = _compiled(schema, options)
-    grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept))
-    return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft)
-
-
-def _compiled(schema, options: JsonSchemaOptions) -> "_Compiler":
-    """A compiler that has compiled ``schema`` (its rules, ``root`` the start)."""
     compiler = _Compiler(SchemaDocument(schema), options)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20000))
@@ -101,7 +94,8 @@ def _compiled(schema, options: JsonSchemaOptions) -> "_Compiler":
     finally:
         sys.setrecursionlimit(limit)
     compiler.rules["root"] = start
-    return compiler
+    grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept))
+    return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft)
 
 
 class _Compiler:
