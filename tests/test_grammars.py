@@ -159,6 +159,38 @@ def test_lexer_representatives_behave_alike(path):
 
 
 # ---- masks against brute force on real tokenizers ------------------------------------------
+@pytest.mark.parametrize("path", GRAMMARS[:3], ids=os.path.basename)
+def test_lexer_horizon_classes_are_depth_bounded_equivalence(path):
+    """Two lexer states share a horizon class for depth ``d`` exactly when every byte string
+    of at most ``d`` bytes leads both to states with the same live and accepted terminals
+    (checked by exploring pairs of states reached together)."""
+    lexer = compile_grammar(open(path, encoding="utf-8").read(), BYTES).lexer
+    depth = 2
+    classes = lexer.horizon_classes(depth).tolist()
+
+    def view(q):
+        return None if q < 0 else (lexer.live_int(q), lexer.accepts_int(q), q == 0)
+
+    def alike(a, b):
+        todo, seen = [(a, b, 0)], set()
+        while todo:
+            x, y, d = todo.pop()
+            if view(x) != view(y):
+                return False
+            if x < 0 or d == depth or (x, y, d) in seen:
+                continue
+            seen.add((x, y, d))
+            for byte in range(256):
+                todo.append((int(lexer.transitions[x, byte]), int(lexer.transitions[y, byte]), d + 1))
+        return True
+
+    states = range(min(lexer.n_states, 40))
+    for a in states:
+        for b in states:
+            if a < b:
+                assert (classes[a] == classes[b]) == alike(a, b), (a, b)
+
+
 def brute_force_mask(constraint, state) -> list[int]:
     vocab = constraint.vocab
     ids = [t for t in vocab.maskable_ids.tolist() if constraint.advance(state, t) is not None]

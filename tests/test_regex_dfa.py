@@ -161,3 +161,25 @@ def test_moore_refine_matches_plain_rounds(data):
     cls, count = moore_refine(columns.astype(np.int64).reshape(n, k), np.array(initial, dtype=np.int64))
     expected = _coarsest_partition(columns.reshape(n, k), initial)
     assert cls.tolist() == expected and count == len(set(expected))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="abc", max_size=330))
+def test_a_big_product_is_minimal_and_exact(text):
+    """The intersection of two DFAs too big for plain Moore rounds (over 256 states) accepts
+    what both regexes fully match, and has as many states as the minimal DFA of its table."""
+    both = _big_product()
+    assert both.accepts(text.encode()) == bool(re.fullmatch("[abc]{0,300}", text) and re.fullmatch("(?:ab|c|ba)*a?", text))
+    assert both.n_states == ByteDFA.from_table(both.transitions, both.accepting).n_states
+
+
+_BIG: list = []
+
+
+def _big_product() -> ByteDFA:
+    if not _BIG:
+        from structgen.automata.byte_dfa import product
+
+        _BIG.append(product(ByteDFA.from_regex("[abc]{0,300}"), ByteDFA.from_regex("(?:ab|c|ba)*a?")))
+        assert _BIG[0].n_states > 256
+    return _BIG[0]

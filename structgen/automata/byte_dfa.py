@@ -175,16 +175,21 @@ def determinize(nfa: ByteNFA, max_states: int, deadline: float, what: str) -> tu
 MERGE_UP_TO = 256
 
 
-def _trim_and_merge(transitions: np.ndarray, accepting: np.ndarray) -> ByteDFA | None:
+def _trim_and_merge(transitions: np.ndarray, accepting: np.ndarray, any_size: bool = False) -> ByteDFA | None:
     """Trimmed and minimised with the numba kernels (same result as :func:`_trim_and_minimize`
-    up to state numbering; state 0 stays initial)."""
-    from .subset_kernel import moore_classes
+    up to state numbering; state 0 stays initial). Above ``MERGE_UP_TO`` states only with
+    ``any_size``: subset DFAs of front-end NFAs (built from minimal parts) stay as they are,
+    products (often far from minimal) are refined."""
+    from .subset_kernel import moore_classes, moore_refine
 
     dfa = _trim(transitions, accepting)
-    if dfa is None or dfa.n_states > MERGE_UP_TO:  # Moore rounds grow with the depth: big
-        return dfa  # subset DFAs of front-end NFAs (built from minimal parts) stay as they are
+    if dfa is None or (dfa.n_states > MERGE_UP_TO and not any_size):
+        return dfa
     trans = dfa.transitions
-    cls, count = moore_classes(fold_byte_columns(trans), dfa.accepting)
+    if dfa.n_states > MERGE_UP_TO:  # plain Moore rounds grow with the depth: dirty states only
+        cls, count = moore_refine(fold_byte_columns(trans), dfa.accepting.astype(np.int64))
+    else:
+        cls, count = moore_classes(fold_byte_columns(trans), dfa.accepting)
     if count == trans.shape[0]:
         return dfa
     reps = np.zeros(count, dtype=np.int64)
@@ -313,4 +318,4 @@ def product(a: ByteDFA, b: ByteDFA, *, difference: bool = False, max_states: int
     transitions, accepting = product_construction(a.transitions, a.accepting, b.transitions, b.accepting, difference, max_states)
     if len(accepting) == 0:
         raise CompileBudgetError(f"an automaton product exceeds {max_states} states")
-    return _trim_and_merge(transitions, accepting)
+    return _trim_and_merge(transitions, accepting, any_size=True)

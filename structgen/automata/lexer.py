@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from ..errors import GrammarError, RegexError
 from .byte_dfa import DEAD, DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, determinize, fold_byte_columns, refine
-from .subset_kernel import quotient_table, subset_terminals
+from .subset_kernel import quotient_table, restricted_representatives, subset_terminals
 from ..grammar.ir import Expr
 from .nfa import ByteNFA, grouped
 from .expr_nfa import expr_to_nfa
@@ -48,24 +49,24 @@ class Lexer:
         of them is live. Merging such states keeps a grammar state's configurations few: a
         name that is also a keyword's prefix is one configuration where keywords are not
         allowed. State 0 (no lexeme open) stays its own class."""
-        mask = bits_to_words(allowed, self.words)
-        live = (self.live & mask).any(axis=1)
-        live[0] = True
-        live_idx = np.flatnonzero(live)
-        n = self.n_states
-        padded = np.append(live, False)
-        columns = fold_byte_columns(self.transitions)
-        columns = np.where(padded[columns], columns, -1)
-        signature = np.concatenate(
-            [self.live & mask, self.accepts & mask, (np.arange(n) == 0).astype(np.uint64)[:, None]], axis=1
-        )[live_idx]
-        initial = np.unique(signature, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
-        classes = refine(columns[live_idx], initial, live_idx, n)
-        least = np.full(int(classes.max()) + 1, n, dtype=np.int64)
-        np.minimum.at(least, classes, live_idx)
-        reps = np.full(n, -1, dtype=np.int32)
-        reps[live_idx] = least[classes]
-        return reps
+        return restricted_representatives(self.folded_columns, self.live, self.accepts, bits_to_words(allowed, self.words))
+
+    def horizon_classes(self, depth: int) -> np.ndarray:
+        """Each state's class (int64) under "the same live and accepted terminals after every
+        string of at most ``depth`` bytes". A token mask reads no further than the longest
+        token, so states in one class have the same lexeme walks: e.g. the positions of a long
+        counted string that are far from its end."""
+        from .subset_kernel import moore_refine
+
+        signature = np.ascontiguousarray(np.hstack((self.live, self.accepts, (np.arange(self.n_states) == 0)[:, None].astype(np.uint64))))
+        rows = signature.view(np.dtype((np.void, signature.dtype.itemsize * signature.shape[1]))).reshape(-1)
+        initial = np.unique(rows, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        return moore_refine(self.folded_columns, initial, depth)[0]
+
+    @cached_property
+    def folded_columns(self) -> np.ndarray:
+        """The transition table with bytes every state treats alike folded into one."""
+        return fold_byte_columns(self.transitions)
 
     def live_int(self, q: int) -> int:
         return _to_int(self.live[q])
@@ -195,17 +196,18 @@ class LexerViews:
     - ``allowed[a]``: the allowed terminals (uint64 words); ``ends[a]``: the non-ignored
       ones, ``ignored[a]``: the ignored ones;
     - ``reps[a, q]``: :meth:`Lexer.representatives` under view ``a`` (-1: nothing live),
-      for lexers of at most ``MERGE_STATES_LIMIT`` states. Larger lexers (big JSON schemas)
+      for lexers of at most ``MERGE_STATES_LIMIT`` states. Larger lexers, and those of
+      JSON Schemas (``merge=False``: many sets of allowed terminals, each met a few times),
       keep no rows (``reps`` has no columns): a live state is its own representative, since
       refining them per view would cost more than merging saves.
 
     Rows are added by :meth:`view_of`; walks that may add views mid-walk call
     :meth:`reserve` first, since the arrays they read must not move."""
 
-    def __init__(self, lexer: Lexer, ignore: int) -> None:
+    def __init__(self, lexer: Lexer, ignore: int, merge: bool = True) -> None:
         self.lexer = lexer
         self.ignore = ignore
-        self.merged = lexer.n_states <= MERGE_STATES_LIMIT
+        self.merged = merge and lexer.n_states <= MERGE_STATES_LIMIT
         self.ids: dict[int, int] = {}
         self.rep_lists: list[list[int]] = []
         words = lexer.words

@@ -311,10 +311,13 @@ def warm_up() -> None:
     live_states(t, acc)
     moore_classes(np.zeros((1, 1), dtype=np.int64), acc)
     moore_refine(np.zeros((1, 1), dtype=np.int64), np.zeros(1, dtype=np.int64))  # also called from Python
+    moore_refine(np.zeros((1, 1), dtype=np.int64), np.zeros(1, dtype=np.int64), 1)
     ones = np.ones(1, dtype=np.int64)
     distinct_columns(np.zeros((1, 256), dtype=np.int32))
     quotient_table(np.zeros((1, 256), dtype=np.int32), ones * 0, np.zeros(1, dtype=np.int32))  # as build_lexer calls it
     subset_terminals(ones * 0, np.array([0, 1]), ones * 0, ones * 0, 1, np.zeros(1, dtype=np.uint64), 1)
+    words = np.ones((1, 1), dtype=np.uint64)
+    restricted_representatives(np.zeros((1, 1), dtype=np.int64), words, words, words[0])
 
 
 @njit(cache=True)
@@ -459,11 +462,12 @@ def _predecessors(columns):
 
 
 @njit(cache=True)
-def moore_refine(columns, cls):
+def moore_refine(columns, cls, max_rounds=-1):
     """Refines the classes ``cls`` (numbered from 0) of a DFA's states (rows of ``columns``,
     targets as row numbers, -1 dead) to the coarsest partition whose classes agree on their
     successors' classes. Returns (classes, count), classes numbered by first state (state
-    0's class is 0).
+    0's class is 0). With ``max_rounds`` >= 0, stops after that many rounds: states still
+    together then agree on every string of at most that many bytes (Moore's k-th partition).
 
     Moore's rounds, each over the *dirty* states only: those with a successor whose class
     changed in the previous round (every state in the first). The members of a class that
@@ -500,7 +504,7 @@ def moore_refine(columns, cls):
     next_dirty = np.empty(n, dtype=np.int64)
     n_dirty = n
     rnd = 0
-    while n_dirty > 0:
+    while n_dirty > 0 and rnd != max_rounds:
         rnd += 1
         n_groups = 0
         for x in range(n_dirty):
@@ -563,3 +567,86 @@ def moore_refine(columns, cls):
             m += 1
         cls[q] = remap[cls[q]]
     return cls, m
+
+
+@njit(cache=True)
+def _row_hash(live, accepts, mask, q):
+    h = np.uint64(0x9E3779B97F4A7C15)
+    if q == 0:
+        h = np.uint64(0x51AF3B9D27C4E1B5)
+    for w in range(live.shape[1]):
+        h = (h ^ (live[q, w] & mask[w])) * np.uint64(1099511628211)
+        h = (h ^ (accepts[q, w] & mask[w])) * np.uint64(1099511628211)
+    return h
+
+
+@njit(cache=True)
+def _rows_equal(live, accepts, mask, a, b):
+    if (a == 0) != (b == 0):
+        return False
+    for w in range(live.shape[1]):
+        if (live[a, w] ^ live[b, w]) & mask[w] or (accepts[a, w] ^ accepts[b, w]) & mask[w]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def restricted_representatives(columns, live, accepts, mask):
+    """For each lexer state, the least state that behaves the same when only the terminals
+    in the bitset ``mask`` (uint64 words) count, or -1 when none of them is live; state 0
+    keeps its own class. ``columns``: the folded transition table (-1 dead). The classes
+    start from equal masked live and accepted terminals (a hash table with exact checks)
+    and are refined by :func:`moore_refine`."""
+    n, k = columns.shape
+    position = np.full(n, -1, dtype=np.int64)
+    live_idx = np.empty(n, dtype=np.int64)
+    m = 0
+    for q in range(n):
+        keep = q == 0
+        for w in range(live.shape[1]):
+            if live[q, w] & mask[w]:
+                keep = True
+        if keep:
+            position[q] = m
+            live_idx[m] = q
+            m += 1
+    rows = np.empty((m, k), dtype=np.int64)
+    for i in range(m):
+        q = live_idx[i]
+        for c in range(k):
+            t = columns[q, c]
+            r = -1
+            if t >= 0:
+                r = position[t]
+            rows[i, c] = r
+    n_slots = 1
+    while n_slots < 2 * m:
+        n_slots *= 2
+    slots = np.full(n_slots, -1, dtype=np.int64)
+    first = np.empty(m, dtype=np.int64)  # each initial class's first state
+    cls = np.empty(m, dtype=np.int64)
+    n_cls = 0
+    for i in range(m):
+        q = live_idx[i]
+        slot = np.int64(_row_hash(live, accepts, mask, q) >> np.uint64(8)) & (n_slots - 1)
+        while True:
+            c = slots[slot]
+            if c < 0:
+                slots[slot] = n_cls
+                first[n_cls] = q
+                cls[i] = n_cls
+                n_cls += 1
+                break
+            if _rows_equal(live, accepts, mask, q, first[c]):
+                cls[i] = c
+                break
+            slot = (slot + 1) & (n_slots - 1)
+    classes, count = moore_refine(rows, cls)
+    least = np.full(count, -1, dtype=np.int64)
+    reps = np.full(n, -1, dtype=np.int32)
+    for i in range(m):  # classes are numbered by first state: the least one
+        c = classes[i]
+        if least[c] < 0:
+            least[c] = live_idx[i]
+        reps[live_idx[i]] = least[c]
+    return reps

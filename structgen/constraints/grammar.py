@@ -69,7 +69,9 @@ class LexemePart:
 class GrammarConstraint(Constraint):
     """A context-free grammar over a vocabulary (see the module docstring)."""
 
-    def __init__(self, bnf: Bnf, lexer: Lexer, vocab: Vocabulary, description: str = "", parser: Any = None) -> None:
+    def __init__(
+        self, bnf: Bnf, lexer: Lexer, vocab: Vocabulary, description: str = "", parser: Any = None, merge_views: bool = True
+    ) -> None:
         self.bnf = bnf
         self.lexer = lexer
         self.vocab = vocab
@@ -87,7 +89,9 @@ class GrammarConstraint(Constraint):
         self._lock = threading.RLock()
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._lexeme_parts: OrderedDict[tuple[int, int], LexemePart] = OrderedDict()
-        self._views = LexerViews(lexer, self._ignore)
+        self._views = LexerViews(lexer, self._ignore, merge=merge_views)
+        # lexer states alike for as many bytes as the longest token share lexeme walks
+        self._horizon = lexer.horizon_classes(vocab.trie.max_depth).tolist()
         self._follow_ok = self._follow_table()
         self._all_terminals = np.full(lexer.words, np.iinfo(np.uint64).max, dtype=np.uint64)
         self._n_words = (vocab.logits_width + 31) // 32
@@ -323,8 +327,9 @@ class GrammarConstraint(Constraint):
 
     def _lexeme_part(self, q: int, allowed: int) -> "LexemePart | None":
         """The lexeme part of configurations in lexer state ``q`` under a parser node that
-        allows ``allowed`` (None when the walk meets too many lexer states at once)."""
-        key = (q, allowed)
+        allows ``allowed`` (None when the walk meets too many lexer states at once); the
+        same for every state of ``q``'s horizon class."""
+        key = (self._horizon[q], allowed)
         part = self._lexeme_parts.get(key)
         if part is not None:
             self._lexeme_parts.move_to_end(key)
