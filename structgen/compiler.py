@@ -26,6 +26,7 @@ from .grammar.gbnf import parse_gbnf
 from .automata.expr_nfa import expr_to_nfa
 from .grammar.ir import Grammar, Repeat, lower, regular_expr
 from .grammar.lark_frontend import lark_to_ir
+from .json_schema.compiler import ONE_DFA_STATES
 from .tokenizers.vocabulary import Vocabulary
 
 
@@ -38,8 +39,12 @@ def compile_ir(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     eager_masks: int = EAGER_MASK_STATES,
     share_masks: bool = True,
+    merge_views: bool = True,
 ) -> Constraint:
     """Compiles the grammar IR for ``vocab``; ``parser`` is lark's parser for parse trees.
+    ``share_masks`` / ``merge_views``: whether states that behave alike share masks (regular
+    result) or are merged per set of allowed terminals (context-free result; see
+    :class:`structgen.automata.lexer.LexerViews`).
     With ``eager_masks``, masks are computed now: of the first ``eager_masks`` states of a
     regular result, of the initial state of a context-free one (every request's first mask,
     the costliest: no lexeme is open)."""
@@ -58,7 +63,9 @@ def compile_ir(
     bnf = lower(grammar)
     remaining = max(0.1, timeout_s - (time.monotonic() - started))
     lexer = build_lexer(bnf.terminals, bnf.terminal_names, max_states=max_states, timeout_s=remaining)
-    constraint = GrammarConstraint(bnf, lexer, vocab, description=f"grammar {grammar.source}", parser=parser)
+    constraint = GrammarConstraint(
+        bnf, lexer, vocab, description=f"grammar {grammar.source}", parser=parser, merge_views=merge_views
+    )
     if eager_masks:
         constraint.mask_words(constraint.initial_state)
     return constraint
@@ -87,29 +94,24 @@ def compile_grammar_file(path: str, vocab: Vocabulary, *, start: str = "start", 
     return compile_grammar(text, vocab, start=start, source=path, **budget)
 
 
-JSON_DFA_STATES = 20_000
+JSON_DFA_STATES = ONE_DFA_STATES
 
 
 def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabulary, **budget) -> Constraint:
     """Compiles a grammar made of JSON Schemas (``build(split, any_rule)`` makes it): one DFA
-    when it stays under ``JSON_DFA_STATES`` states; otherwise rebuilt with ``split`` (one
-    grammar rule per object and array) for the grammar engine; and when that one's lexer is
-    still too big, with ``any_rule`` too (free-form values as one recursive rule instead of
-    ``any_depth`` unrolled levels, each level a copy of every key and value lexeme). The
-    attempts share one time budget."""
+    when it stays under ``JSON_DFA_STATES`` states; otherwise rebuilt for the grammar engine
+    with ``split`` (one grammar rule per object and array) and ``any_rule`` (free-form values
+    as one recursive rule, to any depth, instead of ``any_depth`` unrolled levels, each a copy
+    of every key and value lexeme). The attempts share one time budget."""
     budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
     budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
+    budget.setdefault("merge_views", False)  # many sets of allowed terminals, each met a few times
     started = time.monotonic()
     self_loop_slice(vocab.trie, _string_body_row(), 0, (vocab.logits_width + 31) // 32, eager=True)
     timeout_s = budget.pop("timeout_s", DEFAULT_TIMEOUT_S)
     try:
         one_dfa = {**budget, "max_states": min(budget.get("max_states", DEFAULT_MAX_STATES), JSON_DFA_STATES)}
         return compile_ir(build(False, False), vocab, timeout_s=timeout_s, **one_dfa)
-    except CompileBudgetError:
-        pass
-    try:
-        remaining = max(0.1, timeout_s - (time.monotonic() - started))
-        return compile_ir(build(True, False), vocab, timeout_s=remaining, **budget)
     except CompileBudgetError:
         remaining = max(0.1, timeout_s - (time.monotonic() - started))
         return compile_ir(build(True, True), vocab, timeout_s=remaining, **budget)

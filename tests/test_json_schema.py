@@ -244,6 +244,64 @@ def test_recursive_schema_uses_the_grammar_engine():
     assert not matcher_accepts(constraint, vocab_case.encode(json.dumps(bad)))
 
 
+# Long strings in a schema too big for one DFA: a maxLength of 256 or more makes one shared
+# lexeme per string schema, and above 2,048 the characters are counted in 256-character chunks
+# by the grammar. Lengths around each chunk boundary, with escapes and multi-byte characters.
+_LONG_STRINGS = {"type": "object", "properties": {"a": {"type": "string", "minLength": 3, "maxLength": 2600}, "b": {"type": "string", "maxLength": 300}, "c": {"type": "string", "maxLength": 300}}, "additionalProperties": False}
+_LENGTHS = [0, 2, 3, 4, 255, 256, 257, 299, 300, 301, 511, 512, 513, 2303, 2304, 2305, 2559, 2560, 2599, 2600, 2601, 2700]
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.lists(st.sampled_from(["x", "é", "\\n", '"', "€", "\\u0000"]), min_size=1, max_size=4))
+def test_long_strings_are_counted_exactly(alphabet):
+    """Strings of each length in ``_LENGTHS`` drawn from ``alphabet`` are accepted exactly
+    when the validator accepts the instance."""
+    from jsonschema import Draft202012Validator
+
+    constraint = _long_strings_constraint()
+    assert type(constraint).__name__ == "GrammarConstraint"
+    chars = [c.encode().decode("unicode_escape") if c.startswith("\\") else c for c in alphabet]
+    for prop in ("a", "b", "c"):
+        for length in _LENGTHS:
+            value = "".join(chars[i % len(chars)] for i in range(length))
+            instance = {"a": "yyy", prop: value} if prop != "a" else {prop: value}  # in schema order
+            text = json.dumps(instance, separators=(",", ":"), ensure_ascii=length % 2 == 0)
+            state = constraint.advance_bytes(constraint.initial_state, text.encode())
+            accepted = state is not None and constraint.is_accepting(state)
+            assert accepted == Draft202012Validator(_LONG_STRINGS).is_valid(instance), (prop, length, alphabet)
+
+
+def test_long_string_masks_match_brute_force():
+    """Inside long strings (positions far from the bound share lexeme walks) and near their
+    bounds, the mask equals the brute-force mask."""
+    constraint = _long_strings_constraint()
+    vocab = constraint.vocab
+    for prefix in ('{"a":"' + "x" * 100, '{"a":"' + "x" * 180, '{"a":"' + "é" * 2590, '{"a":"yyy","b":"' + "x" * 290):
+        state = constraint.advance_bytes(constraint.initial_state, prefix.encode())
+        fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+        assert fast == brute_force_mask(constraint, state), prefix[-20:]
+
+
+@functools.lru_cache(maxsize=None)
+def _long_strings_constraint():
+    return compile_json_schema(_LONG_STRINGS, load_case("smollm2").vocab, max_states=20_000)
+
+
+# Where the grammar engine runs anyway, free-form values are one recursive rule, to any depth:
+# a recursive schema, and one too big for one DFA (here with a 1,000-state budget).
+_FREE_FORM_CASES = {
+    "recursive": (
+        {
+            "$defs": {"node": {"type": "object", "properties": {"meta": {}, "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "additionalProperties": False}},
+            "$ref": "#/$defs/node",
+        },
+        {},
+    ),
+    "split": ({"type": "object", "properties": {"meta": {}, "kids": {"type": "array", "items": {}}}, "additionalProperties": False}, {"max_states": 1000}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_FREE_FORM_CASES))
 @settings(max_examples=40, deadline=None)
 @given(
     st.recursive(
@@ -252,15 +310,15 @@ def test_recursive_schema_uses_the_grammar_engine():
         max_leaves=12,
     )
 )
-def test_free_form_values_to_any_depth_when_the_lexer_is_too_big(value):
-    """When even the split build's lexer exceeds the state budget (here a small one), free-form
-    values become one recursive rule: every JSON value, at any depth, is then accepted
-    exactly when the validator accepts the instance."""
+def test_free_form_values_nest_to_any_depth_where_the_grammar_engine_runs(case, value):
+    """Every JSON value, at any depth, is accepted where a free-form value may stand exactly
+    when the validator accepts the instance."""
     from jsonschema import Draft202012Validator
 
-    schema = {"type": "object", "properties": {"meta": {}, "tags": {"type": "array", "items": {}}}, "additionalProperties": False}
-    constraint = _small_budget_constraint(json.dumps(schema))
-    for instance in ({"meta": value}, {"tags": [value, {"x": value}]}, {"meta": value, "extra": 1}):
+    schema = _FREE_FORM_CASES[case][0]
+    constraint = _free_form_constraint(case)
+    assert type(constraint).__name__ == "GrammarConstraint"
+    for instance in ({"meta": value}, {"kids": [{"meta": [value, {"x": value}]}]}, {"meta": value, "extra": 1}):
         text = json.dumps(instance, separators=(",", ":"))
         state = constraint.advance_bytes(constraint.initial_state, text.encode())
         accepted = state is not None and constraint.is_accepting(state)
@@ -268,9 +326,9 @@ def test_free_form_values_to_any_depth_when_the_lexer_is_too_big(value):
 
 
 @functools.lru_cache(maxsize=None)
-def _small_budget_constraint(schema_text: str):
-    # 1,000 states: too few for one DFA or for the lexer with free-form values unrolled
-    return compile_json_schema(json.loads(schema_text), load_case("smollm2").vocab, max_states=1000)
+def _free_form_constraint(case: str):
+    schema, budget = _FREE_FORM_CASES[case]
+    return compile_json_schema(schema, load_case("smollm2").vocab, **budget)
 
 
 # ---- options and errors ----------------------------------------------------------------------

@@ -8,9 +8,10 @@ rules (so only recursive schemas need a parser at run time). Semantics:
   unless required;
 * additional properties are allowed as the specification says unless ``strict`` (or
   ``additionalProperties: false``); free-form values (``{}``, ``true``, undeclared
-  properties) nest at most ``any_depth`` levels, or to any depth with ``any_rule`` (one
-  recursive rule: a far smaller lexer for big schemas, but slower masks inside such values;
-  not with ``"pretty"`` whitespace, whose indentation follows the depth);
+  properties) nest at most ``any_depth`` levels in a schema compiled to one DFA, and to any
+  depth (``any_rule``: one recursive rule) where the grammar engine runs anyway: recursive
+  schemas, and schemas too big for one DFA; not with ``"pretty"`` whitespace, whose
+  indentation follows the depth;
 * numbers are written without exponent and never as ``-0``; integers may end in ``.0``;
 * strings are written as JSON serialisers write them (see :mod:`.strings`);
 * whitespace follows the ``whitespace`` option: ``"flexible"`` (one optional space after
@@ -22,6 +23,7 @@ rules (so only recursive schemas need a parser at run time). Semantics:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -32,7 +34,7 @@ from decimal import Decimal
 
 from ..automata.byte_dfa import ByteDFA, product, repeat_single
 from ..automata.expr_nfa import expr_to_nfa
-from ..errors import UnsupportedSchemaError
+from ..errors import CompileBudgetError, UnsupportedSchemaError
 from ..grammar.ir import EMPTY, Alt, Automaton, Expr, Grammar, Ref, Repeat, Seq, literal
 from . import formats, numbers, overlap
 from .document import Location, SchemaDocument
@@ -64,7 +66,7 @@ class JsonSchemaOptions:
     lenient: bool = False
     any_depth: int = 2
     split: bool = False  # every object and array its own grammar rule (for schemas too big for one DFA)
-    any_rule: bool = False  # free-form values as one recursive rule, to any depth (split builds only)
+    any_rule: bool = False  # free-form values as one recursive rule, to any depth (not "pretty")
 
 
 class Unsatisfiable(Exception):
@@ -83,6 +85,16 @@ def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> Compi
     options = options or JsonSchemaOptions()
     if options.whitespace not in ("flexible", "compact", "pretty"):
         raise ValueError(f"whitespace must be 'flexible', 'compact' or 'pretty', not {options.whitespace!r}")
+    compiler = _compiled(schema, options)
+    if compiler.recursive and compiler.bounded_any and options.whitespace != "pretty":
+        # the grammar engine runs anyway: free-form values need no depth bound
+        compiler = _compiled(schema, dataclasses.replace(options, any_rule=True))
+    grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept))
+    return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft)
+
+
+def _compiled(schema, options: JsonSchemaOptions) -> "_Compiler":
+    """A compiler that has compiled ``schema`` (its rules; ``root`` the start)."""
     compiler = _Compiler(SchemaDocument(schema), options)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20000))
@@ -94,8 +106,7 @@ def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> Compi
     finally:
         sys.setrecursionlimit(limit)
     compiler.rules["root"] = start
-    grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept))
-    return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft)
+    return compiler
 
 
 class _Compiler:
@@ -111,6 +122,8 @@ class _Compiler:
         self._rule_numbers = itertools.count()
         self._validator = None
         self._any: dict[tuple[int, int], Expr] = {}
+        self._shared: dict[tuple, Ref] = {}  # kept rules shared by equal string schemas (split builds)
+        self.bounded_any = False  # whether a free-form value was unrolled to ``any_depth`` levels
         self._flex = self._ws_flexible()
         self._any_string = _ANY_STRING
         self._any_number = _any_number()
@@ -518,12 +531,7 @@ class _Compiler:
             return self.number(s, loc, integer=t == "integer")
         if t in ("object", "array"):
             expr = self.object(s, loc, depth) if t == "object" else self.array(s, loc, depth)
-            if self.o.split:
-                name = f"{t}{len(self.kept)}"
-                self.rules[name] = expr
-                self.kept.append(name)
-                return Ref(name)
-            return expr
+            return self.kept_rule(t, expr) if self.o.split else expr
         raise UnsupportedSchemaError("type", loc.pointer, f"unknown type {t!r}")
 
     def number(self, s: dict, loc: Location, integer: bool) -> Expr:
@@ -569,34 +577,57 @@ class _Compiler:
     def string(self, s: dict, loc: Location) -> Expr:
         lo = _count(s, "minLength", loc) or 0
         hi = _count(s, "maxLength", loc)
-        patterns = ([s["pattern"]] if "pattern" in s else []) + s.get("x-patterns", [])
-        fmt = s.get("format")
-        parts: list[Expr] = []
-        for p in patterns:
+        patterns: list[str] = []
+        for p in ([s["pattern"]] if "pattern" in s else []) + s.get("x-patterns", []):
             try:
-                parts.append(pattern_expr(p))
+                pattern_expr(p)
+                patterns.append(p)
             except PatternError as exc:
                 self.unsupported("pattern", loc, str(exc))
-        if fmt in formats.FORMATS:
-            parts.append(regex_chars_expr(formats.FORMATS[fmt]))
+        fmt = s.get("format") if s.get("format") in formats.FORMATS else None
+        if fmt is not None:
             cap = formats.MAX_LENGTH.get(fmt)
             if cap is not None:
                 hi = cap if hi is None else min(hi, cap)
         if hi is not None and hi < lo:
             raise Unsatisfiable(loc.pointer)
-        if lo or hi is not None:
-            parts.append(_counted_chars(lo, hi))
-        if not parts:
-            return self._any_string
-        if len(parts) == 1:
-            return quoted(parts[0])
-        dfa = None
-        for part in parts:
-            d = ByteDFA.from_nfa(expr_to_nfa(part))
-            dfa = d if dfa is None else product(dfa, d)
-            if dfa is None:
-                raise Unsatisfiable(loc.pointer)
-        return quoted(Automaton(dfa))
+        key = (lo, hi, tuple(patterns), fmt)
+        if self.o.split and hi is not None and hi >= SHARED_STRING_LENGTH:
+            # one lexeme per distinct string schema, shared by every property that uses it
+            if key not in self._shared:
+                self._shared[key] = self.kept_rule("string", self._string(*key, loc))
+            return self._shared[key]
+        return self._string(*key, loc)
+
+    def _string(self, lo: int, hi: int | None, patterns: tuple[str, ...], fmt: str | None, loc: Location) -> Expr:
+        if not patterns and fmt is None and self.o.split and hi is not None and hi >= CHUNKED_LENGTH and lo < CHUNK:
+            return self.chunked_string(lo, hi)
+        try:
+            expr = _string_expr(lo, hi, patterns, fmt)
+        except Unsatisfiable:
+            raise Unsatisfiable(loc.pointer) from None
+        if not self.o.split and isinstance(expr.items[1], Automaton) and expr.items[1].dfa.n_states > ONE_DFA_STATES:
+            raise CompileBudgetError(f"a string at {loc.pointer!r} needs more than {ONE_DFA_STATES} states")
+        return expr
+
+    def chunked_string(self, lo: int, hi: int) -> Expr:
+        """A string of ``lo..hi`` characters for a large ``hi`` (``lo`` below ``CHUNK``): runs
+        of ``CHUNK`` characters are one lexeme each, counted by the grammar, so the lexer
+        holds one chunk instead of ``hi`` characters."""
+        if ("chunk",) not in self._shared:
+            self._shared[("chunk",)] = self.kept_rule("chunk", _counted_chars(CHUNK, CHUNK))
+        chunk = self._shared[("chunk",)]
+        full, rest = divmod(hi, CHUNK)
+        shorter = [_counted_chars(lo, CHUNK - 1), Seq((Repeat(chunk, 1, full - 1), _counted_chars(0, CHUNK - 1)))]
+        longest = Repeat(chunk, full, full) if rest == 0 else Seq((Repeat(chunk, full, full), _counted_chars(0, rest)))
+        return quoted(Alt((*shorter, longest)))
+
+    def kept_rule(self, prefix: str, expr: Expr) -> Ref:
+        """A rule that stays a nonterminal (its own lexeme when regular)."""
+        name = f"{prefix}{len(self.kept)}"
+        self.rules[name] = expr
+        self.kept.append(name)
+        return Ref(name)
 
     # ---- objects ---------------------------------------------------------------------------
     def object(self, s: dict, loc: Location, depth: int) -> Expr:
@@ -824,6 +855,7 @@ class _Compiler:
         ``any_rule`` (a rule that refers to itself)."""
         if self.o.any_rule and self.o.whitespace != "pretty":
             return self.any_value_rule()
+        self.bounded_any = True
         key = (self.depth_key(depth), levels)
         found = self._any.get(key)
         if found is None:
@@ -853,7 +885,33 @@ class _Compiler:
 
 # ---- helpers ------------------------------------------------------------------------------
 ANY_RULE = "any_json_value"
+ONE_DFA_STATES = 20_000  # a schema compiled to one DFA has at most this many states
+SHARED_STRING_LENGTH = 64  # split builds: strings with a maxLength this large are shared lexemes
+CHUNKED_LENGTH = 2048  # ... and this large, counted in chunks of CHUNK characters by the grammar
+CHUNK = 256
 _ANY_STRING = quoted(Automaton(ByteDFA.from_nfa(expr_to_nfa(Repeat(any_char())))))
+
+
+@lru_cache(maxsize=256)
+def _string_expr(lo: int, hi: int | None, patterns: tuple[str, ...], fmt: str | None) -> Expr:
+    """A quoted string matching every pattern and the format, of ``lo..hi`` characters
+    (kept across compile attempts and schemas: the product automata can be big)."""
+    parts = [pattern_expr(p) for p in patterns]
+    if fmt is not None:
+        parts.append(regex_chars_expr(formats.FORMATS[fmt]))
+    if lo or hi is not None:
+        parts.append(_counted_chars(lo, hi))
+    if not parts:
+        return _ANY_STRING
+    if len(parts) == 1:
+        return quoted(parts[0])
+    dfa = None
+    for part in parts:
+        d = ByteDFA.from_nfa(expr_to_nfa(part))
+        dfa = d if dfa is None else product(dfa, d)
+        if dfa is None:
+            raise Unsatisfiable("")
+    return quoted(Automaton(dfa))
 
 
 @lru_cache(maxsize=256)
