@@ -94,12 +94,9 @@ def compile_grammar_file(path: str, vocab: Vocabulary, *, start: str = "start", 
     return compile_grammar(text, vocab, start=start, source=path, **budget)
 
 
-JSON_DFA_STATES = ONE_DFA_STATES
-
-
 def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabulary, **budget) -> Constraint:
     """Compiles a grammar made of JSON Schemas (``build(split, any_rule)`` makes it): one DFA
-    when it stays under ``JSON_DFA_STATES`` states; otherwise rebuilt for the grammar engine
+    when it stays under ``ONE_DFA_STATES`` states; otherwise rebuilt for the grammar engine
     with ``split`` (one grammar rule per object and array) and ``any_rule`` (free-form values
     as one recursive rule, to any depth, instead of ``any_depth`` unrolled levels, each a copy
     of every key and value lexeme). The attempts share one time budget."""
@@ -110,7 +107,7 @@ def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabula
     self_loop_slice(vocab.trie, _string_body_row(), 0, (vocab.logits_width + 31) // 32, eager=True)
     timeout_s = budget.pop("timeout_s", DEFAULT_TIMEOUT_S)
     try:
-        one_dfa = {**budget, "max_states": min(budget.get("max_states", DEFAULT_MAX_STATES), JSON_DFA_STATES)}
+        one_dfa = {**budget, "max_states": min(budget.get("max_states", DEFAULT_MAX_STATES), ONE_DFA_STATES)}
         return compile_ir(build(False, False), vocab, timeout_s=timeout_s, **one_dfa)
     except CompileBudgetError:
         remaining = max(0.1, timeout_s - (time.monotonic() - started))

@@ -180,16 +180,13 @@ def _trim_and_merge(transitions: np.ndarray, accepting: np.ndarray, any_size: bo
     up to state numbering; state 0 stays initial). Above ``MERGE_UP_TO`` states only with
     ``any_size``: subset DFAs of front-end NFAs (built from minimal parts) stay as they are,
     products (often far from minimal) are refined."""
-    from .subset_kernel import moore_classes, moore_refine
+    from .subset_kernel import moore_classes
 
     dfa = _trim(transitions, accepting)
     if dfa is None or (dfa.n_states > MERGE_UP_TO and not any_size):
         return dfa
     trans = dfa.transitions
-    if dfa.n_states > MERGE_UP_TO:  # plain Moore rounds grow with the depth: dirty states only
-        cls, count = moore_refine(fold_byte_columns(trans), dfa.accepting.astype(np.int64))
-    else:
-        cls, count = moore_classes(fold_byte_columns(trans), dfa.accepting)
+    cls, count = moore_classes(fold_byte_columns(trans), dfa.accepting)
     if count == trans.shape[0]:
         return dfa
     reps = np.zeros(count, dtype=np.int64)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import GrammarError, RegexError
 from .byte_dfa import DEAD, DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, determinize, fold_byte_columns, refine
-from .subset_kernel import quotient_table, restricted_representatives, subset_terminals
+from .subset_kernel import moore_refine, quotient_table, restricted_representatives, subset_terminals
 from ..grammar.ir import Expr
 from .nfa import ByteNFA, grouped
 from .expr_nfa import expr_to_nfa
@@ -56,11 +56,7 @@ class Lexer:
         string of at most ``depth`` bytes". A token mask reads no further than the longest
         token, so states in one class have the same lexeme walks: e.g. the positions of a long
         counted string that are far from its end."""
-        from .subset_kernel import moore_refine
-
-        signature = np.ascontiguousarray(np.hstack((self.live, self.accepts, (np.arange(self.n_states) == 0)[:, None].astype(np.uint64))))
-        rows = signature.view(np.dtype((np.void, signature.dtype.itemsize * signature.shape[1]))).reshape(-1)
-        initial = np.unique(rows, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        initial = _signature_classes(self.live, self.accepts, np.arange(self.n_states) == 0)
         return moore_refine(self.folded_columns, initial, depth)[0]
 
     @cached_property
@@ -156,6 +152,14 @@ def _co_reachable(nfa: ByteNFA, finals: dict[int, int]) -> np.ndarray:
     return np.frombuffer(bytes(seen), dtype=bool)
 
 
+def _signature_classes(live: np.ndarray, accepts: np.ndarray, is_initial: np.ndarray) -> np.ndarray:
+    """Class ids (int64) of states with the same live and accepted terminals and the same
+    initial flag: the partition that Moore refinement starts from."""
+    signature = np.ascontiguousarray(np.hstack((live, accepts, is_initial.astype(np.uint64)[:, None])))
+    rows = signature.view(np.dtype((np.void, signature.dtype.itemsize * signature.shape[1]))).reshape(-1)
+    return np.unique(rows, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
 def _minimize(transitions: np.ndarray, live_words: np.ndarray, acc_words: np.ndarray, n_terminals: int) -> Lexer:
     """Merges states with the same live / accepted terminals and the same futures; the
     initial state's class becomes state 0."""
@@ -163,10 +167,7 @@ def _minimize(transitions: np.ndarray, live_words: np.ndarray, acc_words: np.nda
     dead = ~live_words.any(axis=1)
     padded = np.append(dead, True)
     live_idx = np.flatnonzero(~dead)
-    is_initial = (live_idx == 0).astype(np.uint64)[:, None]
-    signature = np.ascontiguousarray(np.hstack((live_words[live_idx], acc_words[live_idx], is_initial)))
-    rows = signature.view(np.dtype((np.void, signature.dtype.itemsize * signature.shape[1]))).reshape(-1)
-    initial = np.unique(rows, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    initial = _signature_classes(live_words[live_idx], acc_words[live_idx], live_idx == 0)
     columns = fold_byte_columns(transitions)  # folding commutes with the dead-state mapping
     columns = np.where(padded[columns], DEAD, columns)
     cls = np.full(n, -1, dtype=np.int64)
