@@ -250,11 +250,53 @@ def test_masks_equal_brute_force_at_every_prefix(path, merged, monkeypatch):
 # runs of one terminal after another node (TEXT TEXT), terminals sharing prefixes with the
 # run's terminal, and ignored whitespace between them: where a boundary into another parser
 # node may or may not be simulated by the lexeme walk itself
+# right recursion in several contexts: runs of prefix operators that end in different places
+CHAINS = r"""
+start: e ";" | "(" e ")" | "[" f "]" | "{" e "}" e | "<" e | "<" e "z" | "^" e "z" | "^" e | "<<" e "z" | ">" f
+e: "-" e | "!" f | atom
+f: "-" f | atom "+" e | atom | "~" f "~"
+atom: "x" | "(" e ")"
+"""
+
+
+def test_prefix_operator_runs_stay_one_parse_node_and_agree_with_lark():
+    """A run of prefix operators (``e: "-" e``) is one parse node however long: an Earley
+    item whose last symbol is next is keyed by where its completion leads, not by its
+    origin. The matcher still agrees with lark's parser on sampled sentences, their
+    mutations and long runs spliced in anywhere."""
+    constraint = compile_grammar(CHAINS, BYTES)
+    reference = lark.Lark(CHAINS, parser="earley", lexer="dynamic_complete")
+    opened = constraint.advance_bytes(constraint.initial_state, b"(")
+    assert constraint.advance_bytes(opened, b"--") == constraint.advance_bytes(opened, b"-" * 60)
+    sampler = SentenceSampler(constraint.bnf, seed=5)
+    rng = random.Random(5)
+    checked = 0
+    for _ in range(150):
+        sentence = sampler.sentence(7)
+        assert accepts(constraint, sentence) and lark_accepts(reference, sentence), sentence
+        variants = mutations(sentence, rng, b"-!~x+()[]{}<>^z;", 10)
+        for _ in range(10):
+            i = rng.randrange(len(sentence) + 1)
+            variants.append(sentence[:i] + rng.choice([b"-", b"!", b"~"]) * rng.randint(2, 40) + sentence[i:])
+        for data in variants:
+            ours = accepts(constraint, data)
+            assert ours == lark_accepts(reference, data), data
+            checked += ours
+    assert checked > 300  # enough accepted variants for the runs to matter
+    # every context against every other: one run, then the ways it may end
+    for context in (b"", b"(", b"[", b"{x}", b"<", b"^", b"<<", b">", b"{-x}", b"[x+"):
+        for run in (b"-", b"--", b"---", b"-" * 9, b"!", b"!-", b"-!-"):
+            for tail in (b"x", b"x;", b"x)", b"x]", b"xz", b"xz]", b"x+x]", b"x)z", b"x}x", b"~x~]", b"x+-x]", b"(x))"):
+                data = context + run + tail
+                assert accepts(constraint, data) == lark_accepts(reference, data), data
+
+
 RUN_GRAMMARS = {
     "text_runs": 'start: "<" (TEXT | TAG)+ (TEXT | TAG)+ ">"\nTEXT: /[a-z ]+/\nTAG: "<" /[a-z]+/ ">"\n',
     "shared_prefixes": 'start: (WORD | HEX)+ "."\nWORD: /[a-z]+/\nHEX: /[0-9a-f]+h/\n',
     "ignored_between": 'start: item+ ";"\nitem: WORD | "(" WORD ")"\nWORD: /[a-z]+/\n%ignore " "\n',
     "keyword_after_name": 'start: (NAME | "and" | "or") (NAME | "and" | "or")+\nNAME: /[a-z]+/\n',
+    "prefix_operator_chains": CHAINS,
 }
 
 

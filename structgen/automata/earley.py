@@ -157,7 +157,7 @@ class EarleyNode:
 
     __slots__ = (
         "grammar", "root", "waiting", "predicted", "scannable", "allowed", "accepting", "children", "index",
-        "__weakref__",
+        "targets", "__weakref__",
     )  # fmt: skip
 
     def _build(self, grammar: EarleyGrammar, kernel: list, root: "EarleyNode") -> None:
@@ -165,6 +165,7 @@ class EarleyNode:
         self.root = root
         self.children: dict[int, EarleyNode | None] = {}
         self.index = -1
+        self.targets: dict[int, tuple] = {}
         rhs_of, lhs_of, nullable = grammar.rhs, grammar.lhs, grammar.nullable
         items: set = set()
         waiting: dict[int, list] = {}
@@ -218,12 +219,20 @@ class EarleyNode:
         return nxt
 
     def _interned(self) -> "EarleyNode":
-        """An existing node with the same pending items and acceptance, or this one. Items
-        already completed are irrelevant to the future, so ambiguous splits of the same
-        bytes into lexemes meet again here."""
+        """An existing node with the same future, or this one: the same pending items and
+        acceptance (items already completed are irrelevant to the future, so ambiguous
+        splits of the same bytes into lexemes meet again here), where an item is keyed by
+        where completing it leads (:meth:`completion_target` of its origin), not by the
+        origin itself. A right-recursive chain (``factor: "-" factor`` read over a run of
+        ``-``) then stays one node, however long the run."""
+        lhs = self.grammar.lhs
         key = (
             self.accepting,
-            frozenset((p, d, _SELF if o is self else o) for items in self.waiting.values() for p, d, o in items),
+            frozenset(
+                (p, d, _SELF if o is self else o.completion_target(lhs[p]))
+                for items in self.waiting.values()
+                for p, d, o in items
+            ),
             self.predicted.key,
         )
         found = self.grammar.interned.get(key)
@@ -231,6 +240,34 @@ class EarleyNode:
             return found
         self.grammar.interned[key] = self
         return self
+
+    def completion_target(self, symbol: int) -> tuple:
+        """Where completing ``symbol`` at this node leads: (symbol, node) after following the
+        completions that are forced, i.e. while the node has exactly one item waiting on the
+        symbol and that symbol is the item's last (its completion completes the item's own
+        left-hand side at the item's origin, and adds nothing else). Two items whose
+        completions lead to the same target behave alike from then on."""
+        found = self.targets.get(symbol)
+        if found is not None:
+            return found
+        node, sym = self, symbol
+        rhs, lhs = self.grammar.rhs, self.grammar.lhs
+        for _ in range(64):  # a longer chain keeps a deeper target: still exact, merged less
+            own = node.waiting.get(sym, ())
+            predicted = node.predicted.waiting.get(sym, ())
+            if len(own) + len(predicted) != 1:
+                break
+            p, d, o = own[0] if own else (*predicted[0], node)
+            if d + 1 != len(rhs[p]) or (lhs[p], o) == (sym, node):
+                break
+            if o is not node and lhs[p] in o.targets:
+                found = o.targets[lhs[p]]
+                break
+            node, sym = o, lhs[p]
+        if found is None:
+            found = (sym, node)
+        self.targets[symbol] = found
+        return found
 
     def __repr__(self) -> str:
         return f"EarleyNode(accepting={self.accepting}, scannable={bin(self.scannable)})"

@@ -345,6 +345,39 @@ def bucket_records(
     return _bucket_by_sorting(records, r, n_terminals, node_byte)
 
 
+@njit(cache=True, nogil=True)
+def subtree_gaps(node_token: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """Counts, in trie order, the nodes whose token ``words`` lacks: the subtree of node
+    ``i`` holds only tokens ``words`` has iff ``gaps[subtree_end[i]] == gaps[i]``."""
+    n = node_token.shape[0]
+    gaps = np.zeros(n + 1, dtype=np.int32)
+    count = np.int32(0)
+    for i in range(n):  # branch-free: which nodes lack is as good as random
+        t = node_token[i]
+        has = np.int32(t >= 0)
+        u = max(t, 0)
+        bit = np.int32((words[u >> 5] >> np.uint32(u & 31)) & np.uint32(1))
+        count += has & (1 - bit)
+        gaps[i + 1] = count
+    return gaps
+
+
+@njit(cache=True, nogil=True)
+def drop_covered_records(records: np.ndarray, r: int, gaps: np.ndarray, subtree_end: np.ndarray) -> int:
+    """Drops the boundary records whose trie node's subtree holds only tokens the lexeme
+    walk marked (see :func:`subtree_gaps`): walking on from there adds nothing. Keeps the
+    others in order; returns how many."""
+    kept = 0
+    for x in range(r):
+        i = records[x, 1]
+        if gaps[subtree_end[i]] != gaps[i]:
+            records[kept, 0] = records[x, 0]
+            records[kept, 1] = i
+            records[kept, 2] = records[x, 2]
+            kept += 1
+    return kept
+
+
 @njit(cache=True)
 def _child(child: np.ndarray, p: int, t: int) -> int:
     c = child[p, t]
@@ -402,6 +435,7 @@ def boundary_walk(
     uncovered: np.ndarray,
     groups: np.ndarray,
     in_order: np.ndarray,
+    gaps: np.ndarray,
     p: int,
     only: np.ndarray,
     transitions: np.ndarray,
@@ -433,7 +467,10 @@ def boundary_walk(
     The groups whose terminal the parser refuses here, or whose byte cannot start a lexeme
     after it, are dropped as a whole. The other boundaries become seeds (trie node, the
     configuration after it), and one pass in trie order walks below all of them, so that
-    configurations reaching the same node are merged instead of walked again."""
+    configurations reaching the same node are merged instead of walked again. A subtree
+    whose tokens the lexeme walk marked already (``gaps`` from :func:`subtree_gaps`; empty:
+    no such check) is skipped with the seeds in it: a token it holds is in the mask anyway,
+    and so is every longer one (a run of names that could also read as keywords)."""
     words = ends.shape[1]
     n_groups = keys.shape[0]
     seed_q = np.empty(n_groups, dtype=np.int32)
@@ -442,6 +479,7 @@ def boundary_walk(
     n_req = 0
     status = OK
     n_seeds = 0
+    check_gaps = gaps.shape[0] > 0  # (then seeds in covered subtrees cost little: no child is asked for to drop them)
     for k in range(n_groups):
         t = keys[k] >> 8
         b = keys[k] & 255
@@ -468,7 +506,7 @@ def boundary_walk(
             # children it lacks are worth another round for many seeds only
             asked = n_req
             simulated, n_req = _simulated(
-                child, live, allowed, ignored, aid, transitions[0, b], c, p, requests, n_req, n_covered >= 64
+                child, live, allowed, ignored, aid, transitions[0, b], c, p, requests, n_req, n_covered >= 64 and not check_gaps
             )
             if n_req > asked:
                 status = NEEDS_CHILDREN
@@ -512,6 +550,14 @@ def boundary_walk(
     i = order_nodes[0]
     n_nodes = node_byte.shape[0]
     while i < n_nodes:
+        if check_gaps and gaps[subtree_end[i]] == gaps[i]:
+            e = subtree_end[i]
+            while s < n_seeds and order_nodes[s] < e:
+                s += 1
+            if e >= n_nodes:
+                break
+            i = e
+            continue
         d = node_depth[i]
         b = node_byte[i]
         a = owner[d - 1]
@@ -616,7 +662,7 @@ def warm_up() -> None:
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child
         boundary_walk(
-            keys, starts, nodes, uncovered, groups, in_order, 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
+            keys, starts, nodes, uncovered, groups, in_order, subtree_gaps(trie.node_token, np.zeros(1, dtype=np.uint32)), 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
             follow_ok, child,
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
         )  # fmt: skip

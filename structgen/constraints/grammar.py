@@ -39,6 +39,8 @@ LEXEME_CACHE_SIZE = 1024
 MAX_CONFIGS = 64
 MAX_TABLE_NODES = 1 << 18
 SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
+GAPS_FROM_RECORDS = 256  # parts with this many boundaries let walks skip subtrees they cover
+NO_GAPS = np.zeros(0, dtype=np.int32)
 
 State = frozenset  # of (lexer state, EarleyNode)
 
@@ -64,6 +66,7 @@ class LexemePart:
     uncovered: np.ndarray
     groups: np.ndarray
     in_order: np.ndarray
+    gaps: np.ndarray  # see grammar_kernels.subtree_gaps; empty for parts with few boundaries
 
 
 class GrammarConstraint(Constraint):
@@ -357,7 +360,11 @@ class GrammarConstraint(Constraint):
         marks.flush_into(words, trie)
         if status == gk.TOO_MANY_CONFIGS:
             return None
-        part = LexemePart(words, *gk.bucket_records(self._records, r, max(1, self.bnf.n_terminals), trie.byte))
+        gaps = NO_GAPS
+        if r >= GAPS_FROM_RECORDS:  # (names that could also read as keywords: most boundaries add nothing)
+            gaps = gk.subtree_gaps(trie.node_token, words)
+            r = gk.drop_covered_records(self._records, r, gaps, trie.subtree_end)
+        part = LexemePart(words, *gk.bucket_records(self._records, r, max(1, self.bnf.n_terminals), trie.byte), gaps)
         self._lexeme_parts[key] = part
         if len(self._lexeme_parts) > LEXEME_CACHE_SIZE:
             self._lexeme_parts.popitem(last=False)
@@ -374,7 +381,7 @@ class GrammarConstraint(Constraint):
         while True:
             self._reserve(SPARE_ROWS)
             status, marks.count, n_req = gk.boundary_walk(
-                part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, p, only, self._trans, self._aid,
+                part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.gaps, p, only, self._trans, self._aid,
                 *self._lexer_rows(), self._follow_ok, self._child, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
