@@ -226,15 +226,15 @@ class EarleyNode:
         origin itself. A right-recursive chain (``factor: "-" factor`` read over a run of
         ``-``) then stays one node, however long the run."""
         lhs = self.grammar.lhs
-        key = (
-            self.accepting,
-            frozenset(
-                (p, d, _SELF if o is self else o.completion_target(lhs[p]))
-                for items in self.waiting.values()
-                for p, d, o in items
-            ),
-            self.predicted.key,
-        )
+        keyed = []
+        for items in self.waiting.values():
+            for p, d, o in items:
+                if o is self:
+                    keyed.append((p, d, _SELF))
+                else:
+                    target = o.targets.get(lhs[p])  # (inlined: this runs for every item of every node)
+                    keyed.append((p, d, o.completion_target(lhs[p]) if target is None else target))
+        key = (self.accepting, frozenset(keyed), self.predicted.key)
         found = self.grammar.interned.get(key)
         if found is not None:
             return found

@@ -339,10 +339,10 @@ class GrammarConstraint(Constraint):
             return part
         trie = self.vocab.trie
         marks = self._lexeme_marks
-        # inside a lexeme that cannot end in the landing state, live under these terminals
-        landing, found = landing_slice(
-            trie, self._trans, q, self._n_words, lambda r: not self._accepting[r] and bool(self._live[r] & allowed)
-        )
+        # a landing state live under these terminals, accepting or not: every token of a
+        # clean subtree is read inside the lexeme, so a boundary there (a CSV field or
+        # markup text could end at any byte) could only lead to tokens already allowed
+        landing, found = landing_slice(trie, self._trans, q, self._n_words, lambda r: bool(self._live[r] & allowed))
         clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
         while True:
             v = self._views.view_of(allowed)
