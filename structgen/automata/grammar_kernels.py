@@ -132,6 +132,8 @@ def lexeme_walk(
     landing: int,
     clean: np.ndarray,
     path_in: np.ndarray,
+    deep_landing: int,
+    outside_before: np.ndarray,
     token_ptr: np.ndarray,
     token_ids: np.ndarray,
     slice_words: np.ndarray,
@@ -155,16 +157,24 @@ def lexeme_walk(
     like any other; walking them here would walk most of the trie with the parser.
 
     With a token slice (``clean`` not empty; see :mod:`token_slices`) of ``landing``, a
-    state that accepts no terminal and is live under the view, whose tokens
+    state live under the view, whose tokens
     ``slice_words`` holds: under first bytes that lead to ``landing``, clean subtrees are
     skipped (the walk stays there and passes no boundary), and the slice's tokens under
-    the other first bytes are cleared from ``slice_words``."""
+    the other first bytes are cleared from ``slice_words``. Deeper down, where the walk
+    holds ``deep_landing`` alone (as a representative; -1: none) and every node below has
+    its byte in that state's self-loop set (``outside_before`` of its slice), the tokens
+    below are marked without a walk: the
+    lexeme reads them all, and a boundary among them could only lead to tokens of the same
+    subtree (a name after a keyword's first letters, a field after its first bytes)."""
     words = ends.shape[1]
     cq = np.empty((max_depth + 1, max_configs), dtype=np.int32)
     cn = np.zeros(max_depth + 1, dtype=np.int32)
     cq[0, 0] = start_q
     cn[0] = 1
     sliced = clean.shape[0] > 0
+    landing_rep = -1
+    if deep_landing >= 0 and outside_before.shape[0] > 0:
+        landing_rep = _rep(reps, live, allowed, v, deep_landing)
     n = 0
     r = 0
     for first in range(256):
@@ -190,6 +200,11 @@ def lexeme_walk(
                 cq[d, 0] = q2
                 cn[d] = 1
                 n = mark_node(i, node_token, ok, visited, n)
+                if q2 == landing_rep and outside_before[subtree_end[i]] == outside_before[i + 1]:
+                    for j in range(i + 1, subtree_end[i]):
+                        n = mark_node(j, node_token, ok, visited, n)
+                    i = subtree_end[i]
+                    continue
                 i += 1
                 continue
             begun = transitions[0, b]  # a next lexeme begun with this byte (any view)
@@ -239,6 +254,11 @@ def lexeme_walk(
                 continue
             cn[d] = k
             n = mark_node(i, node_token, ok, visited, n)
+            if k == 1 and cq[d, 0] == landing_rep and outside_before[subtree_end[i]] == outside_before[i + 1]:
+                for j in range(i + 1, subtree_end[i]):
+                    n = mark_node(j, node_token, ok, visited, n)
+                i = subtree_end[i]
+                continue
             i += 1
     return OK, n, r
 
@@ -656,7 +676,8 @@ def warm_up() -> None:
     no_clean = np.zeros(trie.n_nodes, dtype=np.bool_)
     status, marks.count, r = lexeme_walk(
         transitions, live, accepts, accepts.any(axis=1), reps, allowed, ends, ignored, 0, follow_ok, 1, *trie_arrays(trie),
-        0, no_clean, no_clean, trie.token_ptr, trie.token_ids, np.zeros(1, dtype=np.uint32), 8, marks.ok, marks.visited, records,
+        0, no_clean, no_clean, -1, np.zeros(0, dtype=np.int32), trie.token_ptr, trie.token_ids, np.zeros(1, dtype=np.uint32), 8,
+        marks.ok, marks.visited, records,
     )  # fmt: skip
     keys, starts, nodes, uncovered, groups, in_order = bucket_records(records, r, 1, trie.byte)
     for first_child in (1, -1):  # each call site of the callback compiles its own

@@ -34,9 +34,13 @@ class TokenSlice:
     path_in: np.ndarray  # bool (n_nodes,): the node's bytes from the root are made of S
     clean: np.ndarray  # bool (n_nodes,): so are those of every node below it
     words: np.ndarray  # uint32 mask words of every token made of S
+    # int32 (n_nodes + 1,): how many of nodes 1..i-1 have a byte outside S, so that every
+    # node strictly below i has its byte in S iff outside_before[subtree_end[i]] == outside_before[i + 1]
+    outside_before: np.ndarray
 
 
 NO_NODES = np.zeros(0, dtype=np.bool_)  # what kernels get for a walk without a slice
+NO_COUNTS = np.zeros(0, dtype=np.int32)
 
 
 def landing_state(transitions: np.ndarray, q: int) -> int:
@@ -53,11 +57,31 @@ def landing_state(transitions: np.ndarray, q: int) -> int:
     return r if int(np.count_nonzero(transitions[r] == r)) >= MIN_SLICE_BYTES else -1
 
 
+def deep_landing_state(transitions: np.ndarray, q: int, loop_counts: np.ndarray) -> int:
+    """The state that walks from ``q`` most often reach after two bytes, among those that
+    loop on at least ``MIN_SLICE_BYTES`` bytes (``loop_counts[r]``: how many); -1 for none.
+    From no open lexeme, that is a name's body, say, although each keyword's first letter
+    leads elsewhere first."""
+    first = transitions[q]
+    first = first[first >= 0]
+    if first.size == 0:
+        return -1
+    second = transitions[first].ravel()
+    second = second[second >= 0]
+    if second.size == 0:
+        return -1
+    counts = np.bincount(second, minlength=transitions.shape[0])
+    counts[loop_counts < MIN_SLICE_BYTES] = 0
+    r = int(counts.argmax())
+    return r if counts[r] >= MIN_SLICE_BYTES else -1
+
+
 @njit(cache=True, nogil=True)
 def slice_of(node_byte, node_depth, subtree_end, token_ptr, token_ids, max_depth, in_set, words):
     """Marks in ``words`` the tokens made of bytes of ``in_set``; returns per trie node
     whether its bytes from the root are (``path_in``) and whether every token at or below it
-    is (``clean``)."""
+    is (``clean``), and the running count of nodes whose byte is outside the set (see
+    :class:`TokenSlice`)."""
     n = node_byte.shape[0]
     path_in = np.zeros(n, dtype=np.bool_)  # the path from the root is made of the set
     on_path = np.ones(max_depth + 1, dtype=np.bool_)  # the same for the open node at each depth
@@ -78,7 +102,7 @@ def slice_of(node_byte, node_depth, subtree_end, token_ptr, token_ids, max_depth
     clean = np.zeros(n, dtype=np.bool_)
     for i in range(1, n):
         clean[i] = path_in[i] and bad_before[subtree_end[i]] == bad_before[i]
-    return path_in, clean
+    return path_in, clean, bad_before
 
 
 _slices: "weakref.WeakKeyDictionary[TokenTrie, dict[bytes, TokenSlice]]" = weakref.WeakKeyDictionary()
@@ -107,10 +131,10 @@ def self_loop_slice(
         if (asked[key] < BUILD_ON_REQUEST and not eager) or len(_slices[trie]) >= MAX_SLICES_PER_TRIE:
             return None
     words = np.zeros(n_words, dtype=np.uint32)
-    path_in, clean = slice_of(
+    path_in, clean, outside_before = slice_of(
         trie.byte, trie.depth, trie.subtree_end, trie.token_ptr, trie.token_ids, trie.max_depth, loops, words
     )
-    found = TokenSlice(path_in=path_in, clean=clean, words=words)
+    found = TokenSlice(path_in=path_in, clean=clean, words=words, outside_before=outside_before)
     with _lock:
         _slices[trie][key] = found
     return found

@@ -27,7 +27,7 @@ import numpy as np
 from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
-from ..automata.token_slices import NO_NODES, landing_slice
+from ..automata.token_slices import NO_COUNTS, NO_NODES, TokenSlice, deep_landing_state, landing_slice, self_loop_slice
 from ..automata.earley import EarleyGrammar, EarleyNode
 from ..automata.lexer import Lexer, LexerViews, bits_to_words, words_to_ints
 from ..grammar.ir import Bnf
@@ -96,6 +96,8 @@ class GrammarConstraint(Constraint):
         # lexer states alike for as many bytes as the longest token share lexeme walks
         self._horizon = lexer.horizon_classes(vocab.trie.max_depth).tolist()
         self._follow_ok = self._follow_table()
+        self._loop_counts = np.count_nonzero(self._trans == np.arange(lexer.n_states)[:, None], axis=1)
+        self._deep_landing: dict[int, int] = {}
         self._all_terminals = np.full(lexer.words, np.iinfo(np.uint64).max, dtype=np.uint64)
         self._n_words = (vocab.logits_width + 31) // 32
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
@@ -344,13 +346,14 @@ class GrammarConstraint(Constraint):
         # markup text could end at any byte) could only lead to tokens already allowed
         landing, found = landing_slice(trie, self._trans, q, self._n_words, lambda r: bool(self._live[r] & allowed))
         clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
+        deep, below = self._deep_slice(q, landing, found)
         while True:
             v = self._views.view_of(allowed)
             live, accepts, *view_rows = self._lexer_rows()
             words = np.zeros(self._n_words, dtype=np.uint32) if found is None else found.words.copy()
             status, marks.count, r = gk.lexeme_walk(
                 self._trans, live, accepts, self._accepting, *view_rows, v, self._follow_ok, q, *trie_arrays(trie),
-                landing, clean, path_in, trie.token_ptr, trie.token_ids, words, MAX_CONFIGS, marks.ok, marks.visited,
+                landing, clean, path_in, deep, below, trie.token_ptr, trie.token_ids, words, MAX_CONFIGS, marks.ok, marks.visited,
                 self._records,
             )  # fmt: skip
             if status != gk.RECORDS_FULL:
@@ -369,6 +372,21 @@ class GrammarConstraint(Constraint):
         if len(self._lexeme_parts) > LEXEME_CACHE_SIZE:
             self._lexeme_parts.popitem(last=False)
         return part
+
+    def _deep_slice(self, q: int, landing: int, found: "TokenSlice | None") -> tuple[int, np.ndarray]:
+        """The state whose slice lexeme walks from ``q`` use below the first bytes (see
+        :func:`structgen.automata.grammar_kernels.lexeme_walk`), and its counts of nodes
+        outside the set: the landing state's when there is one, else the state most walks
+        reach after two bytes; (-1, empty) when none or its slice is not built yet."""
+        if found is not None:
+            return landing, found.outside_before
+        deep = self._deep_landing.get(q)
+        if deep is None:
+            deep = self._deep_landing[q] = deep_landing_state(self._trans, q, self._loop_counts)
+        if deep < 0:
+            return -1, NO_COUNTS
+        other = self_loop_slice(self.vocab.trie, self._trans[deep], deep, self._n_words)
+        return (-1, NO_COUNTS) if other is None else (deep, other.outside_before)
 
     def _boundary_part(self, part: "LexemePart", p: int, only: np.ndarray) -> bool:
         """Marks the tokens of parser node ``p`` that cross one of ``part``'s boundaries
