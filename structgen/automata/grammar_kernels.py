@@ -456,6 +456,8 @@ def boundary_walk(
     groups: np.ndarray,
     in_order: np.ndarray,
     gaps: np.ndarray,
+    loop_slot: np.ndarray,
+    slot_outside: np.ndarray,
     p: int,
     only: np.ndarray,
     transitions: np.ndarray,
@@ -490,7 +492,11 @@ def boundary_walk(
     configurations reaching the same node are merged instead of walked again. A subtree
     whose tokens the lexeme walk marked already (``gaps`` from :func:`subtree_gaps`; empty:
     no such check) is skipped with the seeds in it: a token it holds is in the mask anyway,
-    and so is every longer one (a run of names that could also read as keywords)."""
+    and so is every longer one (a run of names that could also read as keywords). So is a
+    subtree below a node where some configuration holds a lexer state that loops on every
+    byte below it (``loop_slot[q]``: the row of ``slot_outside`` that counts, in trie order,
+    the nodes whose byte is outside ``q``'s loop set; -1 for none): that configuration
+    reads all its tokens (a name's body after a keyword's first letters)."""
     words = ends.shape[1]
     n_groups = keys.shape[0]
     seed_q = np.empty(n_groups, dtype=np.int32)
@@ -632,6 +638,22 @@ def boundary_walk(
             cn[d] = k
             owner[d] = i
             n = mark_node(i, node_token, ok, visited, n)
+            e = subtree_end[i]
+            whole = False
+            for j in range(k):
+                slot = loop_slot[cq[d, j]]
+                if slot >= 0 and slot_outside[slot, e] == slot_outside[slot, i + 1]:
+                    whole = True
+                    break
+            if whole:
+                for x in range(i + 1, e):
+                    n = mark_node(x, node_token, ok, visited, n)
+                while s < n_seeds and order_nodes[s] < e:
+                    s += 1
+                if e >= n_nodes:
+                    break
+                i = e
+                continue
             i += 1
         else:
             # dead here: skip the subtree (but for seeds in it) while some ancestor is live,
@@ -683,7 +705,8 @@ def warm_up() -> None:
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child
         boundary_walk(
-            keys, starts, nodes, uncovered, groups, in_order, subtree_gaps(trie.node_token, np.zeros(1, dtype=np.uint32)), 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
+            keys, starts, nodes, uncovered, groups, in_order, subtree_gaps(trie.node_token, np.zeros(1, dtype=np.uint32)),
+            np.full(2, -1, dtype=np.int32), np.zeros((0, trie.n_nodes + 1), dtype=np.int32), 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
             follow_ok, child,
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
         )  # fmt: skip

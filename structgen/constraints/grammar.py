@@ -39,6 +39,7 @@ LEXEME_CACHE_SIZE = 1024
 MAX_CONFIGS = 64
 MAX_TABLE_NODES = 1 << 18
 SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
+MAX_LOOP_SLOTS = 4  # lexer states whose slices boundary walks use (an int32 per trie node each)
 GAPS_FROM_RECORDS = 256  # parts with this many boundaries let walks skip subtrees they cover
 NO_GAPS = np.zeros(0, dtype=np.int32)
 
@@ -98,6 +99,8 @@ class GrammarConstraint(Constraint):
         self._follow_ok = self._follow_table()
         self._loop_counts = np.count_nonzero(self._trans == np.arange(lexer.n_states)[:, None], axis=1)
         self._deep_landing: dict[int, int] = {}
+        self._loop_slot = np.full(lexer.n_states, -1, dtype=np.int32)  # see _keep_loop
+        self._slot_outside = np.zeros((0, vocab.trie.n_nodes + 1), dtype=np.int32)
         self._all_terminals = np.full(lexer.words, np.iinfo(np.uint64).max, dtype=np.uint64)
         self._n_words = (vocab.logits_width + 31) // 32
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
@@ -379,6 +382,7 @@ class GrammarConstraint(Constraint):
         outside the set: the landing state's when there is one, else the state most walks
         reach after two bytes; (-1, empty) when none or its slice is not built yet."""
         if found is not None:
+            self._keep_loop(landing, found)
             return landing, found.outside_before
         deep = self._deep_landing.get(q)
         if deep is None:
@@ -386,7 +390,19 @@ class GrammarConstraint(Constraint):
         if deep < 0:
             return -1, NO_COUNTS
         other = self_loop_slice(self.vocab.trie, self._trans[deep], deep, self._n_words)
-        return (-1, NO_COUNTS) if other is None else (deep, other.outside_before)
+        if other is None:
+            return -1, NO_COUNTS
+        self._keep_loop(deep, other)
+        return deep, other.outside_before
+
+    def _keep_loop(self, r: int, found: TokenSlice) -> None:
+        """Lets boundary walks mark a subtree at once where a configuration holds state
+        ``r`` and every byte below stays in ``r``'s loop set (``found``, its slice); for
+        the first ``MAX_LOOP_SLOTS`` such states met."""
+        if self._loop_slot[r] >= 0 or self._slot_outside.shape[0] >= MAX_LOOP_SLOTS:
+            return
+        self._loop_slot[r] = self._slot_outside.shape[0]
+        self._slot_outside = np.concatenate([self._slot_outside, found.outside_before[None, :]])
 
     def _boundary_part(self, part: "LexemePart", p: int, only: np.ndarray) -> bool:
         """Marks the tokens of parser node ``p`` that cross one of ``part``'s boundaries
@@ -399,7 +415,8 @@ class GrammarConstraint(Constraint):
         while True:
             self._reserve(SPARE_ROWS)
             status, marks.count, n_req = gk.boundary_walk(
-                part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.gaps, p, only, self._trans, self._aid,
+                part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.gaps,
+                self._loop_slot, self._slot_outside, p, only, self._trans, self._aid,
                 *self._lexer_rows(), self._follow_ok, self._child, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
