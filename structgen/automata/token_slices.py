@@ -141,15 +141,21 @@ def self_loop_slice(
 
 
 def landing_slice(
-    trie: TokenTrie, transitions: np.ndarray, q: int, n_words: int, usable: Callable[[int], bool] | None = None
+    trie: TokenTrie,
+    transitions: np.ndarray,
+    q: int,
+    n_words: int,
+    usable: Callable[[int], bool] | None = None,
+    *,
+    eager: bool = False,
 ) -> tuple[int, TokenSlice | None]:
     """The landing state of walks from ``q`` (see :func:`landing_state`) and its slice, or
-    (-1, None) when there is none, none is built yet, or ``usable`` refuses the landing
-    state."""
+    (-1, None) when there is none, none is built yet (see :func:`self_loop_slice` for
+    ``eager``), or ``usable`` refuses the landing state."""
     landing = landing_state(transitions, q)
     if landing < 0 or (usable is not None and not usable(landing)):
         return -1, None
-    found = self_loop_slice(trie, transitions[landing], landing, n_words)
+    found = self_loop_slice(trie, transitions[landing], landing, n_words, eager=eager)
     return (-1, None) if found is None else (landing, found)
 
 
