@@ -146,16 +146,16 @@ def landing_slice(
     q: int,
     n_words: int,
     usable: Callable[[int], bool] | None = None,
-    *,
-    eager: bool = False,
+    eager: Callable[[int], bool] | None = None,
 ) -> tuple[int, TokenSlice | None]:
     """The landing state of walks from ``q`` (see :func:`landing_state`) and its slice, or
-    (-1, None) when there is none, none is built yet (see :func:`self_loop_slice` for
-    ``eager``), or ``usable`` refuses the landing state."""
+    (-1, None) when there is none, none is built yet (unless ``eager`` says to build it
+    now for that landing state; see :func:`self_loop_slice`), or ``usable`` refuses the
+    landing state."""
     landing = landing_state(transitions, q)
     if landing < 0 or (usable is not None and not usable(landing)):
         return -1, None
-    found = self_loop_slice(trie, transitions[landing], landing, n_words, eager=eager)
+    found = self_loop_slice(trie, transitions[landing], landing, n_words, eager=eager is not None and eager(landing))
     return (-1, None) if found is None else (landing, found)
 
 

@@ -348,8 +348,8 @@ class GrammarConstraint(Constraint):
         # clean subtree is read inside the lexeme, so a boundary there (a CSV field or
         # markup text could end at any byte) could only lead to tokens already allowed
         landing, found = landing_slice(
-            trie, self._trans, q, self._n_words, lambda r: bool(self._live[r] & allowed), eager=True
-        )  # (eager: a slice costs about one fast walk of the trie, a walk inside an accepting lexeme several)
+            trie, self._trans, q, self._n_words, lambda r: bool(self._live[r] & allowed), self._accepting.__getitem__
+        )  # (built at once for accepting states: a slice costs about one fast walk of the trie, a walk there several)
         clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
         deep, below = self._deep_slice(q, landing, found)
         while True:
@@ -391,7 +391,7 @@ class GrammarConstraint(Constraint):
             deep = self._deep_landing[q] = deep_landing_state(self._trans, q, self._loop_counts)
         if deep < 0:
             return -1, NO_COUNTS
-        other = self_loop_slice(self.vocab.trie, self._trans[deep], deep, self._n_words, eager=True)
+        other = self_loop_slice(self.vocab.trie, self._trans[deep], deep, self._n_words, eager=bool(self._accepting[deep]))
         if other is None:
             return -1, NO_COUNTS
         self._keep_loop(deep, other)
