@@ -57,11 +57,10 @@ def landing_state(transitions: np.ndarray, q: int) -> int:
     return r if int(np.count_nonzero(transitions[r] == r)) >= MIN_SLICE_BYTES else -1
 
 
-def deep_landing_state(transitions: np.ndarray, q: int, loop_counts: np.ndarray) -> int:
+def deep_landing_state(transitions: np.ndarray, q: int) -> int:
     """The state that walks from ``q`` most often reach after two bytes, among those that
-    loop on at least ``MIN_SLICE_BYTES`` bytes (``loop_counts[r]``: how many); -1 for none.
-    From no open lexeme, that is a name's body, say, although each keyword's first letter
-    leads elsewhere first."""
+    loop on at least ``MIN_SLICE_BYTES`` bytes; -1 for none. From no open lexeme, that is a
+    name's body, say, although each keyword's first letter leads elsewhere first."""
     first = transitions[q]
     first = first[first >= 0]
     if first.size == 0:
@@ -70,10 +69,13 @@ def deep_landing_state(transitions: np.ndarray, q: int, loop_counts: np.ndarray)
     second = second[second >= 0]
     if second.size == 0:
         return -1
-    counts = np.bincount(second, minlength=transitions.shape[0])
-    counts[loop_counts < MIN_SLICE_BYTES] = 0
-    r = int(counts.argmax())
-    return r if counts[r] >= MIN_SLICE_BYTES else -1
+    counts = np.bincount(second)
+    for r in np.argsort(-counts, kind="stable").tolist():
+        if counts[r] < MIN_SLICE_BYTES:
+            break
+        if int(np.count_nonzero(transitions[r] == r)) >= MIN_SLICE_BYTES:
+            return r
+    return -1
 
 
 @njit(cache=True, nogil=True)

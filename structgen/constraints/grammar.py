@@ -97,8 +97,7 @@ class GrammarConstraint(Constraint):
         # lexer states alike for as many bytes as the longest token share lexeme walks
         self._horizon = lexer.horizon_classes(vocab.trie.max_depth).tolist()
         self._follow_ok = self._follow_table()
-        self._loop_counts = np.count_nonzero(self._trans == np.arange(lexer.n_states)[:, None], axis=1)
-        self._deep_landing: dict[int, int] = {}
+        self._deep_landing = -2  # see _deep_slice (-2: not looked for yet)
         self._loop_slot = np.full(lexer.n_states, -1, dtype=np.int32)  # see _keep_loop
         self._slot_outside = np.zeros((0, vocab.trie.n_nodes + 1), dtype=np.int32)
         self._all_terminals = np.full(lexer.words, np.iinfo(np.uint64).max, dtype=np.uint64)
@@ -381,14 +380,19 @@ class GrammarConstraint(Constraint):
     def _deep_slice(self, q: int, landing: int, found: "TokenSlice | None") -> tuple[int, np.ndarray]:
         """The state whose slice lexeme walks from ``q`` use below the first bytes (see
         :func:`structgen.automata.grammar_kernels.lexeme_walk`), and its counts of nodes
-        outside the set: the landing state's when there is one, else the state most walks
-        reach after two bytes; (-1, empty) when none or its slice is not built yet."""
+        outside the set: the landing state's when there is one and it accepts (a name, a
+        field), else the state most walks reach after two bytes from no open lexeme (``q``
+        0); (-1, empty) when none or its slice is not built yet."""
         if found is not None:
             self._keep_loop(landing, found)
-            return landing, found.outside_before
-        deep = self._deep_landing.get(q)
-        if deep is None:
-            deep = self._deep_landing[q] = deep_landing_state(self._trans, q, self._loop_counts)
+            # (inside lexemes that cannot end, such as JSON strings, the root slice is enough
+            # and marking subtrees one by one measured slower than walking them)
+            return (landing, found.outside_before) if self._accepting[landing] else (-1, NO_COUNTS)
+        if q != 0:
+            return -1, NO_COUNTS
+        if self._deep_landing == -2:
+            self._deep_landing = deep_landing_state(self._trans, 0)
+        deep = self._deep_landing
         if deep < 0:
             return -1, NO_COUNTS
         other = self_loop_slice(self.vocab.trie, self._trans[deep], deep, self._n_words, eager=bool(self._accepting[deep]))
