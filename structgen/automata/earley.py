@@ -232,8 +232,7 @@ class EarleyNode:
                 if o is self:
                     keyed.append((p, d, _SELF))
                 else:
-                    target = o.targets.get(lhs[p])  # (inlined: this runs for every item of every node)
-                    keyed.append((p, d, o.completion_target(lhs[p]) if target is None else target))
+                    keyed.append((p, d, o.completion_target(lhs[p])))
         key = (self.accepting, frozenset(keyed), self.predicted.key)
         found = self.grammar.interned.get(key)
         if found is not None:
@@ -258,7 +257,7 @@ class EarleyNode:
             if len(own) + len(predicted) != 1:
                 break
             p, d, o = own[0] if own else (*predicted[0], node)
-            if d + 1 != len(rhs[p]) or (lhs[p], o) == (sym, node):
+            if d + 1 != len(rhs[p]) or (lhs[p] == sym and o is node):
                 break
             if o is not node and lhs[p] in o.targets:
                 found = o.targets[lhs[p]]

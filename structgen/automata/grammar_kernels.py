@@ -37,7 +37,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .kernels import trie_arrays
 from .token_slices import unmark_root_subtree
-from .token_marks import TokenMarks, mark_node
+from .token_marks import TokenMarks, mark_below, mark_node
 from .token_trie import TokenTrie
 
 # returned status
@@ -99,6 +99,21 @@ def _rep(reps: np.ndarray, live: np.ndarray, allowed: np.ndarray, v: int, q: int
         if live[q, w] & allowed[v, w]:
             return q
     return -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _in_set_below(outside_before: np.ndarray, subtree_end: np.ndarray, i: int) -> bool:
+    """Whether every node strictly below trie node ``i`` has its byte in a slice's set
+    (``outside_before``: the slice's running count of nodes outside it)."""
+    return outside_before[subtree_end[i]] == outside_before[i + 1]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _seeds_from(order_nodes: np.ndarray, s: int, n_seeds: int, e: int) -> int:
+    """The first seed at or after trie node ``e`` (seeds are in trie order from ``s`` on)."""
+    while s < n_seeds and order_nodes[s] < e:
+        s += 1
+    return s
 
 
 @njit(cache=True, nogil=True)
@@ -200,9 +215,8 @@ def lexeme_walk(
                 cq[d, 0] = q2
                 cn[d] = 1
                 n = mark_node(i, node_token, ok, visited, n)
-                if q2 == landing_rep and outside_before[subtree_end[i]] == outside_before[i + 1]:
-                    for j in range(i + 1, subtree_end[i]):
-                        n = mark_node(j, node_token, ok, visited, n)
+                if q2 == landing_rep and _in_set_below(outside_before, subtree_end, i):
+                    n = mark_below(i, subtree_end, node_token, ok, visited, n)
                     i = subtree_end[i]
                     continue
                 i += 1
@@ -254,9 +268,8 @@ def lexeme_walk(
                 continue
             cn[d] = k
             n = mark_node(i, node_token, ok, visited, n)
-            if k == 1 and cq[d, 0] == landing_rep and outside_before[subtree_end[i]] == outside_before[i + 1]:
-                for j in range(i + 1, subtree_end[i]):
-                    n = mark_node(j, node_token, ok, visited, n)
+            if k == 1 and cq[d, 0] == landing_rep and _in_set_below(outside_before, subtree_end, i):
+                n = mark_below(i, subtree_end, node_token, ok, visited, n)
                 i = subtree_end[i]
                 continue
             i += 1
@@ -576,13 +589,9 @@ def boundary_walk(
     i = order_nodes[0]
     n_nodes = node_byte.shape[0]
     while i < n_nodes:
-        if check_gaps and gaps[subtree_end[i]] == gaps[i]:
-            e = subtree_end[i]
-            while s < n_seeds and order_nodes[s] < e:
-                s += 1
-            if e >= n_nodes:
-                break
-            i = e
+        if check_gaps and gaps[subtree_end[i]] == gaps[i]:  # (the loop ends if the subtree did)
+            s = _seeds_from(order_nodes, s, n_seeds, subtree_end[i])
+            i = subtree_end[i]
             continue
         d = node_depth[i]
         b = node_byte[i]
@@ -638,21 +647,16 @@ def boundary_walk(
             cn[d] = k
             owner[d] = i
             n = mark_node(i, node_token, ok, visited, n)
-            e = subtree_end[i]
             whole = False
             for j in range(k):
                 slot = loop_slot[cq[d, j]]
-                if slot >= 0 and slot_outside[slot, e] == slot_outside[slot, i + 1]:
+                if slot >= 0 and _in_set_below(slot_outside[slot], subtree_end, i):
                     whole = True
                     break
             if whole:
-                for x in range(i + 1, e):
-                    n = mark_node(x, node_token, ok, visited, n)
-                while s < n_seeds and order_nodes[s] < e:
-                    s += 1
-                if e >= n_nodes:
-                    break
-                i = e
+                n = mark_below(i, subtree_end, node_token, ok, visited, n)
+                s = _seeds_from(order_nodes, s, n_seeds, subtree_end[i])
+                i = subtree_end[i]
                 continue
             i += 1
         else:

@@ -43,6 +43,14 @@ def mark_node(i: int, node_token, ok, visited, n: int) -> int:
     return n + 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def mark_below(i: int, subtree_end, node_token, ok, visited, n: int) -> int:
+    """Marks the tokens of every node strictly below trie node ``i``; returns the new count."""
+    for j in range(i + 1, subtree_end[i]):
+        n = mark_node(j, node_token, ok, visited, n)
+    return n
+
+
 @njit(cache=True, nogil=True)
 def flush_marks(ok, packed, visited, n: int, token_ptr, token_ids, extra_pairs, words) -> None:
     """See the module docstring; ``packed`` is ``ok`` viewed as uint64."""

@@ -43,18 +43,23 @@ NO_NODES = np.zeros(0, dtype=np.bool_)  # what kernels get for a walk without a 
 NO_COUNTS = np.zeros(0, dtype=np.int32)
 
 
+def _loop_count(transitions: np.ndarray, r: int) -> int:
+    """How many bytes state ``r`` loops on."""
+    return int(np.count_nonzero(transitions[r] == r))
+
+
 def landing_state(transitions: np.ndarray, q: int) -> int:
     """The state whose slice serves walks from ``q``: ``q`` itself when it loops on at
     least ``MIN_SLICE_BYTES`` bytes, else the state most of its bytes lead to when that one
     does; -1 for none."""
     row = transitions[q]
-    if int(np.count_nonzero(row == q)) >= MIN_SLICE_BYTES:
+    if _loop_count(transitions, q) >= MIN_SLICE_BYTES:
         return q
     targets, counts = np.unique(row[row >= 0], return_counts=True)
     if targets.size == 0 or counts.max() < MIN_SLICE_BYTES:
         return -1
     r = int(targets[counts.argmax()])
-    return r if int(np.count_nonzero(transitions[r] == r)) >= MIN_SLICE_BYTES else -1
+    return r if _loop_count(transitions, r) >= MIN_SLICE_BYTES else -1
 
 
 def deep_landing_state(transitions: np.ndarray, q: int) -> int:
@@ -73,7 +78,7 @@ def deep_landing_state(transitions: np.ndarray, q: int) -> int:
     for r in np.argsort(-counts, kind="stable").tolist():
         if counts[r] < MIN_SLICE_BYTES:
             break
-        if int(np.count_nonzero(transitions[r] == r)) >= MIN_SLICE_BYTES:
+        if _loop_count(transitions, r) >= MIN_SLICE_BYTES:
             return r
     return -1
 

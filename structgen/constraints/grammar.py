@@ -41,7 +41,6 @@ MAX_TABLE_NODES = 1 << 18
 SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
 MAX_LOOP_SLOTS = 4  # lexer states whose slices boundary walks use (an int32 per trie node each)
 GAPS_FROM_RECORDS = 256  # parts with this many boundaries let walks skip subtrees they cover
-NO_GAPS = np.zeros(0, dtype=np.int32)
 
 State = frozenset  # of (lexer state, EarleyNode)
 
@@ -367,7 +366,7 @@ class GrammarConstraint(Constraint):
         marks.flush_into(words, trie)
         if status == gk.TOO_MANY_CONFIGS:
             return None
-        gaps = NO_GAPS
+        gaps = NO_COUNTS
         if r >= GAPS_FROM_RECORDS:  # (names that could also read as keywords: most boundaries add nothing)
             gaps = gk.subtree_gaps(trie.node_token, words)
             r = gk.drop_covered_records(self._records, r, gaps, trie.subtree_end)
