@@ -244,6 +244,37 @@ def test_recursive_schema_uses_the_grammar_engine():
     assert not matcher_accepts(constraint, vocab_case.encode(json.dumps(bad)))
 
 
+def test_nfa_budget_stops_at_its_size():
+    """``expr_to_nfa`` with ``max_states`` gives up exactly when the NFA it would build has
+    more states than that (the one-DFA attempt's early exit)."""
+    for expr in [quoted(Repeat(any_char(), 0, 40)), quoted(pattern_expr("^[a-z]{3,12}(-[0-9]+)*$")), encode_text("héllo wörld")]:
+        size = expr_to_nfa(expr).n_states
+        assert expr_to_nfa(expr, max_states=size).n_states == size
+        with pytest.raises(CompileBudgetError):
+            expr_to_nfa(expr, max_states=size - 1)
+
+
+def test_schemas_over_the_nfa_budget_fall_back_to_the_grammar_engine(monkeypatch):
+    """Schemas that fit one DFA compile to a RegularConstraint; with the NFA budget cut below
+    their size, the same schemas take the grammar engine and still accept exactly the
+    labelled valid instances (a sample of JSONSchemaBench subsets)."""
+    import structgen.compiler as compiler
+
+    vocab_case = load_case("smollm2")
+    cases = [(sub, c) for sub in ("Github_easy", "Glaiveai2K", "Snowplow") for c in bench_cases(sub, limit=3)]
+    cases = [(sub, c) for sub, c in cases if type(compile_json_schema(c[1], vocab_case.vocab)).__name__ == "RegularConstraint"]
+    assert len(cases) >= 5
+    monkeypatch.setattr(compiler, "ONE_DFA_NFA_RATIO", 0.001)
+    checked = 0
+    for sub, (sid, schema, tests) in cases:
+        constraint = compile_json_schema(schema, vocab_case.vocab)
+        assert type(constraint).__name__ == "GrammarConstraint", sid
+        for instance, valid in tests:
+            assert matcher_accepts(constraint, vocab_case.encode(serialise(instance))) == valid, (sub, sid, instance)
+            checked += 1
+    assert checked >= 10
+
+
 # Long strings in a schema too big for one DFA: a maxLength of 256 or more makes one shared
 # lexeme per string schema, and above 2,048 the characters are counted in 256-character chunks
 # by the grammar. Lengths around each chunk boundary, with escapes and multi-byte characters.

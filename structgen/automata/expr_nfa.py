@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..errors import CompileBudgetError
 from ..grammar.ir import Alt, Automaton, Bytes, Expr, Pattern, Ref, Repeat, Seq, Terminal, children
 from .nfa import ByteNFA
 from .regex import regex_to_nfa
@@ -23,15 +24,17 @@ from .regex import regex_to_nfa
 Resolver = Callable[[Expr], Expr]
 
 
-def expr_to_nfa(expr: Expr, resolve: Resolver | None = None) -> ByteNFA:
+def expr_to_nfa(expr: Expr, resolve: Resolver | None = None, max_states: int | None = None) -> ByteNFA:
     """The NFA of a regular expression tree; ``resolve`` replaces ``Ref``/``Terminal`` leaves
-    by their definitions (it must not recurse forever: only regular parts are built here)."""
-    builder = _Builder(resolve)
+    by their definitions (it must not recurse forever: only regular parts are built here).
+    Raises :class:`CompileBudgetError` as soon as the NFA has more than ``max_states`` states."""
+    builder = _Builder(resolve, max_states)
     builder.count(expr)
     nfa = builder.nfa
     nfa.start = nfa.new_state()
     nfa.final = nfa.new_state()
     builder.into(expr, nfa.start, nfa.final)
+    builder.check_size()
     return nfa
 
 
@@ -45,9 +48,10 @@ def _pattern_nfa(regex: str) -> ByteNFA:
 
 
 class _Builder:
-    def __init__(self, resolve: Resolver | None) -> None:
+    def __init__(self, resolve: Resolver | None, max_states: int | None = None) -> None:
         self.nfa = ByteNFA()
         self.resolve = resolve
+        self.max_states = max_states
         self.uses: dict[int, int] = {}
         self.entries: dict[tuple[int, int], int] = {}
         self.keep: list[Expr] = []  # keeps ids in ``entries`` valid
@@ -69,10 +73,16 @@ class _Builder:
             self.keep.append(e)
             todo.extend(children(e))
 
+    def check_size(self) -> None:
+        if self.max_states is not None and self.nfa.n_states > self.max_states:
+            raise CompileBudgetError(f"an NFA exceeds {self.max_states} states")
+
     def into(self, expr: Expr, start: int, end: int) -> None:
         """Adds paths from ``start`` to ``end`` that read exactly the language of ``expr``."""
         nfa = self.nfa
         kind = type(expr)
+        if self.max_states is not None and nfa.n_states > self.max_states:
+            self.check_size()
         if kind is Ref or kind is Terminal:
             expr = self.resolve(expr)
             kind = type(expr)

@@ -9,6 +9,7 @@ returns None when a sub-schema cannot be flattened.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from ..automata.byte_dfa import ByteDFA, product
@@ -108,13 +109,26 @@ def _strings_disjoint(a: dict, b: dict) -> bool:
 def _string_language(s: dict) -> ByteDFA | None:
     """Every encoding of the strings ``s`` allows by ``enum`` or its patterns, or None when
     neither constrains them."""
+    if "enum" in s:
+        words = tuple(v for v in s["enum"] if isinstance(v, str))
+        return _enum_language(words) if words else None
+    patterns = tuple(p for p in [s.get("pattern"), *(s.get("x-patterns") or [])] if isinstance(p, str))
+    return _patterns_language(patterns) if patterns else None
+
+
+@lru_cache(maxsize=1024)
+def _enum_language(words: tuple[str, ...]) -> ByteDFA | None:
+    """(Cached: ``oneOf`` checks compare every pair of branches, each language many times.)"""
     try:
-        if "enum" in s:
-            words = [encode_text(v) for v in s["enum"] if isinstance(v, str)]
-            if not words:
-                return None
-            return ByteDFA.from_nfa(expr_to_nfa(Alt(tuple(words)) if len(words) > 1 else words[0]))
-        patterns = [p for p in [s.get("pattern"), *(s.get("x-patterns") or [])] if isinstance(p, str)]
+        encoded = [encode_text(w) for w in words]
+        return ByteDFA.from_nfa(expr_to_nfa(Alt(tuple(encoded)) if len(encoded) > 1 else encoded[0]))
+    except Exception:  # noqa: BLE001 - a budget error: cannot tell
+        return None
+
+
+@lru_cache(maxsize=1024)
+def _patterns_language(patterns: tuple[str, ...]) -> ByteDFA | None:
+    try:
         language = None
         for p in patterns:
             dfa = ByteDFA.from_nfa(expr_to_nfa(pattern_expr(p)))
@@ -126,4 +140,3 @@ def _string_language(s: dict) -> ByteDFA | None:
         return language
     except Exception:  # noqa: BLE001 - a PatternError, a budget error: cannot tell
         return None
-
