@@ -15,7 +15,7 @@ from structgen import compile_choices, compile_regex
 from structgen.automata.bitmask import words_to_ids
 from structgen.automata.kernels import dfa_token_mask, trie_arrays
 from structgen.automata.token_marks import TokenMarks
-from structgen.automata.token_slices import NO_NODES, landing_state, self_loop_slice
+from structgen.automata.token_slices import NO_NODES, closed_slice, landing_state, self_loop_slice
 from test_regex_dfa import regexes
 
 PATTERNS = [
@@ -212,3 +212,54 @@ def test_token_slices_against_the_token_bytes():
         tokens = [*trie.tokens_at(node).tolist(), *trie.tokens_below(node).tolist()]
         assert found.clean[node] == all(t in made_of_set for t in tokens), node
         assert trie.subtree_deepest[node] == max(int(trie.depth[j]) for j in below), node
+
+
+def _component(transitions: np.ndarray, r: int) -> set[int]:
+    """Reference: the states reachable from ``r`` that can reach ``r`` back (plain BFS)."""
+    trans = transitions.tolist()
+
+    def reach(start, step):
+        seen, todo = {start}, [start]
+        while todo:
+            for t in step(todo.pop()):
+                if t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+        return seen
+
+    forward = reach(r, lambda s: {t for t in trans[s] if t >= 0})
+    back = {s: {s2 for s2 in forward if s in trans[s2]} for s in forward}
+    return forward & reach(r, lambda s: back.get(s, ()))
+
+
+@pytest.mark.parametrize("pattern,prefix", [(r'"([^"\\]|\\.)*"', '"'), (r'"([^"]|"")*",[a-z]+', '"a'), (r"x[^\n]*\n", "x")])
+def test_closed_slices_against_the_token_bytes(pattern, prefix):
+    """A closed slice holds exactly the tokens whose walk from the landing state stays in
+    its strongly connected component (multi-byte characters, escapes, a doubled quote);
+    ``clean`` exactly the trie nodes with only such tokens at and below them."""
+    vocab = load_case("tekken").vocab
+    trie = vocab.trie
+    dfa = compile_regex(pattern, vocab, eager_masks=0).dfa
+    r = dfa.walk(prefix.encode(), 0)
+    component = _component(dfa.transitions, r)
+    assert len(component) > 2  # more than the state's own loop
+    found = closed_slice(trie, dfa.transitions, r, (vocab.logits_width + 31) // 32, eager=True)
+    trans = dfa.transitions.tolist()
+
+    def stays(data: bytes) -> bool:
+        s = r
+        for byte in data:
+            s = trans[s][byte]
+            if s not in component:
+                return False
+        return True
+
+    inside = {t for t in trie.token_ids.tolist() if stays(vocab.token_bytes[t])}
+    assert any(b >= 0x80 for t in inside for b in vocab.token_bytes[t])
+    assert set(words_to_ids(found.words, vocab.logits_width).tolist()) == inside
+    rng = np.random.default_rng(2)
+    for node in rng.integers(1, trie.n_nodes, 3000).tolist():
+        tokens = [*trie.tokens_at(node).tolist(), *trie.tokens_below(node).tolist()]
+        assert found.clean[node] == all(t in inside for t in tokens), node
+        path = vocab.token_bytes[tokens[0]][: int(trie.depth[node])]
+        assert found.path_in[node] == stays(path), node

@@ -108,6 +108,22 @@ def _in_set_below(outside_before: np.ndarray, subtree_end: np.ndarray, i: int) -
     return outside_before[subtree_end[i]] == outside_before[i + 1]
 
 
+LOOP_SLOTS = 4  # the loop slots boundary walks take (see boundary_walk)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slot_counts(slot: int, slot0: np.ndarray, slot1: np.ndarray, slot2: np.ndarray, slot3: np.ndarray) -> np.ndarray:
+    """Loop slot ``slot``'s counts (passed as four arrays: a slice's counts are shared, never
+    copied into one table)."""
+    if slot == 0:
+        return slot0
+    if slot == 1:
+        return slot1
+    if slot == 2:
+        return slot2
+    return slot3
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _seeds_from(order_nodes: np.ndarray, s: int, n_seeds: int, e: int) -> int:
     """The first seed at or after trie node ``e`` (seeds are in trie order from ``s`` on)."""
@@ -173,9 +189,11 @@ def lexeme_walk(
 
     With a token slice (``clean`` not empty; see :mod:`token_slices`) of ``landing``, a
     state live under the view, whose tokens
-    ``slice_words`` holds: under first bytes that lead to ``landing``, clean subtrees are
-    skipped (the walk stays there and passes no boundary), and the slice's tokens under
-    the other first bytes are cleared from ``slice_words``. Deeper down, where the walk
+    ``slice_words`` holds: under first bytes that lead where they lead from ``landing``,
+    clean subtrees are skipped (the walk stays in the landing state's component, whose
+    states are all live, and a boundary there could only lead to tokens of the same
+    subtree), and the slice's tokens under the other first bytes are cleared from
+    ``slice_words``. Deeper down, where the walk
     holds ``deep_landing`` alone (as a representative; -1: none) and every node below has
     its byte in that state's self-loop set (``outside_before`` of its slice), the tokens
     below are marked without a walk: the
@@ -196,7 +214,7 @@ def lexeme_walk(
         node = root_children[first]
         if node < 0:
             continue
-        lands = sliced and transitions[start_q, first] == landing
+        lands = sliced and transitions[start_q, first] == transitions[landing, first]
         if sliced and not lands and path_in[node]:
             unmark_root_subtree(node, subtree_end, path_in, token_ptr, token_ids, slice_words)
         i = node
@@ -470,7 +488,10 @@ def boundary_walk(
     in_order: np.ndarray,
     gaps: np.ndarray,
     loop_slot: np.ndarray,
-    slot_outside: np.ndarray,
+    slot0: np.ndarray,
+    slot1: np.ndarray,
+    slot2: np.ndarray,
+    slot3: np.ndarray,
     p: int,
     only: np.ndarray,
     transitions: np.ndarray,
@@ -507,7 +528,7 @@ def boundary_walk(
     no such check) is skipped with the seeds in it: a token it holds is in the mask anyway,
     and so is every longer one (a run of names that could also read as keywords). So is a
     subtree below a node where some configuration holds a lexer state that loops on every
-    byte below it (``loop_slot[q]``: the row of ``slot_outside`` that counts, in trie order,
+    byte below it (``loop_slot[q]``: which of ``slot0`` .. ``slot3`` counts, in trie order,
     the nodes whose byte is outside ``q``'s loop set; -1 for none): that configuration
     reads all its tokens (a name's body after a keyword's first letters)."""
     words = ends.shape[1]
@@ -650,7 +671,7 @@ def boundary_walk(
             whole = False
             for j in range(k):
                 slot = loop_slot[cq[d, j]]
-                if slot >= 0 and _in_set_below(slot_outside[slot], subtree_end, i):
+                if slot >= 0 and _in_set_below(_slot_counts(slot, slot0, slot1, slot2, slot3), subtree_end, i):
                     whole = True
                     break
             if whole:
@@ -710,7 +731,7 @@ def warm_up() -> None:
         child[0, 0] = first_child
         boundary_walk(
             keys, starts, nodes, uncovered, groups, in_order, subtree_gaps(trie.node_token, np.zeros(1, dtype=np.uint32)),
-            np.full(2, -1, dtype=np.int32), np.zeros((0, trie.n_nodes + 1), dtype=np.int32), 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
+            np.full(2, -1, dtype=np.int32), *[np.zeros(0, dtype=np.int32)] * LOOP_SLOTS, 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
             follow_ok, child,
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
         )  # fmt: skip

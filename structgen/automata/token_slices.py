@@ -9,7 +9,14 @@ skips the root subtrees of such first bytes that hold nothing else (``clean``) a
 their tokens from ``words`` at once, less those under first bytes that do not lead to
 ``r`` (``path_in`` finds them). On SmolLM2's vocabulary a string body's S holds 47,873 of
 49,152 tokens: the walk is left with the few holding a quote, a backslash or non-ASCII
-bytes. Slices are cached per trie and byte set.
+bytes.
+
+A *closed* slice (:func:`closed_slice`) widens S to walks: the tokens read from ``r``
+without leaving ``r``'s strongly connected component, such as the multi-byte characters
+and escapes a string body reads before coming back to ``r`` (a third of Tekken's
+vocabulary holds non-ASCII bytes). Every state of the component can reach ``r``, so each
+is live wherever ``r`` is. Slices are cached per trie and component table (a byte set is
+the table of one state).
 """
 
 from __future__ import annotations
@@ -26,16 +33,18 @@ from .token_trie import TokenTrie
 
 MIN_SLICE_BYTES = 32  # a state looping on fewer bytes walks the whole trie as before
 MAX_SLICES_PER_TRIE = 64
+MAX_COMPONENT_STATES = 64  # a larger component is cut down to its state's own loop
 BUILD_ON_REQUEST = 2  # a byte set's slice is built when asked for this many times
 
 
 @dataclass(frozen=True, eq=False)
 class TokenSlice:
-    path_in: np.ndarray  # bool (n_nodes,): the node's bytes from the root are made of S
+    path_in: np.ndarray  # bool (n_nodes,): the node's bytes from the root are read within S
     clean: np.ndarray  # bool (n_nodes,): so are those of every node below it
-    words: np.ndarray  # uint32 mask words of every token made of S
-    # int32 (n_nodes + 1,): how many of nodes 1..i-1 have a byte outside S, so that every
-    # node strictly below i has its byte in S iff outside_before[subtree_end[i]] == outside_before[i + 1]
+    words: np.ndarray  # uint32 mask words of every token read within S
+    # int32 (n_nodes + 1,): how many of nodes 1..i-1 have a byte outside the state's own
+    # loop set, so that every node strictly below i has its byte in that set iff
+    # outside_before[subtree_end[i]] == outside_before[i + 1]
     outside_before: np.ndarray
 
 
@@ -84,32 +93,114 @@ def deep_landing_state(transitions: np.ndarray, q: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def slice_of(node_byte, node_depth, subtree_end, token_ptr, token_ids, max_depth, in_set, words):
-    """Marks in ``words`` the tokens made of bytes of ``in_set``; returns per trie node
-    whether its bytes from the root are (``path_in``) and whether every token at or below it
-    is (``clean``), and the running count of nodes whose byte is outside the set (see
+def slice_of(node_byte, node_depth, subtree_end, token_ptr, token_ids, max_depth, table, words):
+    """Marks in ``words`` the tokens read from local state 0 of ``table`` (rows of local
+    states, -1 for a byte that leaves them); returns per trie node whether its bytes from
+    the root are read (``path_in``) and whether every token at or below it is (``clean``),
+    and the running count of nodes whose byte is outside state 0's own loop set (see
     :class:`TokenSlice`)."""
     n = node_byte.shape[0]
-    path_in = np.zeros(n, dtype=np.bool_)  # the path from the root is made of the set
-    on_path = np.ones(max_depth + 1, dtype=np.bool_)  # the same for the open node at each depth
-    bad_before = np.zeros(n + 1, dtype=np.int32)  # nodes 1..i-1 whose byte is outside the set
+    path_in = np.zeros(n, dtype=np.bool_)
+    at = np.zeros(max_depth + 1, dtype=np.int32)  # the local state on the open path at each depth (-1: off)
+    off_before = np.zeros(n + 1, dtype=np.int32)  # nodes 1..i-1 whose path is not read
+    bad_before = np.zeros(n + 1, dtype=np.int32)  # nodes 1..i-1 whose byte is outside state 0's loop set
+    off = 0
     bad = 0
     for i in range(1, n):
         d = node_depth[i]
-        inside = in_set[node_byte[i]]
-        path_in[i] = inside and on_path[d - 1]
-        on_path[d] = path_in[i]
-        if not inside:
-            bad += 1
-        bad_before[i + 1] = bad
-        if path_in[i]:
+        b = node_byte[i]
+        s = at[d - 1]
+        nxt = -1
+        if s >= 0:
+            nxt = table[s, b]
+        at[d] = nxt
+        if nxt >= 0:
+            path_in[i] = True
             for m in range(token_ptr[i], token_ptr[i + 1]):
                 t = token_ids[m]
                 words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        else:
+            off += 1
+        off_before[i + 1] = off
+        if table[0, b] != 0:
+            bad += 1
+        bad_before[i + 1] = bad
     clean = np.zeros(n, dtype=np.bool_)
     for i in range(1, n):
-        clean[i] = path_in[i] and bad_before[subtree_end[i]] == bad_before[i]
+        clean[i] = path_in[i] and off_before[subtree_end[i]] == off_before[i]
     return path_in, clean, bad_before
+
+
+@njit(cache=True, nogil=True)
+def component_table(transitions, r, max_states):
+    """The strongly connected component of state ``r`` as a local table: row 0 is ``r``,
+    the others follow in breadth-first order (by byte) from it; entries are local states,
+    -1 for bytes that leave the component. Only ``r``'s own loop when more than
+    ``max_states`` states are reachable from it."""
+    order = np.empty(max_states + 1, dtype=np.int64)
+    order[0] = r
+    count = 1
+    head = 0
+    too_many = False
+    while head < count and not too_many:
+        s = order[head]
+        head += 1
+        for b in range(256):
+            t = transitions[s, b]
+            if t < 0:
+                continue
+            seen = False
+            for k in range(count):
+                if order[k] == t:
+                    seen = True
+                    break
+            if seen:
+                continue
+            if count > max_states - 1:
+                too_many = True
+                break
+            order[count] = t
+            count += 1
+    if too_many:
+        count = 1
+    inside = np.zeros(count, dtype=np.bool_)  # can reach r (every one is reached from it)
+    inside[0] = True
+    changed = True
+    while changed:
+        changed = False
+        for k in range(1, count):
+            if inside[k]:
+                continue
+            for b in range(256):
+                t = transitions[order[k], b]
+                if t < 0:
+                    continue
+                for j in range(count):
+                    if order[j] == t and inside[j]:
+                        inside[k] = True
+                        changed = True
+                        break
+                if inside[k]:
+                    break
+    local = np.full(count, -1, dtype=np.int32)
+    m = 0
+    for k in range(count):
+        if inside[k]:
+            local[k] = m
+            m += 1
+    table = np.full((m, 256), -1, dtype=np.int32)
+    for k in range(count):
+        if not inside[k]:
+            continue
+        for b in range(256):
+            t = transitions[order[k], b]
+            if t < 0:
+                continue
+            for j in range(count):
+                if order[j] == t:
+                    table[local[k], b] = local[j]
+                    break
+    return table
 
 
 _slices: "weakref.WeakKeyDictionary[TokenTrie, dict[bytes, TokenSlice]]" = weakref.WeakKeyDictionary()
@@ -128,7 +219,19 @@ def self_loop_slice(
     loops = np.asarray(row) == state
     if int(loops.sum()) < MIN_SLICE_BYTES:
         return None
-    key = np.packbits(loops).tobytes()
+    return _table_slice(trie, np.where(loops, 0, -1).astype(np.int32)[None, :], n_words, eager)
+
+
+def closed_slice(trie: TokenTrie, transitions: np.ndarray, r: int, n_words: int, *, eager: bool = False) -> TokenSlice | None:
+    """The slice of the tokens read from state ``r`` within its strongly connected component
+    (see the module's docstring); None as for :func:`self_loop_slice`."""
+    if _loop_count(transitions, r) < MIN_SLICE_BYTES:
+        return None
+    return _table_slice(trie, component_table(transitions, r, MAX_COMPONENT_STATES), n_words, eager)
+
+
+def _table_slice(trie: TokenTrie, table: np.ndarray, n_words: int, eager: bool) -> TokenSlice | None:
+    key = table.tobytes()
     with _lock:
         found = _slices.setdefault(trie, {}).get(key)
         if found is not None:
@@ -139,7 +242,7 @@ def self_loop_slice(
             return None
     words = np.zeros(n_words, dtype=np.uint32)
     path_in, clean, outside_before = slice_of(
-        trie.byte, trie.depth, trie.subtree_end, trie.token_ptr, trie.token_ids, trie.max_depth, loops, words
+        trie.byte, trie.depth, trie.subtree_end, trie.token_ptr, trie.token_ids, trie.max_depth, table, words
     )
     found = TokenSlice(path_in=path_in, clean=clean, words=words, outside_before=outside_before)
     with _lock:
@@ -154,15 +257,23 @@ def landing_slice(
     n_words: int,
     usable: Callable[[int], bool] | None = None,
     eager: Callable[[int], bool] | None = None,
+    closed: bool = False,
 ) -> tuple[int, TokenSlice | None]:
     """The landing state of walks from ``q`` (see :func:`landing_state`) and its slice, or
     (-1, None) when there is none, none is built yet (unless ``eager`` says to build it
     now for that landing state; see :func:`self_loop_slice`), or ``usable`` refuses the
-    landing state."""
+    landing state. With ``closed``, the landing state's closed slice (:func:`closed_slice`,
+    for automata whose components are small, such as a lexer's): a walk from ``q`` then
+    skips a clean subtree under a first byte that leads where it leads from the landing
+    state."""
     landing = landing_state(transitions, q)
     if landing < 0 or (usable is not None and not usable(landing)):
         return -1, None
-    found = self_loop_slice(trie, transitions[landing], landing, n_words, eager=eager is not None and eager(landing))
+    build_now = eager is not None and eager(landing)
+    if closed:
+        found = closed_slice(trie, transitions, landing, n_words, eager=build_now)
+    else:
+        found = self_loop_slice(trie, transitions[landing], landing, n_words, eager=build_now)
     return (-1, None) if found is None else (landing, found)
 
 
@@ -170,8 +281,9 @@ def warm_up() -> None:
     trie = TokenTrie.build([b"a", b"ab"], np.array([0, 1]))
     slice_of(
         trie.byte, trie.depth, trie.subtree_end, trie.token_ptr, trie.token_ids, trie.max_depth,
-        np.ones(256, dtype=np.bool_), np.zeros(1, dtype=np.uint32),
+        np.zeros((1, 256), dtype=np.int32), np.zeros(1, dtype=np.uint32),
     )  # fmt: skip
+    component_table(np.zeros((1, 256), dtype=np.int32), 0, MAX_COMPONENT_STATES)
     assert trie.subtree_deepest[0] == 2  # compiles its kernel too
     words = np.ones(1, dtype=np.uint32)
     unmark_root_subtree(1, trie.subtree_end, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, words)

@@ -39,7 +39,6 @@ LEXEME_CACHE_SIZE = 1024
 MAX_CONFIGS = 64
 MAX_TABLE_NODES = 1 << 18
 SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
-MAX_LOOP_SLOTS = 4  # lexer states whose slices boundary walks use (an int32 per trie node each)
 GAPS_FROM_RECORDS = 256  # parts with this many boundaries let walks skip subtrees they cover
 
 State = frozenset  # of (lexer state, EarleyNode)
@@ -98,7 +97,7 @@ class GrammarConstraint(Constraint):
         self._follow_ok = self._follow_table()
         self._deep_landing = -2  # see _deep_slice (-2: not looked for yet)
         self._loop_slot = np.full(lexer.n_states, -1, dtype=np.int32)  # see _keep_loop
-        self._slot_outside = np.zeros((0, vocab.trie.n_nodes + 1), dtype=np.int32)
+        self._slot_outside: list[np.ndarray] = []  # per loop slot, its slice's counts
         self._all_terminals = np.full(lexer.words, np.iinfo(np.uint64).max, dtype=np.uint64)
         self._n_words = (vocab.logits_width + 31) // 32
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
@@ -346,7 +345,8 @@ class GrammarConstraint(Constraint):
         # clean subtree is read inside the lexeme, so a boundary there (a CSV field or
         # markup text could end at any byte) could only lead to tokens already allowed
         landing, found = landing_slice(
-            trie, self._trans, q, self._n_words, lambda r: bool(self._live[r] & allowed), self._accepting.__getitem__
+            trie, self._trans, q, self._n_words, lambda r: bool(self._live[r] & allowed), self._accepting.__getitem__,
+            closed=True,
         )  # (built at once for accepting states: a slice costs about one fast walk of the trie, a walk there several)
         clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
         deep, below = self._deep_slice(q, landing, found)
@@ -403,11 +403,11 @@ class GrammarConstraint(Constraint):
     def _keep_loop(self, r: int, found: TokenSlice) -> None:
         """Lets boundary walks mark a subtree at once where a configuration holds state
         ``r`` and every byte below stays in ``r``'s loop set (``found``, its slice); for
-        the first ``MAX_LOOP_SLOTS`` such states met."""
-        if self._loop_slot[r] >= 0 or self._slot_outside.shape[0] >= MAX_LOOP_SLOTS:
+        the first ``LOOP_SLOTS`` such states met (see :func:`grammar_kernels.boundary_walk`)."""
+        if self._loop_slot[r] >= 0 or len(self._slot_outside) >= gk.LOOP_SLOTS:
             return
-        self._loop_slot[r] = self._slot_outside.shape[0]
-        self._slot_outside = np.concatenate([self._slot_outside, found.outside_before[None, :]])
+        self._loop_slot[r] = len(self._slot_outside)
+        self._slot_outside.append(found.outside_before)
 
     def _boundary_part(self, part: "LexemePart", p: int, only: np.ndarray) -> bool:
         """Marks the tokens of parser node ``p`` that cross one of ``part``'s boundaries
@@ -421,7 +421,7 @@ class GrammarConstraint(Constraint):
             self._reserve(SPARE_ROWS)
             status, marks.count, n_req = gk.boundary_walk(
                 part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.gaps,
-                self._loop_slot, self._slot_outside, p, only, self._trans, self._aid,
+                self._loop_slot, *self._slot_outside, *[NO_COUNTS] * (gk.LOOP_SLOTS - len(self._slot_outside)), p, only, self._trans, self._aid,
                 *self._lexer_rows(), self._follow_ok, self._child, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
