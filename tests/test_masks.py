@@ -176,7 +176,7 @@ def test_sliced_masks_equal_brute_force(name, pattern, text):
     for state in states:  # states whose bytes mostly lead to a looping one use its slice
         landing = landing_state(constraint.dfa.transitions, state)
         if landing >= 0:
-            self_loop_slice(vocab.trie, constraint.dfa.transitions[landing], landing, width, eager=True)
+            closed_slice(vocab.trie, constraint.dfa.transitions, landing, width, eager=True)
     assert sliced, "no state of the text has a slice"
     for state in states + list(range(constraint.dfa.n_states)):  # the others may share masks
         constraint.mask_words(state)
@@ -215,28 +215,25 @@ def test_token_slices_against_the_token_bytes():
 
 
 def _component(transitions: np.ndarray, r: int) -> set[int]:
-    """Reference: the states reachable from ``r`` that can reach ``r`` back (plain BFS)."""
+    """Reference: the states met from ``r`` on paths of at most 4 bytes >= 0x80 that lead
+    back to ``r`` by such bytes (plain Python searches)."""
     trans = transitions.tolist()
-
-    def reach(start, step):
-        seen, todo = {start}, [start]
-        while todo:
-            for t in step(todo.pop()):
-                if t not in seen:
-                    seen.add(t)
-                    todo.append(t)
-        return seen
-
-    forward = reach(r, lambda s: {t for t in trans[s] if t >= 0})
-    back = {s: {s2 for s2 in forward if s in trans[s2]} for s in forward}
-    return forward & reach(r, lambda s: back.get(s, ()))
+    met, frontier = {r}, {r}
+    for _ in range(4):
+        frontier = {t for s in frontier for t in trans[s][128:] if t >= 0} - met
+        met |= frontier
+    back, changed = {r}, True
+    while changed:
+        grown = back | {s for s in met if any(t in back for t in trans[s][128:])}
+        changed, back = grown != back, grown
+    return back
 
 
 @pytest.mark.parametrize("pattern,prefix", [(r'"([^"\\]|\\.)*"', '"'), (r'"([^"]|"")*",[a-z]+', '"a'), (r"x[^\n]*\n", "x")])
 def test_closed_slices_against_the_token_bytes(pattern, prefix):
-    """A closed slice holds exactly the tokens whose walk from the landing state stays in
-    its strongly connected component (multi-byte characters, escapes, a doubled quote);
-    ``clean`` exactly the trie nodes with only such tokens at and below them."""
+    """A closed slice holds exactly the tokens whose walk from the landing state stays among
+    the states of its non-ASCII excursions (multi-byte characters); ``clean`` exactly the
+    trie nodes with only such tokens at and below them."""
     vocab = load_case("tekken").vocab
     trie = vocab.trie
     dfa = compile_regex(pattern, vocab, eager_masks=0).dfa

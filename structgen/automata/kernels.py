@@ -46,9 +46,10 @@ def dfa_token_mask(
     without dying; returns the depth of the deepest live trie node and the number of
     nodes marked. Only the first bytes the state allows are entered (so a sparse state
     touches a few subtrees, not the whole trie); inside, dead subtrees are skipped in one
-    jump. With a token slice (``clean`` not empty; see :mod:`token_slices`) whose tokens
-    ``words`` holds, under first bytes leading to ``landing`` its clean subtrees are
-    skipped too, and its tokens under the other first bytes are cleared from ``words``."""
+    jump. With a token slice of state ``landing`` (``clean`` not empty; see
+    :mod:`token_slices`) whose tokens ``words`` holds, under first bytes leading where they
+    lead from ``landing`` its clean subtrees are skipped too, and its tokens under the other
+    first bytes are cleared from ``words``."""
     stack = np.empty(max_depth + 1, dtype=np.int32)
     stack[0] = state
     deepest = 0
@@ -58,7 +59,7 @@ def dfa_token_mask(
         child = root_children[first]
         if child < 0:
             continue
-        lands = sliced and transitions[state, first] == landing
+        lands = sliced and transitions[state, first] == transitions[landing, first]
         if sliced and not lands and path_in[child]:
             unmark_root_subtree(child, subtree_end, path_in, token_ptr, token_ids, words)
         if transitions[state, first] < 0:
@@ -66,7 +67,7 @@ def dfa_token_mask(
         i = child
         end = subtree_end[child]
         while i < end:
-            if lands and clean[i]:  # read to the end, looping in the landing state
+            if lands and clean[i]:  # read to the end, within the landing state's slice
                 if clean_deepest[i] > deepest:
                     deepest = clean_deepest[i]
                 i = subtree_end[i]

@@ -12,11 +12,11 @@ their tokens from ``words`` at once, less those under first bytes that do not le
 bytes.
 
 A *closed* slice (:func:`closed_slice`) widens S to walks: the tokens read from ``r``
-without leaving ``r``'s strongly connected component, such as the multi-byte characters
-and escapes a string body reads before coming back to ``r`` (a third of Tekken's
-vocabulary holds non-ASCII bytes). Every state of the component can reach ``r``, so each
-is live wherever ``r`` is. Slices are cached per trie and component table (a byte set is
-the table of one state).
+without leaving a set of states that all lead back to ``r``: the multi-byte characters
+a string body or a field reads before coming back to ``r`` (a third of Tekken's
+vocabulary holds non-ASCII bytes). Every state of the set can reach ``r``, so each is live
+wherever ``r`` is (in a trimmed DFA, in a lexer under the same terminals). Slices are
+cached per trie and table of those states (a byte set is the table of one state).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from .token_trie import TokenTrie
 
 MIN_SLICE_BYTES = 32  # a state looping on fewer bytes walks the whole trie as before
 MAX_SLICES_PER_TRIE = 64
-MAX_COMPONENT_STATES = 64  # a larger component is cut down to its state's own loop
+MAX_COMPONENT_STATES = 64  # states met on a closed slice's excursions (see component_table)
+EXCURSION_BYTES = 4  # the longest UTF-8 character
 BUILD_ON_REQUEST = 2  # a byte set's slice is built when asked for this many times
 
 
@@ -133,19 +134,24 @@ def slice_of(node_byte, node_depth, subtree_end, token_ptr, token_ids, max_depth
 
 @njit(cache=True, nogil=True)
 def component_table(transitions, r, max_states):
-    """The strongly connected component of state ``r`` as a local table: row 0 is ``r``,
-    the others follow in breadth-first order (by byte) from it; entries are local states,
-    -1 for bytes that leave the component. Only ``r``'s own loop when more than
-    ``max_states`` states are reachable from it."""
-    order = np.empty(max_states + 1, dtype=np.int64)
+    """State ``r`` with the states of its non-ASCII excursions, as a local table: those met
+    on paths of bytes >= 0x80 from ``r``, at most ``EXCURSION_BYTES`` long, that lead back
+    to ``r`` the same way (the inside of a multi-byte character, in a state that reads any).
+    Row 0 is ``r``, the others follow in breadth-first order (by byte); entries are local
+    states, -1 for bytes that leave them. Bounded to the neighbourhood of ``r``, so that the
+    table (the slice's cache key) is the same wherever the same text is read."""
+    order = np.empty(max_states, dtype=np.int64)
+    depth = np.empty(max_states, dtype=np.int64)
     order[0] = r
+    depth[0] = 0
     count = 1
     head = 0
-    too_many = False
-    while head < count and not too_many:
+    while head < count:
         s = order[head]
         head += 1
-        for b in range(256):
+        if depth[head - 1] >= EXCURSION_BYTES:
+            continue
+        for b in range(128, 256):
             t = transitions[s, b]
             if t < 0:
                 continue
@@ -154,16 +160,12 @@ def component_table(transitions, r, max_states):
                 if order[k] == t:
                     seen = True
                     break
-            if seen:
+            if seen or count == max_states:
                 continue
-            if count > max_states - 1:
-                too_many = True
-                break
             order[count] = t
+            depth[count] = depth[head - 1] + 1
             count += 1
-    if too_many:
-        count = 1
-    inside = np.zeros(count, dtype=np.bool_)  # can reach r (every one is reached from it)
+    inside = np.zeros(count, dtype=np.bool_)  # leads back to r by non-ASCII bytes
     inside[0] = True
     changed = True
     while changed:
@@ -171,7 +173,7 @@ def component_table(transitions, r, max_states):
         for k in range(1, count):
             if inside[k]:
                 continue
-            for b in range(256):
+            for b in range(128, 256):
                 t = transitions[order[k], b]
                 if t < 0:
                     continue
@@ -197,7 +199,7 @@ def component_table(transitions, r, max_states):
             if t < 0:
                 continue
             for j in range(count):
-                if order[j] == t:
+                if order[j] == t and inside[j]:
                     table[local[k], b] = local[j]
                     break
     return table
@@ -223,8 +225,8 @@ def self_loop_slice(
 
 
 def closed_slice(trie: TokenTrie, transitions: np.ndarray, r: int, n_words: int, *, eager: bool = False) -> TokenSlice | None:
-    """The slice of the tokens read from state ``r`` within its strongly connected component
-    (see the module's docstring); None as for :func:`self_loop_slice`."""
+    """The slice of the tokens read from state ``r`` within its excursions (see
+    :func:`component_table`); None as for :func:`self_loop_slice`."""
     if _loop_count(transitions, r) < MIN_SLICE_BYTES:
         return None
     return _table_slice(trie, component_table(transitions, r, MAX_COMPONENT_STATES), n_words, eager)
@@ -262,10 +264,9 @@ def landing_slice(
     """The landing state of walks from ``q`` (see :func:`landing_state`) and its slice, or
     (-1, None) when there is none, none is built yet (unless ``eager`` says to build it
     now for that landing state; see :func:`self_loop_slice`), or ``usable`` refuses the
-    landing state. With ``closed``, the landing state's closed slice (:func:`closed_slice`,
-    for automata whose components are small, such as a lexer's): a walk from ``q`` then
-    skips a clean subtree under a first byte that leads where it leads from the landing
-    state."""
+    landing state. With ``closed``, the landing state's closed slice (:func:`closed_slice`):
+    a walk from ``q`` then skips a clean subtree under a first byte that leads where it
+    leads from the landing state."""
     landing = landing_state(transitions, q)
     if landing < 0 or (usable is not None and not usable(landing)):
         return -1, None

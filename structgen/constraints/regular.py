@@ -166,7 +166,7 @@ class RegularConstraint(Constraint):
         trie = self.vocab.trie
         words = np.zeros((self.vocab.logits_width + 31) // 32, dtype=np.uint32)
         marks = self._marks
-        landing, found = landing_slice(trie, self.dfa.transitions, state, words.shape[0])
+        landing, found = landing_slice(trie, self.dfa.transitions, state, words.shape[0], closed=True)
         clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
         if found is not None:
             words |= found.words  # less what the walk clears
