@@ -214,7 +214,7 @@ def test_token_slices_against_the_token_bytes():
         assert trie.subtree_deepest[node] == max(int(trie.depth[j]) for j in below), node
 
 
-def _component(transitions: np.ndarray, r: int) -> set[int]:
+def _excursions(transitions: np.ndarray, r: int) -> set[int]:
     """Reference: the states met from ``r`` on paths of at most 4 bytes >= 0x80 that lead
     back to ``r`` by such bytes (plain Python searches)."""
     trans = transitions.tolist()
@@ -229,18 +229,37 @@ def _component(transitions: np.ndarray, r: int) -> set[int]:
     return back
 
 
-@pytest.mark.parametrize("pattern,prefix", [(r'"([^"\\]|\\.)*"', '"'), (r'"([^"]|"")*",[a-z]+', '"a'), (r"x[^\n]*\n", "x")])
-def test_closed_slices_against_the_token_bytes(pattern, prefix):
+def _component(transitions: np.ndarray, r: int) -> set[int]:
+    """Reference: the states reachable from ``r`` that can reach ``r`` back."""
+    trans = transitions.tolist()
+    forward, todo = {r}, [r]
+    while todo:
+        for t in trans[todo.pop()]:
+            if t >= 0 and t not in forward:
+                forward.add(t)
+                todo.append(t)
+    back, changed = {r}, True
+    while changed:
+        grown = back | {s for s in forward if any(t in back for t in trans[s])}
+        changed, back = grown != back, grown
+    return back
+
+
+@pytest.mark.parametrize("lexer", [False, True], ids=["excursions", "component"])
+@pytest.mark.parametrize("pattern,prefix", [(r'"([^"\\]|\\.)*"', '"'), (r'"([^"]|"")*",[a-z]+', '"a'), (r"x[^\n]*\n", "x"), (r'"[^"]*ab12[^"]*"', '"')])
+def test_closed_slices_against_the_token_bytes(pattern, prefix, lexer):
     """A closed slice holds exactly the tokens whose walk from the landing state stays among
-    the states of its non-ASCII excursions (multi-byte characters); ``clean`` exactly the
-    trie nodes with only such tokens at and below them."""
+    the states of its non-ASCII excursions (multi-byte characters) or, for a lexer, of its
+    strongly connected component (also escapes, a doubled quote, partial matches of a
+    pattern the text must contain); ``clean`` exactly the trie nodes with only such tokens
+    at and below them."""
     vocab = load_case("tekken").vocab
     trie = vocab.trie
     dfa = compile_regex(pattern, vocab, eager_masks=0).dfa
     r = dfa.walk(prefix.encode(), 0)
-    component = _component(dfa.transitions, r)
+    component = (_component if lexer else _excursions)(dfa.transitions, r)
     assert len(component) > 2  # more than the state's own loop
-    found = closed_slice(trie, dfa.transitions, r, (vocab.logits_width + 31) // 32, eager=True)
+    found = closed_slice(trie, dfa.transitions, r, (vocab.logits_width + 31) // 32, eager=True, lexer=lexer)
     trans = dfa.transitions.tolist()
 
     def stays(data: bytes) -> bool:

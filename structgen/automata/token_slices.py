@@ -14,7 +14,9 @@ bytes.
 A *closed* slice (:func:`closed_slice`) widens S to walks: the tokens read from ``r``
 without leaving a set of states that all lead back to ``r``: the multi-byte characters
 a string body or a field reads before coming back to ``r`` (a third of Tekken's
-vocabulary holds non-ASCII bytes). Every state of the set can reach ``r``, so each is live
+vocabulary holds non-ASCII bytes) and, in a lexer, the whole strongly connected
+component (a string that must contain a pattern reads most words through partial
+matches of it). Every state of the set can reach ``r``, so each is live
 wherever ``r`` is (in a trimmed DFA, in a lexer under the same terminals). Slices are
 cached per trie and table of those states (a byte set is the table of one state).
 """
@@ -33,7 +35,7 @@ from .token_trie import TokenTrie
 
 MIN_SLICE_BYTES = 32  # a state looping on fewer bytes walks the whole trie as before
 MAX_SLICES_PER_TRIE = 64
-MAX_COMPONENT_STATES = 64  # states met on a closed slice's excursions (see component_table)
+MAX_COMPONENT_STATES = 128  # states a closed slice's search meets (see component_table)
 EXCURSION_BYTES = 4  # the longest UTF-8 character
 BUILD_ON_REQUEST = 2  # a byte set's slice is built when asked for this many times
 
@@ -133,13 +135,15 @@ def slice_of(node_byte, node_depth, subtree_end, token_ptr, token_ids, max_depth
 
 
 @njit(cache=True, nogil=True)
-def component_table(transitions, r, max_states):
-    """State ``r`` with the states of its non-ASCII excursions, as a local table: those met
-    on paths of bytes >= 0x80 from ``r``, at most ``EXCURSION_BYTES`` long, that lead back
-    to ``r`` the same way (the inside of a multi-byte character, in a state that reads any).
-    Row 0 is ``r``, the others follow in breadth-first order (by byte); entries are local
-    states, -1 for bytes that leave them. Bounded to the neighbourhood of ``r``, so that the
-    table (the slice's cache key) is the same wherever the same text is read."""
+def component_table(transitions, r, max_states, low_byte, max_depth):
+    """State ``r`` with the states met on paths from ``r`` of bytes >= ``low_byte``, at
+    most ``max_depth`` long, that lead back to ``r`` the same way (a breadth-first search
+    of at most ``max_states`` states): with ``low_byte`` 128 and ``max_depth`` 4 the inside
+    of multi-byte characters, bounded to the neighbourhood of ``r`` (for DFAs of whole
+    documents: the table, the slice's cache key, stays the same wherever the same text is
+    read); with 0 and no bound the strongly connected component (for lexers, whose states
+    stay inside a lexeme). Row 0 is ``r``, the others follow in search order (by byte);
+    entries are local states, -1 for bytes that leave them."""
     order = np.empty(max_states, dtype=np.int64)
     depth = np.empty(max_states, dtype=np.int64)
     order[0] = r
@@ -149,9 +153,9 @@ def component_table(transitions, r, max_states):
     while head < count:
         s = order[head]
         head += 1
-        if depth[head - 1] >= EXCURSION_BYTES:
+        if depth[head - 1] >= max_depth:
             continue
-        for b in range(128, 256):
+        for b in range(low_byte, 256):
             t = transitions[s, b]
             if t < 0:
                 continue
@@ -165,7 +169,7 @@ def component_table(transitions, r, max_states):
             order[count] = t
             depth[count] = depth[head - 1] + 1
             count += 1
-    inside = np.zeros(count, dtype=np.bool_)  # leads back to r by non-ASCII bytes
+    inside = np.zeros(count, dtype=np.bool_)  # leads back to r the same way
     inside[0] = True
     changed = True
     while changed:
@@ -173,7 +177,7 @@ def component_table(transitions, r, max_states):
         for k in range(1, count):
             if inside[k]:
                 continue
-            for b in range(128, 256):
+            for b in range(low_byte, 256):
                 t = transitions[order[k], b]
                 if t < 0:
                     continue
@@ -224,12 +228,19 @@ def self_loop_slice(
     return _table_slice(trie, np.where(loops, 0, -1).astype(np.int32)[None, :], n_words, eager)
 
 
-def closed_slice(trie: TokenTrie, transitions: np.ndarray, r: int, n_words: int, *, eager: bool = False) -> TokenSlice | None:
-    """The slice of the tokens read from state ``r`` within its excursions (see
-    :func:`component_table`); None as for :func:`self_loop_slice`."""
+def closed_slice(
+    trie: TokenTrie, transitions: np.ndarray, r: int, n_words: int, *, eager: bool = False, lexer: bool = False
+) -> TokenSlice | None:
+    """The slice of the tokens read from state ``r`` within its non-ASCII excursions, or
+    for a ``lexer`` its strongly connected component (see :func:`component_table`); None as
+    for :func:`self_loop_slice`."""
     if _loop_count(transitions, r) < MIN_SLICE_BYTES:
         return None
-    return _table_slice(trie, component_table(transitions, r, MAX_COMPONENT_STATES), n_words, eager)
+    if lexer:
+        table = component_table(transitions, r, MAX_COMPONENT_STATES, 0, MAX_COMPONENT_STATES)
+    else:
+        table = component_table(transitions, r, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
+    return _table_slice(trie, table, n_words, eager)
 
 
 def _table_slice(trie: TokenTrie, table: np.ndarray, n_words: int, eager: bool) -> TokenSlice | None:
@@ -260,19 +271,20 @@ def landing_slice(
     usable: Callable[[int], bool] | None = None,
     eager: Callable[[int], bool] | None = None,
     closed: bool = False,
+    lexer: bool = False,
 ) -> tuple[int, TokenSlice | None]:
     """The landing state of walks from ``q`` (see :func:`landing_state`) and its slice, or
     (-1, None) when there is none, none is built yet (unless ``eager`` says to build it
     now for that landing state; see :func:`self_loop_slice`), or ``usable`` refuses the
-    landing state. With ``closed``, the landing state's closed slice (:func:`closed_slice`):
-    a walk from ``q`` then skips a clean subtree under a first byte that leads where it
-    leads from the landing state."""
+    landing state. With ``closed``, the landing state's closed slice (:func:`closed_slice`;
+    ``lexer``: of its whole component): a walk from ``q`` then skips a clean subtree under
+    a first byte that leads where it leads from the landing state."""
     landing = landing_state(transitions, q)
     if landing < 0 or (usable is not None and not usable(landing)):
         return -1, None
     build_now = eager is not None and eager(landing)
     if closed:
-        found = closed_slice(trie, transitions, landing, n_words, eager=build_now)
+        found = closed_slice(trie, transitions, landing, n_words, eager=build_now, lexer=lexer)
     else:
         found = self_loop_slice(trie, transitions[landing], landing, n_words, eager=build_now)
     return (-1, None) if found is None else (landing, found)
@@ -284,7 +296,7 @@ def warm_up() -> None:
         trie.byte, trie.depth, trie.subtree_end, trie.token_ptr, trie.token_ids, trie.max_depth,
         np.zeros((1, 256), dtype=np.int32), np.zeros(1, dtype=np.uint32),
     )  # fmt: skip
-    component_table(np.zeros((1, 256), dtype=np.int32), 0, MAX_COMPONENT_STATES)
+    component_table(np.zeros((1, 256), dtype=np.int32), 0, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
     assert trie.subtree_deepest[0] == 2  # compiles its kernel too
     words = np.ones(1, dtype=np.uint32)
     unmark_root_subtree(1, trie.subtree_end, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, words)

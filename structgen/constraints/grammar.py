@@ -346,7 +346,7 @@ class GrammarConstraint(Constraint):
         # markup text could end at any byte) could only lead to tokens already allowed
         landing, found = landing_slice(
             trie, self._trans, q, self._n_words, lambda r: bool(self._live[r] & allowed), self._accepting.__getitem__,
-            closed=True,
+            closed=True, lexer=True,
         )  # (built at once for accepting states: a slice costs about one fast walk of the trie, a walk there several)
         clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
         deep, below = self._deep_slice(q, landing, found)
