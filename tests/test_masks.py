@@ -279,3 +279,25 @@ def test_closed_slices_against_the_token_bytes(pattern, prefix, lexer):
         assert found.clean[node] == all(t in inside for t in tokens), node
         path = vocab.token_bytes[tokens[0]][: int(trie.depth[node])]
         assert found.path_in[node] == stays(path), node
+
+
+def test_token_slices_are_kept_least_recently_used_first(monkeypatch):
+    """A long process meets ever new byte sets: the slice cache keeps the most recently used
+    ``MAX_SLICES_PER_TRIE`` and builds an evicted one again (same tokens) on request."""
+    from structgen.automata import token_slices
+
+    monkeypatch.setattr(token_slices, "MAX_SLICES_PER_TRIE", 2)
+    vocab = load_case("smollm2").vocab
+    width = (vocab.logits_width + 31) // 32
+    rows = []
+    for k in range(3):
+        row = np.full(256, -1, dtype=np.int32)
+        row[0x20 + k : 0x7F] = 5
+        rows.append(row)
+    first = self_loop_slice(vocab.trie, rows[0], 5, width, eager=True)
+    second = self_loop_slice(vocab.trie, rows[1], 5, width, eager=True)
+    assert self_loop_slice(vocab.trie, rows[0], 5, width) is first  # used again: kept
+    self_loop_slice(vocab.trie, rows[2], 5, width, eager=True)  # evicts the second
+    assert self_loop_slice(vocab.trie, rows[0], 5, width) is first
+    again = self_loop_slice(vocab.trie, rows[1], 5, width, eager=True)
+    assert again is not second and np.array_equal(again.words, second.words)

@@ -23,6 +23,8 @@ cached per trie and table of those states (a byte set is the table of one state)
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import threading
 import weakref
 from collections.abc import Callable
@@ -35,6 +37,7 @@ from .token_trie import TokenTrie
 
 MIN_SLICE_BYTES = 32  # a state looping on fewer bytes walks the whole trie as before
 MAX_SLICES_PER_TRIE = 64
+MAX_ASKED_PER_TRIE = 4096  # request counts kept per trie (then counting starts again)
 MAX_COMPONENT_STATES = 128  # states a closed slice's search meets (see component_table)
 EXCURSION_BYTES = 4  # the longest UTF-8 character
 BUILD_ON_REQUEST = 2  # a byte set's slice is built when asked for this many times
@@ -209,7 +212,7 @@ def component_table(transitions, r, max_states, low_byte, max_depth):
     return table
 
 
-_slices: "weakref.WeakKeyDictionary[TokenTrie, dict[bytes, TokenSlice]]" = weakref.WeakKeyDictionary()
+_slices: "weakref.WeakKeyDictionary[TokenTrie, collections.OrderedDict[bytes, TokenSlice]]" = weakref.WeakKeyDictionary()
 _asked: "weakref.WeakKeyDictionary[TokenTrie, dict[bytes, int]]" = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
@@ -244,14 +247,21 @@ def closed_slice(
 
 
 def _table_slice(trie: TokenTrie, table: np.ndarray, n_words: int, eager: bool) -> TokenSlice | None:
-    key = table.tobytes()
+    """The slice of ``table`` (see :func:`slice_of`), cached per trie by a digest of the
+    table; the least recently used one goes when ``MAX_SLICES_PER_TRIE`` are kept (a long
+    process meets ever new sets, and each slice holds a few bytes per trie node)."""
+    key = hashlib.blake2b(table.tobytes(), digest_size=16).digest()
     with _lock:
-        found = _slices.setdefault(trie, {}).get(key)
+        kept = _slices.setdefault(trie, collections.OrderedDict())
+        found = kept.get(key)
         if found is not None:
+            kept.move_to_end(key)
             return found
         asked = _asked.setdefault(trie, {})
+        if len(asked) > MAX_ASKED_PER_TRIE:
+            asked.clear()
         asked[key] = asked.get(key, 0) + 1
-        if (asked[key] < BUILD_ON_REQUEST and not eager) or len(_slices[trie]) >= MAX_SLICES_PER_TRIE:
+        if asked[key] < BUILD_ON_REQUEST and not eager:
             return None
     words = np.zeros(n_words, dtype=np.uint32)
     path_in, clean, outside_before = slice_of(
@@ -259,7 +269,9 @@ def _table_slice(trie: TokenTrie, table: np.ndarray, n_words: int, eager: bool) 
     )
     found = TokenSlice(path_in=path_in, clean=clean, words=words, outside_before=outside_before)
     with _lock:
-        _slices[trie][key] = found
+        kept[key] = found
+        while len(kept) > MAX_SLICES_PER_TRIE:
+            kept.popitem(last=False)
     return found
 
 
