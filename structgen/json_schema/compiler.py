@@ -672,7 +672,7 @@ class _Compiler:
             names_dfa = self.key_language(names_schema, loc.child("propertyNames"))
             if names_dfa is None:
                 return None
-        declared_dfa = ByteDFA.from_nfa(expr_to_nfa(Alt(tuple(quoted(encode_text(n)) for n in declared)))) if declared else None
+        declared_dfa = _declared_keys(tuple(declared)) if declared else None
         options = []
         pattern_dfas = []
         for p, p_schema in patterns.items():
@@ -689,7 +689,7 @@ class _Compiler:
         for key, p_schema, p in pattern_dfas:
             options.append((key, p_schema, loc.child("patternProperties", p)))
         if extra is not False:
-            key = ByteDFA.from_nfa(expr_to_nfa(quoted(Repeat(any_char()))))
+            key = _any_key()
             for other, _, _ in pattern_dfas:
                 key = product(key, other, difference=True) if key is not None else None
             if key is not None:
@@ -697,7 +697,7 @@ class _Compiler:
         entries = []
         for key, value_schema, vloc in options:
             if declared_dfa is not None:
-                key = product(key, declared_dfa, difference=True)
+                key = _undeclared_keys(tuple(declared)) if key is _any_key() else product(key, declared_dfa, difference=True)
             if key is not None and names_dfa is not None:
                 key = product(key, names_dfa)
             if key is None:
@@ -921,6 +921,25 @@ def _counted_chars(lo: int, hi: int | None) -> Automaton:
     if dfa is None:
         raise Unsatisfiable("")
     return Automaton(dfa)
+
+
+@lru_cache(maxsize=1)
+def _any_key() -> ByteDFA:
+    """Every quoted string (a property name)."""
+    return ByteDFA.from_nfa(expr_to_nfa(quoted(Repeat(any_char()))))
+
+
+@lru_cache(maxsize=512)
+def _declared_keys(names: tuple[str, ...]) -> ByteDFA:
+    """Every JSON encoding of the quoted ``names`` (escapes included). Cached, as the next:
+    a schema compiles twice when it does not fit one DFA, and definitions recur."""
+    return ByteDFA.from_nfa(expr_to_nfa(Alt(tuple(quoted(encode_text(n)) for n in names))))
+
+
+@lru_cache(maxsize=512)
+def _undeclared_keys(names: tuple[str, ...]) -> ByteDFA | None:
+    """Every quoted string but an encoding of one of ``names``."""
+    return product(_any_key(), _declared_keys(names), difference=True)
 
 
 @lru_cache(maxsize=1)
