@@ -112,16 +112,18 @@ LOOP_SLOTS = 4  # the loop slots boundary walks take (see boundary_walk)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _slot_counts(slot: int, slot0: np.ndarray, slot1: np.ndarray, slot2: np.ndarray, slot3: np.ndarray) -> np.ndarray:
-    """Loop slot ``slot``'s counts (passed as four arrays: a slice's counts are shared, never
-    copied into one table)."""
+def _slot_in_set_below(
+    slot: int, slot0: np.ndarray, slot1: np.ndarray, slot2: np.ndarray, slot3: np.ndarray, subtree_end: np.ndarray, i: int
+) -> bool:
+    """:func:`_in_set_below` for loop slot ``slot``'s counts (passed as four arrays: a
+    slice's counts are shared, never copied into one table)."""
     if slot == 0:
-        return slot0
+        return _in_set_below(slot0, subtree_end, i)
     if slot == 1:
-        return slot1
+        return _in_set_below(slot1, subtree_end, i)
     if slot == 2:
-        return slot2
-    return slot3
+        return _in_set_below(slot2, subtree_end, i)
+    return _in_set_below(slot3, subtree_end, i)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -671,7 +673,7 @@ def boundary_walk(
             whole = False
             for j in range(k):
                 slot = loop_slot[cq[d, j]]
-                if slot >= 0 and _in_set_below(_slot_counts(slot, slot0, slot1, slot2, slot3), subtree_end, i):
+                if slot >= 0 and _slot_in_set_below(slot, slot0, slot1, slot2, slot3, subtree_end, i):
                     whole = True
                     break
             if whole:
