@@ -27,13 +27,13 @@ from .automata.expr_nfa import expr_to_nfa
 from .grammar.ir import Grammar, Repeat, lower, regular_expr
 from .grammar.lark_frontend import lark_to_ir
 from .json_schema.compiler import ONE_DFA_STATES
+from .tokenizers.vocabulary import Vocabulary
 
 # The one-DFA attempt gives up before determinising an NFA this many times larger than its
 # DFA budget: over 436 JSONSchemaBench schemas, the largest NFA whose DFA fitted had 2.3 times
 # as many states, and building and determinising the NFAs of the schemas that did not fit took
 # a quarter of all compile time.
 ONE_DFA_NFA_RATIO = 2.4
-from .tokenizers.vocabulary import Vocabulary
 
 
 def compile_ir(
@@ -113,7 +113,8 @@ def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabula
     budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
     budget.setdefault("merge_views", False)  # many sets of allowed terminals, each met a few times
     started = time.monotonic()
-    closed_slice(vocab.trie, _string_body_table(), 0, (vocab.logits_width + 31) // 32, eager=True)
+    for lexer in (False, True):  # as one DFA's string bodies see it, and as a lexer's do
+        closed_slice(vocab.trie, _string_body_table(), 0, (vocab.logits_width + 31) // 32, eager=True, lexer=lexer)
     timeout_s = budget.pop("timeout_s", DEFAULT_TIMEOUT_S)
     try:
         states = min(budget.get("max_states", DEFAULT_MAX_STATES), ONE_DFA_STATES)

@@ -11,6 +11,7 @@ schema instead of doubling at every nesting level as regex text would.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -51,7 +52,7 @@ class _Builder:
     def __init__(self, resolve: Resolver | None, max_states: int | None = None) -> None:
         self.nfa = ByteNFA()
         self.resolve = resolve
-        self.max_states = max_states
+        self.max_states = sys.maxsize if max_states is None else max_states
         self.uses: dict[int, int] = {}
         self.entries: dict[tuple[int, int], int] = {}
         self.keep: list[Expr] = []  # keeps ids in ``entries`` valid
@@ -74,14 +75,14 @@ class _Builder:
             todo.extend(children(e))
 
     def check_size(self) -> None:
-        if self.max_states is not None and self.nfa.n_states > self.max_states:
+        if self.nfa.n_states > self.max_states:
             raise CompileBudgetError(f"an NFA exceeds {self.max_states} states")
 
     def into(self, expr: Expr, start: int, end: int) -> None:
         """Adds paths from ``start`` to ``end`` that read exactly the language of ``expr``."""
         nfa = self.nfa
         kind = type(expr)
-        if self.max_states is not None and nfa.n_states > self.max_states:
+        if nfa.n_states > self.max_states:
             self.check_size()
         if kind is Ref or kind is Terminal:
             expr = self.resolve(expr)
