@@ -260,6 +260,42 @@ def test_closed_slice_walks_equal_brute_force(name, text, monkeypatch):
         assert fast == brute_force_mask(constraint, state), f"prefix {data[:cut]!r}"
 
 
+# strings whose length is counted share the lexer's states with keys that begin the same
+# way and with a hex pattern: every position of a value is its own lexer state; a bare
+# word's chain ends where it may end, not where longer tokens die
+COUNTED = r"""
+start: "{" pair ("," pair)* "}"
+pair: KEY ":" value
+value: TEXT | HEX | NAME | WORD
+KEY: /"(id|idle|name|note)"/
+WORD: /[a-zA-Z0-9]{6,20}/
+TEXT: /"[^"\\]{0,40}"/
+HEX: /"[0-9a-f]{6}-[0-9a-f]{4}"/
+NAME: /"[A-Za-z ]{2,30}"/
+"""
+
+
+@pytest.mark.parametrize("merged", [True, False], ids=["merged", "unmerged"])
+def test_counted_string_walks_equal_brute_force(merged, monkeypatch):
+    """Inside strings whose length is counted (a chain of lexer states, one per position;
+    see token_slices.byte_chain), on SmolLM2 with slices built on first request: masks at
+    every cut equal the brute-force ones, and the walks did go through chains."""
+    monkeypatch.setattr(token_slices, "BUILD_ON_REQUEST", 1)
+    if not merged:
+        monkeypatch.setattr(lexer_module, "MERGE_STATES_LIMIT", 0)
+    vocab = load_case("smollm2").vocab
+    constraint = compile_grammar(COUNTED, vocab)
+    data = b'{"idle":"abc123-ffff","name":"Ada Lovelace","note":"x\'s 39 chars of plain text here, ok","id":"0a","id":abcdefghijklmnopq}'
+    chained = 0
+    for cut in range(2, len(data)):
+        state = constraint.advance_bytes(constraint.initial_state, data[:cut])
+        assert state is not None, data[:cut]
+        fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+        assert fast == brute_force_mask(constraint, state), f"prefix {data[:cut]!r}"
+        chained += sum(constraint._chain(q, node.allowed)[1] > 0 for q, node in state if q != 0)
+    assert chained > 20
+
+
 @pytest.mark.parametrize("merged", [True, False], ids=["merged", "unmerged"])
 @pytest.mark.parametrize("path", GRAMMARS + sorted(glob.glob(os.path.join(GBNF_DIR, "*.gbnf"))), ids=os.path.basename)
 def test_masks_equal_brute_force_at_every_prefix(path, merged, monkeypatch):

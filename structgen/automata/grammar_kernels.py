@@ -36,7 +36,7 @@ from numba import njit, objmode
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .kernels import trie_arrays
-from .token_slices import unmark_root_subtree
+from .token_slices import unmark_node, unmark_subtree
 from .token_marks import TokenMarks, mark_below, mark_node
 from .token_trie import TokenTrie
 
@@ -167,6 +167,11 @@ def lexeme_walk(
     path_in: np.ndarray,
     deep_landing: int,
     outside_before: np.ndarray,
+    chain_states: np.ndarray,
+    chain_reach: int,
+    chain_in: np.ndarray,
+    chain_clean: np.ndarray,
+    subtree_deepest: np.ndarray,
     token_ptr: np.ndarray,
     token_ids: np.ndarray,
     slice_words: np.ndarray,
@@ -190,23 +195,38 @@ def lexeme_walk(
     like any other; walking them here would walk most of the trie with the parser.
 
     With a token slice (``clean`` not empty; see :mod:`token_slices`) of ``landing``, a
-    state live under the view, whose tokens
-    ``slice_words`` holds: under first bytes that lead where they lead from ``landing``,
-    clean subtrees are skipped (the walk stays in the landing state's component, whose
-    states are all live, and a boundary there could only lead to tokens of the same
-    subtree), and the slice's tokens under the other first bytes are cleared from
-    ``slice_words``. Deeper down, where the walk
-    holds ``deep_landing`` alone (as a representative; -1: none) and every node below has
-    its byte in that state's self-loop set (``outside_before`` of its slice), the tokens
-    below are marked without a walk: the
-    lexeme reads them all, and a boundary among them could only lead to tokens of the same
-    subtree (a name after a keyword's first letters, a field after its first bytes)."""
+    state live under the view, whose tokens ``slice_words`` holds: a clean subtree is
+    skipped where the walk holds (as a representative) the state the landing state's walk
+    along the same bytes holds, under a first byte that leads where it leads from
+    ``landing`` or deeper (past the first letters of keys, keywords); the walk stays in
+    the landing state's component, whose states are all live, and a boundary there could
+    only lead to tokens of the same subtree. The slice's tokens elsewhere are cleared from
+    ``slice_words`` unless the walk marks them again. Deeper down, where the walk holds
+    ``deep_landing`` alone (as a representative; -1: none) and every node below has its
+    byte in that state's self-loop set (``outside_before`` of its slice), the tokens below
+    are marked without a walk: the lexeme reads them all, and a boundary among them could
+    only lead to tokens of the same subtree (a name after a keyword's first letters, a
+    field after its first bytes).
+
+    With a chain instead (``chain_reach`` > 0; see :func:`token_slices.byte_chain`): a
+    string whose length is counted, read through ``chain_states`` (position k + 1 after k
+    bytes), live and accepting nothing, on any byte of a set S; ``slice_words`` holds the
+    tokens of S no longer than the chain (``chain_in``: their nodes). Where the walk holds
+    the chain's state for its depth (under most first bytes at once, under a key's first
+    letters once the key is left), a subtree of tokens of S only (``chain_clean``) no
+    deeper than ``chain_reach`` is skipped (the chain's length, or any depth when the
+    bytes die after it: the longer tokens are not read); elsewhere, the tokens of S are
+    cleared from ``slice_words`` unless the walk marks them again."""
     words = ends.shape[1]
     cq = np.empty((max_depth + 1, max_configs), dtype=np.int32)
     cn = np.zeros(max_depth + 1, dtype=np.int32)
     cq[0, 0] = start_q
     cn[0] = 1
     sliced = clean.shape[0] > 0
+    chained = chain_reach > 0
+    n_chain = chain_states.shape[0]
+    beside = np.empty(max_depth + 1, dtype=np.int32)  # the landing state's walk along the same path
+    beside[0] = landing
     landing_rep = -1
     if deep_landing >= 0 and outside_before.shape[0] > 0:
         landing_rep = _rep(reps, live, allowed, v, deep_landing)
@@ -216,22 +236,40 @@ def lexeme_walk(
         node = root_children[first]
         if node < 0:
             continue
-        lands = sliced and transitions[start_q, first] == transitions[landing, first]
-        if sliced and not lands and path_in[node]:
-            unmark_root_subtree(node, subtree_end, path_in, token_ptr, token_ids, slice_words)
         i = node
         end = subtree_end[node]
         while i < end:
-            if lands and clean[i]:
-                i = subtree_end[i]
-                continue
             d = node_depth[i]
             b = node_byte[i]
+            if sliced:
+                s = beside[d - 1]
+                if s >= 0:
+                    s = transitions[s, b]
+                beside[d] = s
             if cn[d - 1] == 1 and not accepting[cq[d - 1, 0]]:  # one state inside a lexeme
                 q2 = _rep(reps, live, allowed, v, transitions[cq[d - 1, 0], b])
                 if q2 < 0:
+                    if sliced:
+                        unmark_subtree(i, subtree_end, path_in, token_ptr, token_ids, slice_words)
+                    if chained:
+                        unmark_subtree(i, subtree_end, chain_in, token_ptr, token_ids, slice_words)
                     i = subtree_end[i]
                     continue
+                if sliced:
+                    if clean[i] and q2 == _rep(reps, live, allowed, v, beside[d]):
+                        i = subtree_end[i]  # read to the end, as the landing state reads it
+                        continue
+                    if path_in[i]:
+                        unmark_node(i, token_ptr, token_ids, slice_words)
+                if chained:
+                    if (
+                        chain_clean[i] and d <= n_chain and subtree_deepest[i] <= chain_reach
+                        and q2 == _rep(reps, live, allowed, v, chain_states[d - 1])
+                    ):
+                        i = subtree_end[i]  # read through the chain
+                        continue
+                    if chain_in[i]:
+                        unmark_node(i, token_ptr, token_ids, slice_words)
                 cq[d, 0] = q2
                 cn[d] = 1
                 n = mark_node(i, node_token, ok, visited, n)
@@ -284,8 +322,27 @@ def lexeme_walk(
                         covered = 1
                 records[x, 2] = covered
             if k == 0:
+                if sliced:
+                    unmark_subtree(i, subtree_end, path_in, token_ptr, token_ids, slice_words)
+                if chained:
+                    unmark_subtree(i, subtree_end, chain_in, token_ptr, token_ids, slice_words)
                 i = subtree_end[i]
                 continue
+            if sliced:
+                if k == 1 and clean[i] and cq[d, 0] == _rep(reps, live, allowed, v, beside[d]):
+                    i = subtree_end[i]  # read to the end, as the landing state reads it
+                    continue
+                if path_in[i]:
+                    unmark_node(i, token_ptr, token_ids, slice_words)
+            if chained:
+                if (
+                    k == 1 and chain_clean[i] and d <= n_chain and subtree_deepest[i] <= chain_reach
+                    and cq[d, 0] == _rep(reps, live, allowed, v, chain_states[d - 1])
+                ):
+                    i = subtree_end[i]  # read through the chain
+                    continue
+                if chain_in[i]:
+                    unmark_node(i, token_ptr, token_ids, slice_words)
             cn[d] = k
             n = mark_node(i, node_token, ok, visited, n)
             if k == 1 and cq[d, 0] == landing_rep and _in_set_below(outside_before, subtree_end, i):
@@ -725,7 +782,7 @@ def warm_up() -> None:
     no_clean = np.zeros(trie.n_nodes, dtype=np.bool_)
     status, marks.count, r = lexeme_walk(
         transitions, live, accepts, accepts.any(axis=1), reps, allowed, ends, ignored, 0, follow_ok, 1, *trie_arrays(trie),
-        0, no_clean, no_clean, -1, np.zeros(0, dtype=np.int32), trie.token_ptr, trie.token_ids, np.zeros(1, dtype=np.uint32), 8,
+        0, no_clean, no_clean, -1, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), 0, no_clean, no_clean, trie.subtree_deepest, trie.token_ptr, trie.token_ids, np.zeros(1, dtype=np.uint32), 8,
         marks.ok, marks.visited, records,
     )  # fmt: skip
     keys, starts, nodes, uncovered, groups, in_order = bucket_records(records, r, 1, trie.byte)

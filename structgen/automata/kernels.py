@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .token_slices import unmark_root_subtree
+from .token_slices import unmark_node, unmark_subtree
 from .token_marks import VISITED_RING, TokenMarks, mark_node
 from .token_trie import TokenTrie
 
@@ -47,11 +47,15 @@ def dfa_token_mask(
     nodes marked. Only the first bytes the state allows are entered (so a sparse state
     touches a few subtrees, not the whole trie); inside, dead subtrees are skipped in one
     jump. With a token slice of state ``landing`` (``clean`` not empty; see
-    :mod:`token_slices`) whose tokens ``words`` holds, under first bytes leading where they
-    lead from ``landing`` its clean subtrees are skipped too, and its tokens under the other
-    first bytes are cleared from ``words``."""
+    :mod:`token_slices`) whose tokens ``words`` holds, a clean subtree is skipped too where
+    the walk holds the state the landing state's walk along the same bytes holds (under a
+    first byte that leads where it leads from ``landing``, or deeper: past a keyword's
+    first letters, inside a name); the slice's tokens elsewhere are cleared from ``words``
+    where the walk does not mark them again."""
     stack = np.empty(max_depth + 1, dtype=np.int32)
     stack[0] = state
+    beside = np.empty(max_depth + 1, dtype=np.int32)  # the landing state's walk along the same path
+    beside[0] = landing
     deepest = 0
     n = 0
     sliced = clean.shape[0] > 0
@@ -59,24 +63,34 @@ def dfa_token_mask(
         child = root_children[first]
         if child < 0:
             continue
-        lands = sliced and transitions[state, first] == transitions[landing, first]
-        if sliced and not lands and path_in[child]:
-            unmark_root_subtree(child, subtree_end, path_in, token_ptr, token_ids, words)
         if transitions[state, first] < 0:
+            if sliced:
+                unmark_subtree(child, subtree_end, path_in, token_ptr, token_ids, words)
             continue
         i = child
         end = subtree_end[child]
         while i < end:
-            if lands and clean[i]:  # read to the end, within the landing state's slice
-                if clean_deepest[i] > deepest:
-                    deepest = clean_deepest[i]
-                i = subtree_end[i]
-                continue
             d = node_depth[i]
-            nxt = transitions[stack[d - 1], node_byte[i]]
+            b = node_byte[i]
+            nxt = transitions[stack[d - 1], b]
+            if sliced:
+                s = beside[d - 1]
+                if s >= 0:
+                    s = transitions[s, b]
+                beside[d] = s
             if nxt < 0:
+                if sliced:
+                    unmark_subtree(i, subtree_end, path_in, token_ptr, token_ids, words)
                 i = subtree_end[i]
                 continue
+            if sliced:
+                if nxt == beside[d] and clean[i]:  # read to the end, as the landing state reads it
+                    if clean_deepest[i] > deepest:
+                        deepest = clean_deepest[i]
+                    i = subtree_end[i]
+                    continue
+                if path_in[i]:
+                    unmark_node(i, token_ptr, token_ids, words)
             stack[d] = nxt
             if d > deepest:
                 deepest = d

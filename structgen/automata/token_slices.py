@@ -19,6 +19,12 @@ component (a string that must contain a pattern reads most words through partial
 matches of it). Every state of the set can reach ``r``, so each is live
 wherever ``r`` is (in a trimmed DFA, in a lexer under the same terminals). Slices are
 cached per trie and table of those states (a byte set is the table of one state).
+
+A string whose length is counted (``maxLength``) has no such loop: each position is its
+own state. A *chain* (:func:`byte_chain`) follows those states, one per depth, over a byte
+set they all move on alike; a walk that holds the chain's state for its depth skips the
+subtrees of tokens made of those bytes and no longer than the chain, taken from the set's
+slice by length (:func:`chain_slice`).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ MAX_SLICES_PER_TRIE = 64
 MAX_ASKED_PER_TRIE = 4096  # request counts kept per trie (then counting starts again)
 MAX_COMPONENT_STATES = 128  # states a closed slice's search meets (see component_table)
 EXCURSION_BYTES = 4  # the longest UTF-8 character
+CHAIN_STARTS = 4  # the deepest depth a byte chain may begin at (see byte_chain)
 BUILD_ON_REQUEST = 2  # a byte set's slice is built when asked for this many times
 
 
@@ -275,6 +282,127 @@ def _table_slice(trie: TokenTrie, table: np.ndarray, n_words: int, eager: bool) 
     return found
 
 
+@njit(cache=True, nogil=True)
+def _most_common_target(row: np.ndarray) -> int:
+    """The state most bytes of a transition row lead to (-1 when all die)."""
+    best = -1
+    best_count = 0
+    for b in range(256):
+        t = row[b]
+        if t < 0 or t == best:
+            continue
+        c = 0
+        for b2 in range(256):
+            if row[b2] == t:
+                c += 1
+        if c > best_count:
+            best = t
+            best_count = c
+    return best
+
+
+@njit(cache=True, nogil=True)
+def byte_chain(transitions: np.ndarray, q: int, max_len: int, min_bytes: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """A chain of states walks from ``q`` go through, as in a string whose length is
+    counted (position k + 1 after position k, whatever the byte): the states ``p1``,
+    ``p2`` ... that most bytes lead to, one after the other, and a set S of at least
+    ``min_bytes`` bytes on which each leads to the next, from depth 1 on or, where that
+    keeps more bytes, from a later depth up to ``CHAIN_STARTS`` (after a pattern's or a
+    format's first characters, a key's first letters, most bytes meet again). Returns S,
+    the states by depth (at most ``max_len``; -1 at the depths before S holds), and
+    whether the chain ends because each
+    byte of S dies after it (else they part ways there, or the chain is ``max_len``
+    long); an empty chain when there is none."""
+    path = np.full(max_len + 2, -1, dtype=np.int32)
+    path[0] = q
+    m = 0  # path[1..m] are known
+    while m <= max_len:
+        t = _most_common_target(transitions[path[m]])
+        if t < 0:
+            break
+        m += 1
+        path[m] = t
+    best_on = np.zeros(256, dtype=np.bool_)
+    best_n = 0
+    best_from = 1
+    best_count = -1
+    for start in range(1, CHAIN_STARTS + 1):
+        on = np.ones(256, dtype=np.bool_)
+        count = 256
+        n = start - 1  # depths 1..n covered: S leads depth d's state to depth d + 1's for start <= d < n
+        d = start
+        while d <= m and d <= max_len:
+            n = d
+            if d == m or d == max_len:
+                break
+            kept = 0
+            for b in range(256):
+                if on[b] and transitions[path[d], b] == path[d + 1]:
+                    kept += 1
+            if kept < min_bytes:
+                break
+            for b in range(256):
+                if on[b] and transitions[path[d], b] != path[d + 1]:
+                    on[b] = False
+            count = kept
+            d += 1
+        if n >= start + 1 and count > best_count:
+            best_on = on
+            best_n = n
+            best_from = start
+            best_count = count
+    states = np.full(best_n, -1, dtype=np.int32)
+    if best_count < min_bytes:
+        return best_on, states[:0], False
+    for d in range(best_from, best_n + 1):
+        states[d - 1] = path[d]
+    dies = True
+    last = path[best_n]
+    for b in range(256):
+        if best_on[b] and transitions[last, b] >= 0:
+            dies = False
+    return best_on, states, dies
+
+
+@njit(cache=True, nogil=True)
+def words_up_to_length(node_depth, path_in, token_ptr, token_ids, max_depth, n_words) -> np.ndarray:
+    """Row ``L``: the mask words of the tokens whose every byte is read (``path_in``) and
+    that are at most ``L`` bytes long."""
+    out = np.zeros((max_depth + 1, n_words), dtype=np.uint32)
+    for i in range(1, node_depth.shape[0]):
+        if path_in[i]:
+            d = node_depth[i]
+            for m in range(token_ptr[i], token_ptr[i + 1]):
+                t = token_ids[m]
+                out[d, t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+    for d in range(1, max_depth + 1):
+        for w in range(n_words):
+            out[d, w] |= out[d - 1, w]
+    return out
+
+
+_by_length: "weakref.WeakKeyDictionary[TokenSlice, np.ndarray]" = weakref.WeakKeyDictionary()
+
+
+def chain_slice(trie: TokenTrie, on: np.ndarray, n_words: int) -> tuple[TokenSlice, np.ndarray] | None:
+    """The slice of the byte set ``on`` (see :func:`byte_chain`) and its tokens by length:
+    row ``L`` of the array holds those at most ``L`` bytes long, which a chain of ``L``
+    states reads whole. None when the set is too small to be worth it, or before it is
+    asked for ``BUILD_ON_REQUEST`` times."""
+    if int(on.sum()) < MIN_SLICE_BYTES:
+        return None
+    found = _table_slice(trie, np.where(on, 0, -1).astype(np.int32)[None, :], n_words, eager=False)
+    if found is None:
+        return None
+    with _lock:
+        upto = _by_length.get(found)
+    if upto is None:
+        upto = words_up_to_length(trie.depth, found.path_in, trie.token_ptr, trie.token_ids, trie.max_depth, n_words)
+        with _lock:
+            _by_length[found] = upto
+    return found, upto
+
+
 def landing_slice(
     trie: TokenTrie,
     transitions: np.ndarray,
@@ -310,16 +438,26 @@ def warm_up() -> None:
     )  # fmt: skip
     component_table(np.zeros((1, 256), dtype=np.int32), 0, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
     assert trie.subtree_deepest[0] == 2  # compiles its kernel too
+    byte_chain(np.zeros((1, 256), dtype=np.int32), 0, 4, MIN_SLICE_BYTES)
+    words_up_to_length(trie.depth, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, trie.max_depth, 1)
     words = np.ones(1, dtype=np.uint32)
-    unmark_root_subtree(1, trie.subtree_end, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, words)
+    unmark_subtree(1, trie.subtree_end, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, words)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def unmark_node(i, token_ptr, token_ids, words) -> None:
+    """Clears from ``words`` the tokens of trie node ``i``."""
+    for m in range(token_ptr[i], token_ptr[i + 1]):
+        t = token_ids[m]
+        words[t >> 5] &= ~(np.uint32(1) << np.uint32(t & 31))
 
 
 @njit(cache=True, nogil=True)
-def unmark_root_subtree(child, subtree_end, path_in, token_ptr, token_ids, words) -> None:
-    """Clears from ``words`` the slice's tokens under root child ``child`` (its first byte
-    does not lead to the landing state, so they may not be read)."""
-    for j in range(child, subtree_end[child]):
+def unmark_subtree(i, subtree_end, path_in, token_ptr, token_ids, words) -> None:
+    """Clears from ``words`` the slice's tokens at and below trie node ``i`` (a walk from
+    another state does not read them the way the landing state does)."""
+    if not path_in[i]:  # (path_in holds for the prefixes of a node where it holds)
+        return
+    for j in range(i, subtree_end[i]):
         if path_in[j]:
-            for m in range(token_ptr[j], token_ptr[j + 1]):
-                t = token_ids[m]
-                words[t >> 5] &= ~(np.uint32(1) << np.uint32(t & 31))
+            unmark_node(j, token_ptr, token_ids, words)

@@ -27,7 +27,10 @@ import numpy as np
 from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
-from ..automata.token_slices import NO_COUNTS, NO_NODES, TokenSlice, deep_landing_state, landing_slice, self_loop_slice
+from ..automata.token_slices import (
+    MIN_SLICE_BYTES, NO_COUNTS, NO_NODES, TokenSlice, byte_chain, chain_slice, closed_slice, deep_landing_state, landing_state,
+    self_loop_slice,
+)
 from ..automata.earley import EarleyGrammar, EarleyNode
 from ..automata.lexer import Lexer, LexerViews, bits_to_words, words_to_ints
 from ..grammar.ir import Bnf
@@ -39,6 +42,7 @@ LEXEME_CACHE_SIZE = 1024
 MAX_CONFIGS = 64
 MAX_TABLE_NODES = 1 << 18
 SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
+SPARE_CELLS = 1 << 20  # at most this many cells of spare rows (JSON Schemas have many terminals)
 GAPS_FROM_RECORDS = 256  # parts with this many boundaries let walks skip subtrees they cover
 
 State = frozenset  # of (lexer state, EarleyNode)
@@ -96,6 +100,10 @@ class GrammarConstraint(Constraint):
         self._horizon = lexer.horizon_classes(vocab.trie.max_depth).tolist()
         self._follow_ok = self._follow_table()
         self._deep_landing = -2  # see _deep_slice (-2: not looked for yet)
+        self._deep_loop_slice: TokenSlice | None = None
+        self._landings: dict[int, int] = {}  # see _landing_slice
+        self._closed_slices: dict[int, TokenSlice] = {}
+        self._chains: dict[int, tuple[np.ndarray, np.ndarray, bool]] = {}  # see _chain
         self._loop_slot = np.full(lexer.n_states, -1, dtype=np.int32)  # see _keep_loop
         self._slot_outside: list[np.ndarray] = []  # per loop slot, its slice's counts
         self._all_terminals = np.full(lexer.words, np.iinfo(np.uint64).max, dtype=np.uint64)
@@ -103,6 +111,7 @@ class GrammarConstraint(Constraint):
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
         self._lexeme_marks = TokenMarks(self._n_words)  # tokens inside lexemes
         self._records = np.zeros((vocab.trie.n_nodes, 3), dtype=np.int32)
+        self._spare_rows = max(64, min(SPARE_ROWS, SPARE_CELLS // max(1, bnf.n_terminals)))
         self._reset_table()
 
     def __repr__(self) -> str:
@@ -344,20 +353,23 @@ class GrammarConstraint(Constraint):
         # a landing state live under these terminals, accepting or not: every token of a
         # clean subtree is read inside the lexeme, so a boundary there (a CSV field or
         # markup text could end at any byte) could only lead to tokens already allowed
-        landing, found = landing_slice(
-            trie, self._trans, q, self._n_words, lambda r: bool(self._live[r] & allowed), self._accepting.__getitem__,
-            closed=True, lexer=True,
-        )  # (built at once for accepting states: a slice costs about one fast walk of the trie, a walk there several)
+        landing, found = self._landing_slice(q, allowed)
         clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
         deep, below = self._deep_slice(q, landing, found)
+        chain, chain_reach, chain_in, chain_clean = NO_COUNTS, 0, NO_NODES, NO_NODES
+        start_words = None if found is None else found.words
+        if found is None and q != 0:
+            chain, chain_reach, chained, start_words = self._chain(q, allowed)
+            if chained is not None:
+                chain_in, chain_clean = chained.path_in, chained.clean
         while True:
             v = self._views.view_of(allowed)
             live, accepts, *view_rows = self._lexer_rows()
-            words = np.zeros(self._n_words, dtype=np.uint32) if found is None else found.words.copy()
+            words = np.zeros(self._n_words, dtype=np.uint32) if start_words is None else start_words.copy()
             status, marks.count, r = gk.lexeme_walk(
                 self._trans, live, accepts, self._accepting, *view_rows, v, self._follow_ok, q, *trie_arrays(trie),
-                landing, clean, path_in, deep, below, trie.token_ptr, trie.token_ids, words, MAX_CONFIGS, marks.ok, marks.visited,
-                self._records,
+                landing, clean, path_in, deep, below, chain, chain_reach, chain_in, chain_clean, trie.subtree_deepest, trie.token_ptr,
+                trie.token_ids, words, MAX_CONFIGS, marks.ok, marks.visited, self._records,
             )  # fmt: skip
             if status != gk.RECORDS_FULL:
                 break
@@ -375,6 +387,55 @@ class GrammarConstraint(Constraint):
         if len(self._lexeme_parts) > LEXEME_CACHE_SIZE:
             self._lexeme_parts.popitem(last=False)
         return part
+
+    def _landing_slice(self, q: int, allowed: int) -> "tuple[int, TokenSlice | None]":
+        """The landing state of walks from ``q`` and its closed slice (see
+        :func:`structgen.automata.token_slices.landing_slice`), or (-1, None) when it is not
+        live under ``allowed`` or has no slice (yet); both kept per state once found (the
+        search for either costs as much as a small walk)."""
+        landing = self._landings.get(q)
+        if landing is None:
+            landing = self._landings[q] = landing_state(self._trans, q)
+        if landing < 0 or not self._live[landing] & allowed:
+            return -1, None
+        found = self._closed_slices.get(landing)
+        if found is None:
+            # (built at once for accepting states: a slice costs about one fast walk of the trie, a walk there several)
+            eager = bool(self._accepting[landing])
+            found = closed_slice(self.vocab.trie, self._trans, landing, self._n_words, eager=eager, lexer=True)
+            if found is None:
+                return -1, None
+            self._closed_slices[landing] = found
+        return landing, found
+
+    def _chain(self, q: int, allowed: int) -> "tuple[np.ndarray, int, TokenSlice | None, np.ndarray | None]":
+        """The chain of states walks from ``q`` go through (see
+        :func:`structgen.automata.token_slices.byte_chain`) while they are live under
+        ``allowed`` and accept nothing, how deep a subtree of its bytes' slice may go to
+        be read whole (the chain's length, or any depth when the bytes die after it), the
+        slice, and its tokens no longer than the chain; (empty, 0, None, None) for chains
+        shorter than 2."""
+        found = self._chains.get(q)
+        if found is None:
+            on, states, dies = byte_chain(self._trans, q, self.vocab.trie.max_depth, MIN_SLICE_BYTES)
+            found = self._chains[q] = (on, states, dies)
+        on, states, dies = found
+        length = 0
+        for r in states.tolist():
+            if r >= 0:  # (-1: a depth before the chain begins, walked as usual)
+                if not self._live[r] & allowed:
+                    dies = True
+                    break
+                if self._accepting[r]:
+                    dies = False
+                    break
+            length += 1
+        if length < 2:
+            return NO_COUNTS, 0, None, None
+        sliced = chain_slice(self.vocab.trie, on, self._n_words)
+        if sliced is None:
+            return NO_COUNTS, 0, None, None
+        return states[:length], (self.vocab.trie.max_depth if dies else length), sliced[0], sliced[1][length]
 
     def _deep_slice(self, q: int, landing: int, found: "TokenSlice | None") -> tuple[int, np.ndarray]:
         """The state whose slice lexeme walks from ``q`` use below the first bytes (see
@@ -394,9 +455,12 @@ class GrammarConstraint(Constraint):
         deep = self._deep_landing
         if deep < 0:
             return -1, NO_COUNTS
-        other = self_loop_slice(self.vocab.trie, self._trans[deep], deep, self._n_words, eager=bool(self._accepting[deep]))
+        other = self._deep_loop_slice
         if other is None:
-            return -1, NO_COUNTS
+            other = self_loop_slice(self.vocab.trie, self._trans[deep], deep, self._n_words, eager=bool(self._accepting[deep]))
+            if other is None:
+                return -1, NO_COUNTS
+            self._deep_loop_slice = other
         self._keep_loop(deep, other)
         return deep, other.outside_before
 
@@ -418,7 +482,7 @@ class GrammarConstraint(Constraint):
         requests = np.zeros((256, 2), dtype=np.int32)
         gk.set_expander(self._expand_in_walk)
         while True:
-            self._reserve(SPARE_ROWS)
+            self._reserve(self._spare_rows)
             status, marks.count, n_req = gk.boundary_walk(
                 part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.gaps,
                 self._loop_slot, *self._slot_outside, *[NO_COUNTS] * (gk.LOOP_SLOTS - len(self._slot_outside)), p, only, self._trans, self._aid,
