@@ -17,7 +17,7 @@ import numpy as np
 
 from .automata.byte_dfa import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, ByteDFA
 from .automata.lexer import build_lexer
-from .automata.token_slices import closed_slice
+from .automata.token_slices import chain_slice, closed_slice
 from .constraints.base import Constraint
 from .constraints.grammar import GrammarConstraint
 from .constraints.regular import EAGER_MASK_STATES, RegularConstraint
@@ -113,8 +113,12 @@ def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabula
     budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
     budget.setdefault("merge_views", False)  # many sets of allowed terminals, each met a few times
     started = time.monotonic()
+    n_words = (vocab.logits_width + 31) // 32
+    body = _string_body_table()
     for lexer in (False, True):  # as one DFA's string bodies see it, and as a lexer's do
-        closed_slice(vocab.trie, _string_body_table(), 0, (vocab.logits_width + 31) // 32, eager=True, lexer=lexer)
+        closed_slice(vocab.trie, body, 0, n_words, eager=True, lexer=lexer)
+    # its plain characters alone: where names and keys run on, and counted strings' chains
+    chain_slice(vocab.trie, body[0] == 0, n_words, eager=True)
     timeout_s = budget.pop("timeout_s", DEFAULT_TIMEOUT_S)
     try:
         states = min(budget.get("max_states", DEFAULT_MAX_STATES), ONE_DFA_STATES)
@@ -127,8 +131,8 @@ def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabula
 
 @lru_cache(maxsize=1)
 def _string_body_table() -> np.ndarray:
-    """The transitions of a JSON string body (state 0 loops): its token slice (the tokens
-    made of plain string characters, met in every schema) is built at compile time, not on
+    """The transitions of a JSON string body (state 0 loops): its token slices (the tokens
+    made of plain string characters, met in every schema) are built at compile time, not on
     a request's mask."""
     from .json_schema.strings import any_char
 

@@ -156,8 +156,10 @@ def component_table(transitions, r, max_states, low_byte, max_depth):
     entries are local states, -1 for bytes that leave them."""
     order = np.empty(max_states, dtype=np.int64)
     depth = np.empty(max_states, dtype=np.int64)
+    found = np.full(transitions.shape[0], -1, dtype=np.int32)  # each state's place in order
     order[0] = r
     depth[0] = 0
+    found[r] = 0
     count = 1
     head = 0
     while head < count:
@@ -167,15 +169,9 @@ def component_table(transitions, r, max_states, low_byte, max_depth):
             continue
         for b in range(low_byte, 256):
             t = transitions[s, b]
-            if t < 0:
+            if t < 0 or found[t] >= 0 or count == max_states:
                 continue
-            seen = False
-            for k in range(count):
-                if order[k] == t:
-                    seen = True
-                    break
-            if seen or count == max_states:
-                continue
+            found[t] = count
             order[count] = t
             depth[count] = depth[head - 1] + 1
             count += 1
@@ -189,14 +185,9 @@ def component_table(transitions, r, max_states, low_byte, max_depth):
                 continue
             for b in range(low_byte, 256):
                 t = transitions[order[k], b]
-                if t < 0:
-                    continue
-                for j in range(count):
-                    if order[j] == t and inside[j]:
-                        inside[k] = True
-                        changed = True
-                        break
-                if inside[k]:
+                if t >= 0 and found[t] >= 0 and inside[found[t]]:
+                    inside[k] = True
+                    changed = True
                     break
     local = np.full(count, -1, dtype=np.int32)
     m = 0
@@ -210,12 +201,8 @@ def component_table(transitions, r, max_states, low_byte, max_depth):
             continue
         for b in range(256):
             t = transitions[order[k], b]
-            if t < 0:
-                continue
-            for j in range(count):
-                if order[j] == t and inside[j]:
-                    table[local[k], b] = local[j]
-                    break
+            if t >= 0 and found[t] >= 0 and inside[found[t]]:
+                table[local[k], b] = local[found[t]]
     return table
 
 
@@ -310,9 +297,16 @@ def byte_chain(transitions: np.ndarray, q: int, max_len: int, min_bytes: int) ->
     keeps more bytes, from a later depth up to ``CHAIN_STARTS`` (after a pattern's or a
     format's first characters, a key's first letters, most bytes meet again). Returns S,
     the states by depth (at most ``max_len``; -1 at the depths before S holds), and
-    whether the chain ends because each
-    byte of S dies after it (else they part ways there, or the chain is ``max_len``
-    long); an empty chain when there is none."""
+    whether the chain ends because each byte of S dies after it (else they part ways
+    there, or the chain is ``max_len`` long); an empty chain when there is none, or when
+    fewer than ``min_bytes`` bytes leave ``q``."""
+    on = np.zeros(256, dtype=np.bool_)
+    live_bytes = 0
+    for b in range(256):
+        if transitions[q, b] >= 0:
+            live_bytes += 1
+    if live_bytes < min_bytes:  # (a walk from q is small: it would only clear the slice's tokens)
+        return on, np.zeros(0, dtype=np.int32), False
     path = np.full(max_len + 2, -1, dtype=np.int32)
     path[0] = q
     m = 0  # path[1..m] are known
@@ -384,14 +378,16 @@ def words_up_to_length(node_depth, path_in, token_ptr, token_ids, max_depth, n_w
 _by_length: "weakref.WeakKeyDictionary[TokenSlice, np.ndarray]" = weakref.WeakKeyDictionary()
 
 
-def chain_slice(trie: TokenTrie, on: np.ndarray, n_words: int) -> tuple[TokenSlice, np.ndarray] | None:
+def chain_slice(
+    trie: TokenTrie, on: np.ndarray, n_words: int, *, eager: bool = False
+) -> tuple[TokenSlice, np.ndarray] | None:
     """The slice of the byte set ``on`` (see :func:`byte_chain`) and its tokens by length:
     row ``L`` of the array holds those at most ``L`` bytes long, which a chain of ``L``
     states reads whole. None when the set is too small to be worth it, or before it is
-    asked for ``BUILD_ON_REQUEST`` times."""
+    asked for ``BUILD_ON_REQUEST`` times (unless ``eager``)."""
     if int(on.sum()) < MIN_SLICE_BYTES:
         return None
-    found = _table_slice(trie, np.where(on, 0, -1).astype(np.int32)[None, :], n_words, eager=False)
+    found = _table_slice(trie, np.where(on, 0, -1).astype(np.int32)[None, :], n_words, eager)
     if found is None:
         return None
     with _lock:
