@@ -127,6 +127,17 @@ def _slot_in_set_below(
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _in_chain(reps, live, allowed, v, chain_states, d: int, q: int) -> bool:
+    """Whether state ``q`` (a representative under view ``v``) is one of the chain's states
+    at depth ``d``."""
+    for k in range(chain_states.shape[1]):
+        r = chain_states[d - 1, k]
+        if r >= 0 and _rep(reps, live, allowed, v, r) == q:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _seeds_from(order_nodes: np.ndarray, s: int, n_seeds: int, e: int) -> int:
     """The first seed at or after trie node ``e`` (seeds are in trie order from ``s`` on)."""
     while s < n_seeds and order_nodes[s] < e:
@@ -209,10 +220,10 @@ def lexeme_walk(
     field after its first bytes).
 
     With a chain instead (``chain_reach`` > 0; see :func:`token_slices.byte_chain`): a
-    string whose length is counted, read through ``chain_states`` (position k + 1 after k
-    bytes), live and accepting nothing, on any byte of a set S; ``slice_words`` holds the
-    tokens of S no longer than the chain (``chain_in``: their nodes). Where the walk holds
-    the chain's state for its depth (under most first bytes at once, under a key's first
+    string whose length is counted, read through ``chain_states`` (rows by depth: the
+    states strings over a byte set S reach there, live and accepting nothing);
+    ``slice_words`` holds the tokens of S no longer than the chain (``chain_in``: their
+    nodes). Where the walk holds a chain state of its depth (under most first bytes at once, under a key's first
     letters once the key is left), a subtree of tokens of S only (``chain_clean``) no
     deeper than ``chain_reach`` is skipped (the chain's length, or any depth when the
     bytes die after it: the longer tokens are not read); elsewhere, the tokens of S are
@@ -264,7 +275,7 @@ def lexeme_walk(
                 if chained:
                     if (
                         chain_clean[i] and d <= n_chain and subtree_deepest[i] <= chain_reach
-                        and q2 == _rep(reps, live, allowed, v, chain_states[d - 1])
+                        and _in_chain(reps, live, allowed, v, chain_states, d, q2)
                     ):
                         i = subtree_end[i]  # read through the chain
                         continue
@@ -337,7 +348,7 @@ def lexeme_walk(
             if chained:
                 if (
                     k == 1 and chain_clean[i] and d <= n_chain and subtree_deepest[i] <= chain_reach
-                    and cq[d, 0] == _rep(reps, live, allowed, v, chain_states[d - 1])
+                    and _in_chain(reps, live, allowed, v, chain_states, d, cq[d, 0])
                 ):
                     i = subtree_end[i]  # read through the chain
                     continue
@@ -782,7 +793,7 @@ def warm_up() -> None:
     no_clean = np.zeros(trie.n_nodes, dtype=np.bool_)
     status, marks.count, r = lexeme_walk(
         transitions, live, accepts, accepts.any(axis=1), reps, allowed, ends, ignored, 0, follow_ok, 1, *trie_arrays(trie),
-        0, no_clean, no_clean, -1, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), 0, no_clean, no_clean, trie.subtree_deepest, trie.token_ptr, trie.token_ids, np.zeros(1, dtype=np.uint32), 8,
+        0, no_clean, no_clean, -1, np.zeros(0, dtype=np.int32), np.zeros((0, 1), dtype=np.int32), 0, no_clean, no_clean, trie.subtree_deepest, trie.token_ptr, trie.token_ids, np.zeros(1, dtype=np.uint32), 8,
         marks.ok, marks.visited, records,
     )  # fmt: skip
     keys, starts, nodes, uncovered, groups, in_order = bucket_records(records, r, 1, trie.byte)

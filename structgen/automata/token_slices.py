@@ -47,6 +47,8 @@ MAX_ASKED_PER_TRIE = 4096  # request counts kept per trie (then counting starts 
 MAX_COMPONENT_STATES = 128  # states a closed slice's search meets (see component_table)
 EXCURSION_BYTES = 4  # the longest UTF-8 character
 CHAIN_STARTS = 4  # the deepest depth a byte chain may begin at (see byte_chain)
+CHAIN_WIDTH = 4  # the most states a byte chain holds at one depth
+CHAIN_DEPTH = 32  # the longest chain followed (longer tokens are few, and walked)
 BUILD_ON_REQUEST = 2  # a byte set's slice is built when asked for this many times
 
 
@@ -289,73 +291,146 @@ def _most_common_target(row: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
-def byte_chain(transitions: np.ndarray, q: int, max_len: int, min_bytes: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """A chain of states walks from ``q`` go through, as in a string whose length is
-    counted (position k + 1 after position k, whatever the byte): the states ``p1``,
-    ``p2`` ... that most bytes lead to, one after the other, and a set S of at least
-    ``min_bytes`` bytes on which each leads to the next, from depth 1 on or, where that
-    keeps more bytes, from a later depth up to ``CHAIN_STARTS`` (after a pattern's or a
-    format's first characters, a key's first letters, most bytes meet again). Returns S,
-    the states by depth (at most ``max_len``; -1 at the depths before S holds), and
-    whether the chain ends because each byte of S dies after it (else they part ways
-    there, or the chain is ``max_len`` long); an empty chain when there is none, or when
-    fewer than ``min_bytes`` bytes leave ``q``."""
+def _start_bytes(row: np.ndarray, width: int) -> np.ndarray:
+    """The ASCII bytes of a transition row that lead to its ``width`` most common targets
+    among those at least two bytes lead to (a string's closing quote or escape leads
+    elsewhere alone)."""
+    targets = np.sort(row[:128])
+    kinds = np.full(128, -1, dtype=np.int32)
+    counts = np.zeros(128, dtype=np.int32)
+    n = 0
+    for k in range(128):
+        t = targets[k]
+        if t < 0:
+            continue
+        if n > 0 and kinds[n - 1] == t:
+            counts[n - 1] += 1
+        else:
+            kinds[n] = t
+            counts[n] = 1
+            n += 1
+    order = np.argsort(-counts[:n], kind="mergesort")
     on = np.zeros(256, dtype=np.bool_)
+    for x in range(min(width, n)):
+        k = order[x]
+        if counts[k] < 2:
+            break
+        for b in range(128):
+            if row[b] == kinds[k]:
+                on[b] = True
+    return on
+
+
+@njit(cache=True, nogil=True)
+def _chain_from(transitions, first, max_len, min_bytes, width, on, states) -> tuple[int, int, bool]:
+    """Fills ``states[d - 1]`` for depths ``first`` .. n: the states strings over the byte
+    set ``on`` reach from ``states[first - 1, 0]`` (at most ``width`` a depth), narrowing
+    ``on`` to the bytes every one of them reads; stops where ``on`` would keep fewer than
+    ``min_bytes`` bytes or a depth more than ``width`` states. Returns (n, the bytes kept,
+    whether every byte kept dies after depth n)."""
+    d = first
+    while d < max_len:
+        keep = 0
+        for b in range(256):
+            if on[b]:
+                ok = True
+                for k in range(width):
+                    r = states[d - 1, k]
+                    if r >= 0 and transitions[r, b] < 0:
+                        ok = False
+                if ok:
+                    keep += 1
+        if keep < min_bytes:
+            break
+        nxt = np.full(width, -1, dtype=np.int32)
+        m = 0
+        fits = True
+        for b in range(256):
+            if not on[b]:
+                continue
+            for k in range(width):
+                r = states[d - 1, k]
+                if r < 0:
+                    continue
+                t = transitions[r, b]
+                if t < 0:
+                    continue
+                seen = False
+                for x in range(m):
+                    if nxt[x] == t:
+                        seen = True
+                if not seen:
+                    if m == width:
+                        fits = False
+                    else:
+                        nxt[m] = t
+                        m += 1
+        if not fits:
+            break
+        for b in range(256):
+            if on[b]:
+                for k in range(width):
+                    r = states[d - 1, k]
+                    if r >= 0 and transitions[r, b] < 0:
+                        on[b] = False
+        states[d] = nxt
+        d += 1
+    count = 0
+    dies = True
+    for b in range(256):
+        if on[b]:
+            count += 1
+            for k in range(width):
+                r = states[d - 1, k]
+                if r >= 0 and transitions[r, b] >= 0:
+                    dies = False
+    return d, count, dies
+
+
+@njit(cache=True, nogil=True)
+def byte_chain(
+    transitions: np.ndarray, q: int, max_len: int, min_bytes: int, width: int
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The states walks from ``q`` hold, depth by depth, on strings over a byte set S, as
+    in a string whose length is counted (position k + 1 after position k, whatever the
+    byte): from the state most bytes lead to at some depth up to ``CHAIN_STARTS`` (past a
+    key's first letters), the states strings over S reach at each next depth, at most
+    ``width`` of them (a format that tracks whether the text could still be, say, a URI
+    scheme keeps two), where S, at least ``min_bytes`` bytes, holds the ASCII bytes of the
+    start's most common targets (:func:`_start_bytes`) that every one of them reads (the
+    start that keeps most bytes wins). Returns S, the states by depth
+    (rows of ``width``, -1 for none; rows before the start hold none) at most ``max_len``
+    deep, and whether the chain ends because every byte of S dies after it (else S would
+    shrink there, or the chain is ``max_len`` long); an empty chain when there is none,
+    or when fewer than ``min_bytes`` bytes leave ``q``."""
+    best_on = np.zeros(256, dtype=np.bool_)
+    best = np.full((0, width), -1, dtype=np.int32)
+    best_dies = False
     live_bytes = 0
     for b in range(256):
         if transitions[q, b] >= 0:
             live_bytes += 1
     if live_bytes < min_bytes:  # (a walk from q is small: it would only clear the slice's tokens)
-        return on, np.zeros(0, dtype=np.int32), False
-    path = np.full(max_len + 2, -1, dtype=np.int32)
-    path[0] = q
-    m = 0  # path[1..m] are known
-    while m <= max_len:
-        t = _most_common_target(transitions[path[m]])
-        if t < 0:
-            break
-        m += 1
-        path[m] = t
-    best_on = np.zeros(256, dtype=np.bool_)
-    best_n = 0
-    best_from = 1
+        return best_on, best, best_dies
     best_count = -1
-    for start in range(1, CHAIN_STARTS + 1):
-        on = np.ones(256, dtype=np.bool_)
-        count = 256
-        n = start - 1  # depths 1..n covered: S leads depth d's state to depth d + 1's for start <= d < n
-        d = start
-        while d <= m and d <= max_len:
-            n = d
-            if d == m or d == max_len:
+    p = q
+    for first in range(1, min(CHAIN_STARTS, max_len) + 1):
+        p = _most_common_target(transitions[p])
+        if p < 0:
+            break
+        on = _start_bytes(transitions[p], width)
+        states = np.full((max_len, width), -1, dtype=np.int32)
+        states[first - 1, 0] = p
+        offered = 0
+        for b in range(256):
+            if on[b]:
+                offered += 1
+        n, count, dies = _chain_from(transitions, first, max_len, min_bytes, width, on, states)
+        if n >= first + 1 and count >= min_bytes and count > best_count:
+            best_on, best, best_dies, best_count = on, states[:n], dies, count
+            if count == offered:  # (no later start keeps more)
                 break
-            kept = 0
-            for b in range(256):
-                if on[b] and transitions[path[d], b] == path[d + 1]:
-                    kept += 1
-            if kept < min_bytes:
-                break
-            for b in range(256):
-                if on[b] and transitions[path[d], b] != path[d + 1]:
-                    on[b] = False
-            count = kept
-            d += 1
-        if n >= start + 1 and count > best_count:
-            best_on = on
-            best_n = n
-            best_from = start
-            best_count = count
-    states = np.full(best_n, -1, dtype=np.int32)
-    if best_count < min_bytes:
-        return best_on, states[:0], False
-    for d in range(best_from, best_n + 1):
-        states[d - 1] = path[d]
-    dies = True
-    last = path[best_n]
-    for b in range(256):
-        if best_on[b] and transitions[last, b] >= 0:
-            dies = False
-    return best_on, states, dies
+    return best_on, best, best_dies
 
 
 @njit(cache=True, nogil=True)
@@ -434,7 +509,7 @@ def warm_up() -> None:
     )  # fmt: skip
     component_table(np.zeros((1, 256), dtype=np.int32), 0, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
     assert trie.subtree_deepest[0] == 2  # compiles its kernel too
-    byte_chain(np.zeros((1, 256), dtype=np.int32), 0, 4, MIN_SLICE_BYTES)
+    byte_chain(np.zeros((1, 256), dtype=np.int32), 0, 4, MIN_SLICE_BYTES, CHAIN_WIDTH)
     words_up_to_length(trie.depth, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, trie.max_depth, 1)
     words = np.ones(1, dtype=np.uint32)
     unmark_subtree(1, trie.subtree_end, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, words)

@@ -28,7 +28,7 @@ from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
 from ..automata.token_slices import (
-    MIN_SLICE_BYTES, NO_COUNTS, NO_NODES, TokenSlice, byte_chain, chain_slice, closed_slice, deep_landing_state, landing_state,
+    CHAIN_DEPTH, CHAIN_WIDTH, MIN_SLICE_BYTES, NO_COUNTS, NO_NODES, TokenSlice, byte_chain, chain_slice, closed_slice, deep_landing_state, landing_state,
     self_loop_slice,
 )
 from ..automata.earley import EarleyGrammar, EarleyNode
@@ -44,6 +44,7 @@ MAX_TABLE_NODES = 1 << 18
 SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
 SPARE_CELLS = 1 << 20  # at most this many cells of spare rows (JSON Schemas have many terminals)
 GAPS_FROM_RECORDS = 256  # parts with this many boundaries let walks skip subtrees they cover
+NO_CHAIN = np.zeros((0, 1), dtype=np.int32)
 
 State = frozenset  # of (lexer state, EarleyNode)
 
@@ -356,7 +357,7 @@ class GrammarConstraint(Constraint):
         landing, found = self._landing_slice(q, allowed)
         clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
         deep, below = self._deep_slice(q, landing, found)
-        chain, chain_reach, chain_in, chain_clean = NO_COUNTS, 0, NO_NODES, NO_NODES
+        chain, chain_reach, chain_in, chain_clean = NO_CHAIN, 0, NO_NODES, NO_NODES
         start_words = None if found is None else found.words
         if found is None and q != 0:
             chain, chain_reach, chained, start_words = self._chain(q, allowed)
@@ -417,24 +418,21 @@ class GrammarConstraint(Constraint):
         shorter than 2."""
         found = self._chains.get(q)
         if found is None:
-            on, states, dies = byte_chain(self._trans, q, self.vocab.trie.max_depth, MIN_SLICE_BYTES)
+            depth = min(self.vocab.trie.max_depth, CHAIN_DEPTH)
+            on, states, dies = byte_chain(self._trans, q, depth, MIN_SLICE_BYTES, CHAIN_WIDTH)
             found = self._chains[q] = (on, states, dies)
         on, states, dies = found
         length = 0
-        for r in states.tolist():
-            if r >= 0:  # (-1: a depth before the chain begins, walked as usual)
-                if not self._live[r] & allowed:
-                    dies = True
-                    break
-                if self._accepting[r]:
-                    dies = False
-                    break
+        for row in states.tolist():  # (rows of -1 before the chain begins: walked as usual)
+            if any(r >= 0 and (self._accepting[r] or not self._live[r] & allowed) for r in row):
+                dies = False
+                break
             length += 1
         if length < 2:
-            return NO_COUNTS, 0, None, None
+            return NO_CHAIN, 0, None, None
         sliced = chain_slice(self.vocab.trie, on, self._n_words)
         if sliced is None:
-            return NO_COUNTS, 0, None, None
+            return NO_CHAIN, 0, None, None
         return states[:length], (self.vocab.trie.max_depth if dies else length), sliced[0], sliced[1][length]
 
     def _deep_slice(self, q: int, landing: int, found: "TokenSlice | None") -> tuple[int, np.ndarray]:
