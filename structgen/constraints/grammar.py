@@ -28,8 +28,8 @@ from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
 from ..automata.token_slices import (
-    CHAIN_DEPTH, CHAIN_WIDTH, MIN_SLICE_BYTES, NO_COUNTS, NO_NODES, TokenSlice, byte_chain, chain_slice, closed_slice, deep_landing_state, landing_state,
-    self_loop_slice,
+    CHAIN_DEPTH, CHAIN_WIDTH, MIN_SLICE_BYTES, NO_COUNTS, NO_NODES, TokenSlice, byte_chain, chain_slice, closed_slice,
+    deep_landing_state, landing_state, self_loop_slice,
 )
 from ..automata.earley import EarleyGrammar, EarleyNode
 from ..automata.lexer import Lexer, LexerViews, bits_to_words, words_to_ints
