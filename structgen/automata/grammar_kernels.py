@@ -138,40 +138,6 @@ def _in_chain(reps, live, allowed, v, chain_states, d: int, q: int) -> bool:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _skips_or_clears(
-    i, d, q, single, sliced, clean, path_in, beside, chained, chain_clean, chain_in, chain_states, chain_reach,
-    subtree_deepest, reps, live, allowed, v, token_ptr, token_ids, slice_words,
-) -> bool:
-    """For a walk holding ``q`` at trie node ``i`` (depth ``d``; ``single``: as its only
-    state): whether the subtree below is read as the landing state reads it or through
-    the chain, its tokens already in ``slice_words`` (see :func:`lexeme_walk`); if not,
-    node ``i``'s slice tokens are cleared (the walk marks them again if it reads them)."""
-    if sliced:
-        if single and clean[i] and q == _rep(reps, live, allowed, v, beside[d]):
-            return True
-        if path_in[i]:
-            unmark_node(i, token_ptr, token_ids, slice_words)
-    if chained:
-        if (
-            single and chain_clean[i] and d <= chain_states.shape[0] and subtree_deepest[i] <= chain_reach
-            and _in_chain(reps, live, allowed, v, chain_states, d, q)
-        ):
-            return True
-        if chain_in[i]:
-            unmark_node(i, token_ptr, token_ids, slice_words)
-    return False
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _clear_pruned(i, sliced, path_in, chained, chain_in, subtree_end, token_ptr, token_ids, slice_words) -> None:
-    """Clears the slice tokens at and below trie node ``i``, where the walk reads nothing."""
-    if sliced:
-        unmark_subtree(i, subtree_end, path_in, token_ptr, token_ids, slice_words)
-    if chained:
-        unmark_subtree(i, subtree_end, chain_in, token_ptr, token_ids, slice_words)
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _seeds_from(order_nodes: np.ndarray, s: int, n_seeds: int, e: int) -> int:
     """The first seed at or after trie node ``e`` (seeds are in trie order from ``s`` on)."""
     while s < n_seeds and order_nodes[s] < e:
@@ -257,8 +223,8 @@ def lexeme_walk(
     string whose length is counted, read through ``chain_states`` (rows by depth: the
     states strings over a byte set S reach there, live and accepting nothing);
     ``slice_words`` holds the tokens of S no longer than the chain (``chain_in``: their
-    nodes). Where the walk holds a chain state of its depth (under most first bytes at
-    once, under a key's first letters once the key is left), a subtree of tokens of S only (``chain_clean``) no
+    nodes). Where the walk holds a chain state of its depth (under most first bytes at once, under a key's first
+    letters once the key is left), a subtree of tokens of S only (``chain_clean``) no
     deeper than ``chain_reach`` is skipped (the chain's length, or any depth when the
     bytes die after it: the longer tokens are not read); elsewhere, the tokens of S are
     cleared from ``slice_words`` unless the walk marks them again."""
@@ -269,6 +235,7 @@ def lexeme_walk(
     cn[0] = 1
     sliced = clean.shape[0] > 0
     chained = chain_reach > 0
+    n_chain = chain_states.shape[0]
     beside = np.empty(max_depth + 1, dtype=np.int32)  # the landing state's walk along the same path
     beside[0] = landing
     landing_rep = -1
@@ -293,15 +260,27 @@ def lexeme_walk(
             if cn[d - 1] == 1 and not accepting[cq[d - 1, 0]]:  # one state inside a lexeme
                 q2 = _rep(reps, live, allowed, v, transitions[cq[d - 1, 0], b])
                 if q2 < 0:
-                    _clear_pruned(i, sliced, path_in, chained, chain_in, subtree_end, token_ptr, token_ids, slice_words)
+                    if sliced:
+                        unmark_subtree(i, subtree_end, path_in, token_ptr, token_ids, slice_words)
+                    if chained:
+                        unmark_subtree(i, subtree_end, chain_in, token_ptr, token_ids, slice_words)
                     i = subtree_end[i]
                     continue
-                if _skips_or_clears(
-                    i, d, q2, True, sliced, clean, path_in, beside, chained, chain_clean, chain_in, chain_states,
-                    chain_reach, subtree_deepest, reps, live, allowed, v, token_ptr, token_ids, slice_words,
-                ):
-                    i = subtree_end[i]
-                    continue
+                if sliced:
+                    if clean[i] and q2 == _rep(reps, live, allowed, v, beside[d]):
+                        i = subtree_end[i]  # read to the end, as the landing state reads it
+                        continue
+                    if path_in[i]:
+                        unmark_node(i, token_ptr, token_ids, slice_words)
+                if chained:
+                    if (
+                        chain_clean[i] and d <= n_chain and subtree_deepest[i] <= chain_reach
+                        and _in_chain(reps, live, allowed, v, chain_states, d, q2)
+                    ):
+                        i = subtree_end[i]  # read through the chain
+                        continue
+                    if chain_in[i]:
+                        unmark_node(i, token_ptr, token_ids, slice_words)
                 cq[d, 0] = q2
                 cn[d] = 1
                 n = mark_node(i, node_token, ok, visited, n)
@@ -354,15 +333,27 @@ def lexeme_walk(
                         covered = 1
                 records[x, 2] = covered
             if k == 0:
-                _clear_pruned(i, sliced, path_in, chained, chain_in, subtree_end, token_ptr, token_ids, slice_words)
+                if sliced:
+                    unmark_subtree(i, subtree_end, path_in, token_ptr, token_ids, slice_words)
+                if chained:
+                    unmark_subtree(i, subtree_end, chain_in, token_ptr, token_ids, slice_words)
                 i = subtree_end[i]
                 continue
-            if _skips_or_clears(
-                i, d, cq[d, 0], k == 1, sliced, clean, path_in, beside, chained, chain_clean, chain_in, chain_states,
-                chain_reach, subtree_deepest, reps, live, allowed, v, token_ptr, token_ids, slice_words,
-            ):
-                i = subtree_end[i]
-                continue
+            if sliced:
+                if k == 1 and clean[i] and cq[d, 0] == _rep(reps, live, allowed, v, beside[d]):
+                    i = subtree_end[i]  # read to the end, as the landing state reads it
+                    continue
+                if path_in[i]:
+                    unmark_node(i, token_ptr, token_ids, slice_words)
+            if chained:
+                if (
+                    k == 1 and chain_clean[i] and d <= n_chain and subtree_deepest[i] <= chain_reach
+                    and _in_chain(reps, live, allowed, v, chain_states, d, cq[d, 0])
+                ):
+                    i = subtree_end[i]  # read through the chain
+                    continue
+                if chain_in[i]:
+                    unmark_node(i, token_ptr, token_ids, slice_words)
             cn[d] = k
             n = mark_node(i, node_token, ok, visited, n)
             if k == 1 and cq[d, 0] == landing_rep and _in_set_below(outside_before, subtree_end, i):
