@@ -6,7 +6,12 @@ as an error). Per engine and subset: a schema is *covered* when it compiles with
 instance (serialised compactly, tokenized with the tokenizer) is accepted to the end of the
 output (the EOS token then accepted) and every invalid one is refused at some token.
 Compile ms p50/p90/p99/max over the schemas each engine compiled; mask µs p50/p99/p99.9 over
-every step of the valid instances' token sequences (first pass: masks start cold). Every
+every step of the valid instances' token sequences (first pass: masks start cold). With
+``--warm-children``, each child first compiles a warm-up schema and fills the masks along
+one instance of it, for every engine alike: a served process compiles schemas long after
+its fork, so its first compile does not pay the copy-on-write page faults of a fresh
+child (one per page of the parent's memory the compile writes to, reference counts
+included). Every
 engine follows the specification for undeclared properties (xgrammar with strict_mode=False)
 and accepts compact whitespace.
 
@@ -30,11 +35,12 @@ REPO = os.path.dirname(HERE)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE] + [HERE]
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-from peers import make_engines  # noqa: E402
+from peers import WARM_UP_SCHEMA, make_engines  # noqa: E402
 from schema_suites import bench_cases, bench_subsets, serialise  # noqa: E402
 from tokenizer_cases import load_case  # noqa: E402
 
 COMPILE_LIMIT_S = 10.0
+WARM_UP_INSTANCE = {"s": "2024-01-31T12:00:00Z", "n": 1.5, "i": -3, "b": True, "a": ["abc", "de"]}
 
 
 def pct(values, q):
@@ -73,7 +79,16 @@ def run_schema(engine, schema, tests, encoded, eos: int, stats) -> str:
     return "covered" if ok else "failed"
 
 
-def run_isolated(engine, schema, tests, encoded, eos: int, stats, limit_s: float) -> str:
+def warm_child(engine, warm_ids: list[int]) -> None:
+    """Compiles the warm-up schema and fills the masks along ``warm_ids`` (one instance)."""
+    m = engine.matcher(engine.compile_json(json.dumps(WARM_UP_SCHEMA)))
+    for t in warm_ids:
+        engine.fill_mask(m)
+        if not engine.accept(m, t):
+            raise AssertionError(f"{engine.name} refused the warm-up instance")
+
+
+def run_isolated(engine, schema, tests, encoded, eos: int, stats, limit_s: float, warm_ids: list[int] | None = None) -> str:
     """:func:`run_schema` in a forked child that is killed after ``limit_s`` (a peer's compile
     cannot be interrupted otherwise); the child's figures are merged into ``stats``."""
     import multiprocessing as mp
@@ -82,6 +97,8 @@ def run_isolated(engine, schema, tests, encoded, eos: int, stats, limit_s: float
     receive, send = ctx.Pipe(duplex=False)
 
     def child():
+        if warm_ids is not None:
+            warm_child(engine, warm_ids)
         local = collections.defaultdict(list)
         local.update({"errors": 0, "false accepts": 0, "false rejects": 0})
         outcome = run_schema(engine, schema, tests, encoded, eos, local)
@@ -112,6 +129,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=20, help="schemas per subset")
     ap.add_argument("--subsets", nargs="+")
     ap.add_argument("--engines", nargs="+")
+    ap.add_argument("--warm-children", action="store_true", help="each child compiles a warm-up schema first (see above)")
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per schema (compile + instances) before a kill")
     args = ap.parse_args()
     subsets = args.subsets or bench_subsets()
@@ -119,7 +137,9 @@ def main() -> None:
         case = load_case(tok)
         engines = [e for e in make_engines(case.vocab, case.encode, args.engines) if hasattr(e, "compile_json")]
         eos = case.vocab.eos_token_ids[0]
-        print(f"## {tok} ({case.vocab.n_tokens} tokens), limit {args.limit} schemas per subset")
+        warm_ids = case.encode(serialise(WARM_UP_INSTANCE)) if args.warm_children else None
+        print(f"## {tok} ({case.vocab.n_tokens} tokens), limit {args.limit} schemas per subset"
+              + (", children warmed up" if args.warm_children else ", cold children"))
         print(f"{'subset':16s} {'engine':14s} {'schemas':>7s} {'covered':>8s} {'errors':>6s} {'FA':>4s} {'FR':>4s}"
               f" {'compile p50':>11s} {'p90':>8s} {'p99':>8s} {'max':>8s}  {'mask p50':>8s} {'p99':>8s} {'p99.9':>8s}")
         totals = {e.name: collections.defaultdict(list) for e in engines}
@@ -131,7 +151,7 @@ def main() -> None:
                 stats.update({"errors": 0, "false accepts": 0, "false rejects": 0, "timeouts": 0})
                 covered = 0
                 for (sid, schema, tests), enc in zip(cases, encoded):
-                    covered += run_isolated(engine, schema, tests, enc, eos, stats, args.time_limit) == "covered"
+                    covered += run_isolated(engine, schema, tests, enc, eos, stats, args.time_limit, warm_ids) == "covered"
                 c, m = stats["compile"], stats["mask"]
                 print(f"{subset:16s} {engine.name:14s} {len(cases):7d} {covered:8d} {stats['errors']:6d} {stats['false accepts']:4d} {stats['false rejects']:4d}"
                       f" {pct(c, 50):9.1f}ms {pct(c, 90):6.1f}ms {pct(c, 99):6.0f}ms {max(c) if c else float('nan'):6.0f}ms"
