@@ -25,7 +25,7 @@ from structgen.automata.expr_nfa import expr_to_nfa
 from structgen.errors import CompileBudgetError
 from structgen.grammar.ir import Repeat
 from structgen.json_schema import numbers
-from structgen.json_schema.strings import any_char, encode_text, pattern_expr, quoted
+from structgen.json_schema.strings import any_char, encode_text, pattern_expr, quoted, regex_chars_expr
 
 from conftest import load_case
 from test_grammars import brute_force_mask, words_to_ids
@@ -171,6 +171,23 @@ def test_patterns_are_unanchored_searches(pattern, text):
     expected = re.search(ecma, text, flags=re.ASCII) is not None
     assert dfa.accepts(json.dumps(text).encode()) == expected
     assert dfa.accepts(json.dumps(text, ensure_ascii=False).encode()) == expected
+
+
+def test_uri_template_wide_class_equals_python_re():
+    """uri-template's ucschar and iprivate literals (~1M code points, written in the format's
+    regex as one stand-in character) against Python's re with the ranges written out."""
+    from structgen.json_schema import formats
+
+    stand_in, ranges = formats.WIDE_CLASSES[0]
+    written_out = "[" + "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in ranges) + "]"
+    reference = re.compile(formats.URI_TEMPLATE.replace(stand_in, written_out))
+    dfa = _dfa(quoted(regex_chars_expr(formats.URI_TEMPLATE, formats.WIDE_CLASSES)))
+    texts = ["http://x/{id}", "a\u00a0b", "\u009f", "\ud7ff", "\ue000", "\ufdcf", "\ufdd0", "\ufff0", "\U0001fffd",
+             "\U0001fffe", "\U000e1000", "\U000e0fff", "\U0010fffd", "\U0010ffff", "x y", "{var:12}", "{a,b*}", "%2g", "<"]
+    for text in texts:
+        expected = reference.fullmatch(text) is not None
+        assert dfa.accepts(json.dumps(text, ensure_ascii=False).encode()) == expected, ascii(text)
+        assert dfa.accepts(json.dumps(text).encode()) == expected, ascii(text)
 
 
 def test_escaped_and_control_characters_never_break_the_string():

@@ -898,7 +898,7 @@ def _string_expr(lo: int, hi: int | None, patterns: tuple[str, ...], fmt: str | 
     (kept across compile attempts and schemas: the product automata can be big)."""
     parts = [pattern_expr(p) for p in patterns]
     if fmt is not None:
-        parts.append(regex_chars_expr(formats.FORMATS[fmt]))
+        parts.append(regex_chars_expr(formats.FORMATS[fmt], formats.WIDE_CLASSES))
     if lo or hi is not None:
         parts.append(_counted_chars(lo, hi))
     if not parts:

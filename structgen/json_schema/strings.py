@@ -186,9 +186,11 @@ def pattern_expr(pattern: str) -> Expr:
 
 
 @lru_cache(maxsize=64)
-def regex_chars_expr(regex: str) -> Expr:
-    """The JSON encodings of the strings that fully match ``regex`` (format patterns)."""
-    return _convert(ip.parse_pattern(regex), ip.REFlags(0))
+def regex_chars_expr(regex: str, wide: tuple[tuple[str, Ranges], ...] = ()) -> Expr:
+    """The JSON encodings of the strings that fully match ``regex`` (format patterns);
+    ``wide``: (character, code-point ranges) pairs, each character of the regex standing
+    for any character of its ranges."""
+    return _convert(ip.parse_pattern(regex), ip.REFlags(0), dict(wide))
 
 
 def _top_level_branches(pattern: str) -> list[str]:
@@ -216,18 +218,20 @@ def _top_level_branches(pattern: str) -> list[str]:
     return branches
 
 
-def _convert(node, flags) -> Expr:
+def _convert(node, flags, wide: dict[str, Ranges] | None = None) -> Expr:
     if isinstance(node, ip.Pattern):
         flags = (flags | node.added_flags) & ~node.removed_flags
-        options = tuple(_convert(o, flags) for o in node.options)
+        options = tuple(_convert(o, flags, wide) for o in node.options)
         return options[0] if len(options) == 1 else Alt(options)
     if isinstance(node, ip._Concatenation):
-        parts = tuple(_convert(p, flags) for p in node.parts)
+        parts = tuple(_convert(p, flags, wide) for p in node.parts)
         return parts[0] if len(parts) == 1 else Seq(parts)
     if isinstance(node, ip._Repeated):
-        return Repeat(_convert(node.base, flags), node.min, node.max)
+        return Repeat(_convert(node.base, flags, wide), node.min, node.max)
     if isinstance(node, ip._CharGroup):
         chars = node.chars
+        if wide and not node.negated and len(chars) == 1 and next(iter(chars)) in wide:
+            return encode_chars(wide[next(iter(chars))])
         if flags & _ICASE:
             chars = {v for c in chars for v in (c, c.lower(), c.upper()) if len(v) == 1}
         ranges = tuple(merge_ranges((ord(c), ord(c)) for c in chars))
