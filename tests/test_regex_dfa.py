@@ -183,3 +183,23 @@ def _big_product() -> ByteDFA:
         _BIG.append(product(ByteDFA.from_regex("[abc]{0,300}"), ByteDFA.from_regex("(?:ab|c|ba)*a?")))
         assert _BIG[0].n_states > 256
     return _BIG[0]
+
+
+_PRODUCT_REGEXES = ["[a-c]*b[a-c]?", "(?:ab|é)*", "[^a]{1,3}", "a*(?:bc)*é?", "[a-cé]{2,5}", "(?:é|c)+a"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from(_PRODUCT_REGEXES), st.sampled_from(_PRODUCT_REGEXES), st.booleans(),
+    st.lists(st.text(alphabet="abcéz", max_size=7), min_size=1, max_size=20),
+)
+def test_products_equal_python_re(left, right, difference, texts):
+    """Intersections and differences of DFAs (built over classes of bytes both tables treat
+    alike) accept what Python's re says of the two regexes, multi-byte characters included."""
+    from structgen.automata.byte_dfa import product
+
+    both = product(ByteDFA.from_regex(left), ByteDFA.from_regex(right), difference=difference)
+    for text in texts:
+        a, b = re.fullmatch(left, text) is not None, re.fullmatch(right, text) is not None
+        expected = a and not b if difference else a and b
+        assert (both is not None and both.accepts(text.encode())) == expected, (left, right, difference, text)

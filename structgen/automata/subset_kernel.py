@@ -344,24 +344,71 @@ def live_states(trans, accepting):
     return live
 
 
+DENSE_PAIRS = 1 << 22  # products of fewer state pairs number them in an array, not a dict
+
+
+@njit(cache=True)
+def joint_byte_classes(ta, tb):
+    """Each byte's class (bytes whose columns are equal in both tables share one) and each
+    class's first byte: (class_of (256,), firsts (k,))."""
+    h = np.zeros(256, dtype=np.uint64)
+    prime = np.uint64(1099511628211)
+    for table in (ta, tb):
+        for q in range(table.shape[0]):
+            for b in range(256):
+                h[b] = (h[b] ^ np.uint64(table[q, b] + 2)) * prime
+    rep = np.arange(256)
+    for b in range(256):
+        for c in range(b):
+            if rep[c] == c and h[c] == h[b]:
+                rep[b] = c
+                break
+    for table in (ta, tb):  # a hash collision costs a class of its own, never a wrong one
+        for q in range(table.shape[0]):
+            for b in range(256):
+                c = rep[b]
+                if c != b and table[q, c] != table[q, b]:
+                    rep[b] = b
+    class_of = np.empty(256, dtype=np.int64)
+    firsts = np.empty(256, dtype=np.int64)
+    k = 0
+    for b in range(256):
+        if rep[b] == b:
+            class_of[b] = k
+            firsts[k] = b
+            k += 1
+        else:
+            class_of[b] = class_of[rep[b]]
+    return class_of, firsts[:k]
+
+
 @njit(cache=True)
 def product_construction(ta, acc_a, tb, acc_b, difference, max_states):
     """Pairs of states reachable from (0, 0): L(a) ∩ L(b), or L(a) minus L(b) with
     ``difference`` (then b may die: -1). Returns (transitions, accepting), or empty arrays
-    past ``max_states``."""
+    past ``max_states``. One move per class of bytes both tables treat alike; pairs are
+    numbered through an array when there are few enough, else a dict."""
     nb1 = tb.shape[0] + 1
+    class_of, firsts = joint_byte_classes(ta, tb)
+    k = len(firsts)
+    dense = ta.shape[0] * nb1 <= DENSE_PAIRS
+    slot = np.full(ta.shape[0] * nb1 if dense else 1, -1, dtype=np.int32)
     index = Dict.empty(key_type=types.int64, value_type=types.int64)
     pairs = np.empty((64, 2), dtype=np.int64)
-    trans = np.full((64, 256), -1, dtype=np.int32)
+    compact = np.full((64, k), -1, dtype=np.int32)
     pairs[0, 0] = 0
     pairs[0, 1] = 0
-    index[0 * nb1 + 1] = 0
+    if dense:
+        slot[1] = 0
+    else:
+        index[1] = 0
     count = 1
     i = 0
     while i < count:
         p = pairs[i, 0]
         q = pairs[i, 1]
-        for byte in range(256):
+        for j in range(k):
+            byte = firsts[j]
             na = ta[p, byte]
             if na < 0:
                 continue
@@ -371,30 +418,40 @@ def product_construction(ta, acc_a, tb, acc_b, difference, max_states):
             if nb < 0 and not difference:
                 continue
             key = na * nb1 + nb + 1
-            if key in index:
+            target = -1
+            if dense:
+                target = slot[key]
+            elif key in index:
                 target = index[key]
-            else:
+            if target < 0:
                 if count >= max_states:
-                    return trans[:0], np.zeros(0, dtype=np.bool_)
+                    return np.empty((0, 256), dtype=np.int32), np.zeros(0, dtype=np.bool_)
                 target = count
-                index[key] = target
+                if dense:
+                    slot[key] = target
+                else:
+                    index[key] = target
                 count += 1
                 if count > pairs.shape[0]:
                     pairs = np.concatenate((pairs, np.empty_like(pairs)))
-                    trans = np.concatenate((trans, np.full(trans.shape, -1, dtype=np.int32)))
+                    compact = np.concatenate((compact, np.full(compact.shape, -1, dtype=np.int32)))
                 pairs[target, 0] = na
                 pairs[target, 1] = nb
-            trans[i, byte] = target
+            compact[i, j] = target
         i += 1
+    trans = np.empty((count, 256), dtype=np.int32)
+    for x in range(count):
+        for b in range(256):
+            trans[x, b] = compact[x, class_of[b]]
     accepting = np.zeros(count, dtype=np.bool_)
-    for k in range(count):
-        p = pairs[k, 0]
-        q = pairs[k, 1]
+    for x in range(count):
+        p = pairs[x, 0]
+        q = pairs[x, 1]
         if difference:
-            accepting[k] = acc_a[p] and (q < 0 or not acc_b[q])
+            accepting[x] = acc_a[p] and (q < 0 or not acc_b[q])
         else:
-            accepting[k] = acc_a[p] and acc_b[q]
-    return trans[:count], accepting
+            accepting[x] = acc_a[p] and acc_b[q]
+    return trans, accepting
 
 
 @njit(cache=True)
