@@ -203,3 +203,17 @@ def test_products_equal_python_re(left, right, difference, texts):
         a, b = re.fullmatch(left, text) is not None, re.fullmatch(right, text) is not None
         expected = a and not b if difference else a and b
         assert (both is not None and both.accepts(text.encode())) == expected, (left, right, difference, text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 6), st.one_of(st.none(), st.integers(0, 6)), st.lists(st.text(alphabet="aé€\U0001f600", max_size=9), min_size=1, max_size=10))
+def test_repeat_single_counts_characters(lo, hi, texts):
+    """``repeat_single`` of a one-character DFA accepts the texts of lo..hi characters
+    (code points, of one to four bytes each), as ``len`` counts them."""
+    from structgen.automata.byte_dfa import repeat_single
+
+    if hi is not None and hi < lo:
+        lo, hi = hi, lo
+    counted = repeat_single(ByteDFA.from_regex("(?s:.)"), lo, hi)
+    for text in texts:
+        assert counted.accepts(text.encode()) == (lo <= len(text) and (hi is None or len(text) <= hi)), (lo, hi, text)

@@ -282,6 +282,8 @@ def repeat_single(one: ByteDFA, lo: int, hi: int | None, max_states: int = DEFAU
     """``L(one){lo,hi}`` built directly, for a DFA whose accepting states have no moves
     (each word is one unit, e.g. one encoded character): states are (count, state of
     ``one``), so ``maxLength: 1000`` costs a table copy per count, not a subset construction."""
+    from .subset_kernel import repeat_table
+
     trans = one.transitions
     m = trans.shape[0]
     final = one.accepting
@@ -294,15 +296,7 @@ def repeat_single(one: ByteDFA, lo: int, hi: int | None, max_states: int = DEFAU
     width = len(inner)
     if (top + 1) * width > max_states:
         raise CompileBudgetError(f"a repetition {{{lo},{hi}}} exceeds {max_states} states")
-    step = trans[inner]  # (width, 256) targets in one's numbering
-    ends = np.where(step >= 0, final[np.maximum(step, 0)], False)
-    out = np.full(((top + 1) * width, 256), DEAD, dtype=np.int32)
-    for k in range(top + 1):
-        block = out[k * width : (k + 1) * width]
-        within = np.where((step >= 0) & ~ends, k * width + local[np.maximum(step, 0)], DEAD)
-        nxt = k + 1 if k < top else (k if hi is None else None)
-        done = np.where(ends, nxt * width if nxt is not None else DEAD, DEAD)
-        block[:] = np.where(ends, done, within)
+    out = repeat_table(np.ascontiguousarray(trans[inner], dtype=np.int64), final, local, top, hi is None)
     accepting = np.zeros((top + 1) * width, dtype=bool)
     accepting[np.arange(lo, top + 1) * width] = True
     return _trim(out, accepting)

@@ -302,6 +302,33 @@ def quotient_table(trans, reps, state_class):
     return out
 
 
+@njit(cache=True)
+def repeat_table(step, final, local, top, unbounded):
+    """The table of :func:`structgen.automata.byte_dfa.repeat_single`: block ``k`` (count
+    ``k``) holds the unit's moves (``step``: its non-final states' rows, ``local``: their
+    places in a block); a move into a final state goes to the next block's first state (the
+    last block's own with ``unbounded``, else nowhere)."""
+    width = step.shape[0]
+    out = np.full(((top + 1) * width, 256), -1, dtype=np.int32)
+    for k in range(top + 1):
+        nxt = -1
+        if k < top:
+            nxt = (k + 1) * width
+        elif unbounded:
+            nxt = k * width
+        for i in range(width):
+            row = k * width + i
+            for b in range(256):
+                t = step[i, b]
+                if t < 0:
+                    continue
+                if final[t]:
+                    out[row, b] = nxt
+                else:
+                    out[row, b] = k * width + local[t]
+    return out
+
+
 def warm_up() -> None:
     nfa = ByteNFA.from_moves(2, 0, 1, np.array([[1, 0]]), np.array([[0, 97, 97, 1]]))
     subset_construction(*nfa.arrays(), 0, 1, 10)
@@ -314,6 +341,7 @@ def warm_up() -> None:
     moore_refine(np.zeros((1, 1), dtype=np.int64), np.zeros(1, dtype=np.int64), 1)
     ones = np.ones(1, dtype=np.int64)
     distinct_columns(np.zeros((1, 256), dtype=np.int32))
+    repeat_table(np.zeros((1, 256), dtype=np.int64), np.zeros(1, dtype=np.bool_), np.zeros(2, dtype=np.int64), 1, False)
     quotient_table(np.zeros((1, 256), dtype=np.int32), ones * 0, np.zeros(1, dtype=np.int32))  # as build_lexer calls it
     subset_terminals(ones * 0, np.array([0, 1]), ones * 0, ones * 0, 1, np.zeros(1, dtype=np.uint64), 1)
     words = np.ones((1, 1), dtype=np.uint64)
