@@ -15,7 +15,10 @@ from structgen import compile_choices, compile_regex
 from structgen.automata.bitmask import words_to_ids
 from structgen.automata.kernels import dfa_token_mask, trie_arrays
 from structgen.automata.token_marks import TokenMarks
-from structgen.automata.token_slices import NO_NODES, closed_slice, landing_state, self_loop_slice
+from structgen.automata import token_slices
+from structgen.automata.byte_dfa import ByteDFA
+from structgen.automata.token_slices import NO_CHAIN, NO_NODES, closed_slice, landing_state, self_loop_slice
+from structgen.constraints.regular import RegularConstraint
 from test_regex_dfa import regexes
 
 PATTERNS = [
@@ -189,11 +192,38 @@ def test_sliced_masks_equal_brute_force(name, pattern, text):
         for clean, path_in in ((found.clean, found.path_in), (NO_NODES, NO_NODES)):
             d, marks.count = dfa_token_mask(
                 constraint.dfa.transitions, state, *trie_arrays(vocab.trie), state, clean, path_in, vocab.trie.subtree_deepest,
-                vocab.trie.token_ptr, vocab.trie.token_ids, found.words.copy(), marks.ok, marks.visited,
+                NO_CHAIN, 0, NO_NODES, NO_NODES, vocab.trie.token_ptr, vocab.trie.token_ids, found.words.copy(), marks.ok, marks.visited,
             )  # fmt: skip
             marks.flush_into(np.zeros(width, dtype=np.uint32), vocab.trie)
             deepest.append(d)
         assert deepest[0] == deepest[1], (pattern, state)
+
+
+# counted repetitions: no state loops (one state per position), so no slice; walks go through
+# a chain of states instead (token_slices.byte_chain), two states a position for a format
+# that tracks whether the text could still be a keyword
+COUNTED = [
+    (r"[a-z0-9 ]{3,40}x", "abc def 123 "),
+    (r'"(?:[^"\\]|\\.){0,30}"', '"hello wo\\"rld'),
+    (r"(?:[ -~]{0,50};|null;)", "nu"),
+    (r"[a-zA-Z_][a-zA-Z0-9_]{2,20}=", "x_1"),
+]
+
+
+@pytest.mark.parametrize("name", ["smollm2", "tekken"])
+@pytest.mark.parametrize("pattern,text", COUNTED)
+def test_chained_masks_equal_brute_force(name, pattern, text, monkeypatch):
+    """Masks of states of counted repetitions, read through byte chains and the chain's
+    byte set's tokens by length, equal the brute-force ones; the chains were used."""
+    monkeypatch.setattr(token_slices, "BUILD_ON_REQUEST", 1)
+    vocab = load_case(name).vocab
+    constraint = RegularConstraint(ByteDFA.from_regex(pattern), vocab, share_masks=False)
+    states = states_along(constraint.dfa, text)
+    width = (vocab.logits_width + 31) // 32
+    chained = [s for s in states if constraint._chain(s, width)[1] > 0]
+    assert len(chained) >= len(states) // 2, (pattern, len(chained), len(states))
+    for state in states:
+        assert mask_ids(constraint, state) == brute_force_allowed(vocab, constraint.dfa, state), (pattern, state)
 
 
 def test_token_slices_against_the_token_bytes():

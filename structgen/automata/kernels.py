@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .token_slices import unmark_node, unmark_subtree
+from .token_slices import NO_CHAIN, unmark_node, unmark_subtree
 from .token_marks import VISITED_RING, TokenMarks, mark_node
 from .token_trie import TokenTrie
 
@@ -20,6 +20,15 @@ def trie_arrays(trie: TokenTrie) -> tuple:
     return (
         trie.byte, trie.depth, trie.subtree_end, trie.node_token, trie.root_children, trie.max_depth,
     )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _in_row(chain_states: np.ndarray, d: int, q: int) -> bool:
+    """Whether state ``q`` is one of the chain's states at depth ``d``."""
+    for k in range(chain_states.shape[1]):
+        if chain_states[d - 1, k] == q:
+            return True
+    return False
 
 
 @njit(cache=True, nogil=True)
@@ -36,6 +45,10 @@ def dfa_token_mask(
     clean: np.ndarray,
     path_in: np.ndarray,
     clean_deepest: np.ndarray,
+    chain_states: np.ndarray,
+    chain_reach: int,
+    chain_in: np.ndarray,
+    chain_clean: np.ndarray,
     token_ptr: np.ndarray,
     token_ids: np.ndarray,
     words: np.ndarray,
@@ -51,7 +64,16 @@ def dfa_token_mask(
     the walk holds the state the landing state's walk along the same bytes holds (under a
     first byte that leads where it leads from ``landing``, or deeper: past a keyword's
     first letters, inside a name); the slice's tokens elsewhere are cleared from ``words``
-    where the walk does not mark them again."""
+    where the walk does not mark them again.
+
+    With a chain instead (``chain_reach`` > 0; see :func:`token_slices.byte_chain`), as in
+    a string whose length is counted: rows by depth of the states strings over a byte set
+    S reach, and ``words`` holding the tokens of S no longer than the chain (``chain_in``:
+    their nodes). Where the walk holds a chain state of its depth, a subtree of tokens of S
+    only (``chain_clean``) no deeper than ``chain_reach`` is skipped (the chain's length, or
+    any depth when S's bytes die after it); elsewhere the tokens of S are cleared from
+    ``words`` unless the walk marks them again. (``clean_deepest``: each node's deepest
+    descendant, for the depth this returns.)"""
     stack = np.empty(max_depth + 1, dtype=np.int32)
     stack[0] = state
     beside = np.empty(max_depth + 1, dtype=np.int32)  # the landing state's walk along the same path
@@ -59,6 +81,8 @@ def dfa_token_mask(
     deepest = 0
     n = 0
     sliced = clean.shape[0] > 0
+    chained = chain_reach > 0
+    n_chain = chain_states.shape[0]
     for first in range(256):
         child = root_children[first]
         if child < 0:
@@ -66,6 +90,8 @@ def dfa_token_mask(
         if transitions[state, first] < 0:
             if sliced:
                 unmark_subtree(child, subtree_end, path_in, token_ptr, token_ids, words)
+            if chained:
+                unmark_subtree(child, subtree_end, chain_in, token_ptr, token_ids, words)
             continue
         i = child
         end = subtree_end[child]
@@ -81,6 +107,8 @@ def dfa_token_mask(
             if nxt < 0:
                 if sliced:
                     unmark_subtree(i, subtree_end, path_in, token_ptr, token_ids, words)
+                if chained:
+                    unmark_subtree(i, subtree_end, chain_in, token_ptr, token_ids, words)
                 i = subtree_end[i]
                 continue
             if sliced:
@@ -90,6 +118,14 @@ def dfa_token_mask(
                     i = subtree_end[i]
                     continue
                 if path_in[i]:
+                    unmark_node(i, token_ptr, token_ids, words)
+            if chained:
+                if chain_clean[i] and d <= n_chain and clean_deepest[i] <= chain_reach and _in_row(chain_states, d, nxt):
+                    if clean_deepest[i] > deepest:
+                        deepest = clean_deepest[i]
+                    i = subtree_end[i]  # read through the chain
+                    continue
+                if chain_in[i]:
                     unmark_node(i, token_ptr, token_ids, words)
             stack[d] = nxt
             if d > deepest:
@@ -152,7 +188,8 @@ def warm_up() -> None:
     words = np.zeros(1, dtype=np.uint32)
     nodes = np.ones(trie.n_nodes, dtype=np.bool_)
     _, marks.count = dfa_token_mask(
-        transitions, 0, *trie_arrays(trie), 0, nodes, nodes, trie.depth, trie.token_ptr, trie.token_ids, words, marks.ok, marks.visited
+        transitions, 0, *trie_arrays(trie), 0, nodes, nodes, trie.depth, NO_CHAIN, 0, nodes, nodes, trie.token_ptr, trie.token_ids,
+        words, marks.ok, marks.visited,
     )  # fmt: skip
     marks.flush_into(words, trie)
     marks.count = VISITED_RING + 1

@@ -64,6 +64,7 @@ class TokenSlice:
 
 
 NO_NODES = np.zeros(0, dtype=np.bool_)  # what kernels get for a walk without a slice
+NO_CHAIN = np.zeros((0, 1), dtype=np.int32)  # ... and without a chain (see byte_chain)
 NO_COUNTS = np.zeros(0, dtype=np.int32)
 
 

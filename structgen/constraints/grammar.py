@@ -28,7 +28,7 @@ from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
 from ..automata.token_slices import (
-    CHAIN_DEPTH, CHAIN_WIDTH, MIN_SLICE_BYTES, NO_COUNTS, NO_NODES, TokenSlice, byte_chain, chain_slice, closed_slice,
+    CHAIN_DEPTH, CHAIN_WIDTH, MIN_SLICE_BYTES, NO_CHAIN, NO_COUNTS, NO_NODES, TokenSlice, byte_chain, chain_slice, closed_slice,
     deep_landing_state, landing_state, self_loop_slice,
 )
 from ..automata.earley import EarleyGrammar, EarleyNode
@@ -44,7 +44,6 @@ MAX_TABLE_NODES = 1 << 18
 SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
 SPARE_CELLS = 1 << 20  # at most this many cells of spare rows (JSON Schemas have many terminals)
 GAPS_FROM_RECORDS = 256  # parts with this many boundaries let walks skip subtrees they cover
-NO_CHAIN = np.zeros((0, 1), dtype=np.int32)
 
 State = frozenset  # of (lexer state, EarleyNode)
 
