@@ -47,6 +47,7 @@ def compile_ir(
     share_masks: bool = True,
     merge_views: bool = True,
     max_nfa_states: int | None = None,
+    string_body: np.ndarray | None = None,
 ) -> Constraint:
     """Compiles the grammar IR for ``vocab``; ``parser`` is lark's parser for parse trees.
     ``share_masks`` / ``merge_views``: whether states that behave alike share masks (regular
@@ -55,7 +56,9 @@ def compile_ir(
     With ``eager_masks``, masks are computed now: of the first ``eager_masks`` states of a
     regular result, of the initial state of a context-free one (every request's first mask,
     the costliest: no lexeme is open). ``max_nfa_states`` bounds the NFA of a regular
-    grammar (:class:`CompileBudgetError` beyond it), for attempts that have a fallback."""
+    grammar (:class:`CompileBudgetError` beyond it), for attempts that have a fallback.
+    ``string_body``: the transitions of a JSON string body, in whose shadow counted strings
+    of a regular result are walked (see :meth:`RegularConstraint._shadow`)."""
     started = time.monotonic()
     expr = regular_expr(grammar)
     if expr is not None and parser is None:
@@ -65,7 +68,7 @@ def compile_ir(
             raise GrammarError(f"{grammar.source}: {exc}") from exc
         if dfa is None:
             raise GrammarError(f"{grammar.source}: the grammar's language is empty")
-        constraint = RegularConstraint(dfa, vocab, description=f"grammar {grammar.source}", share_masks=share_masks)
+        constraint = RegularConstraint(dfa, vocab, description=f"grammar {grammar.source}", share_masks=share_masks, shadow=string_body)
         constraint.precompute_masks(eager_masks)
         return constraint
     bnf = lower(grammar)
@@ -112,6 +115,7 @@ def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabula
     budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
     budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
     budget.setdefault("merge_views", False)  # many sets of allowed terminals, each met a few times
+    budget.setdefault("string_body", _string_body_table())
     started = time.monotonic()
     n_words = (vocab.logits_width + 31) // 32
     body = _string_body_table()

@@ -222,6 +222,39 @@ def test_masks_equal_brute_force(tokenizer):
         assert fast == brute_force_mask(constraint, state), prefix
 
 
+COUNTED_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "flag": {"type": "string", "maxLength": 128},
+        "code": {"type": "string", "minLength": 2, "maxLength": 20},
+        "note": {"type": "string", "maxLength": 30, "pattern": "^[^x]*$"},
+    },
+    "required": ["flag"],
+}
+
+
+@pytest.mark.parametrize("tokenizer,step", [("smollm2", 1), ("tekken", 4)])
+def test_counted_strings_in_the_string_body_shadow_equal_brute_force(tokenizer, step):
+    """One-DFA masks inside strings whose length is counted read the string body's slice up
+    to where the count runs out (RegularConstraint._shadow): at cuts all along the strings
+    (multi-byte characters, the count's last positions, a pattern) the masks equal the
+    brute-force ones, and the shadow was used."""
+    vocab = load_case(tokenizer).vocab
+    constraint = compile_json_schema(COUNTED_SCHEMA, vocab)
+    assert type(constraint).__name__ == "RegularConstraint"
+    value = {"flag": "a" * 90 + "é中文🦙 " + "b" * 30, "code": "xé", "note": "yy中é"}
+    data = json.dumps(value, ensure_ascii=False).encode()
+    n_words = (vocab.logits_width + 31) // 32
+    shadowed = 0
+    for cut in range(2, len(data), step):
+        state = constraint.advance_bytes(constraint.initial_state, data[:cut])
+        assert state is not None, data[:cut]
+        fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+        assert fast == brute_force_mask(constraint, state), f"prefix {data[:cut]!r}"
+        shadowed += constraint._shadow(state, n_words)[0] > 0
+    assert shadowed > 80 // step
+
+
 def test_grammar_path_masks_equal_brute_force():
     """A big schema on the grammar path (JSONSchemaBench Github_hard o10495: objects as
     rules, a lexer too large to merge per view) whose instance leaves several parses in one

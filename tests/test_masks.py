@@ -192,7 +192,7 @@ def test_sliced_masks_equal_brute_force(name, pattern, text):
         for clean, path_in in ((found.clean, found.path_in), (NO_NODES, NO_NODES)):
             d, marks.count = dfa_token_mask(
                 constraint.dfa.transitions, state, *trie_arrays(vocab.trie), state, clean, path_in, vocab.trie.subtree_deepest,
-                NO_CHAIN, 0, NO_NODES, NO_NODES, vocab.trie.token_ptr, vocab.trie.token_ids, found.words.copy(), marks.ok, marks.visited,
+                0, NO_CHAIN, 0, NO_NODES, NO_NODES, vocab.trie.token_ptr, vocab.trie.token_ids, found.words.copy(), marks.ok, marks.visited,
             )  # fmt: skip
             marks.flush_into(np.zeros(width, dtype=np.uint32), vocab.trie)
             deepest.append(d)

@@ -45,6 +45,7 @@ def dfa_token_mask(
     clean: np.ndarray,
     path_in: np.ndarray,
     clean_deepest: np.ndarray,
+    shadow_reach: int,
     chain_states: np.ndarray,
     chain_reach: int,
     chain_in: np.ndarray,
@@ -64,7 +65,10 @@ def dfa_token_mask(
     the walk holds the state the landing state's walk along the same bytes holds (under a
     first byte that leads where it leads from ``landing``, or deeper: past a keyword's
     first letters, inside a name); the slice's tokens elsewhere are cleared from ``words``
-    where the walk does not mark them again.
+    where the walk does not mark them again. With ``shadow_reach`` > 0 (and ``landing``
+    -1), the slice is another table's (a string body) whose every string of at most that
+    many bytes ``state`` reads too (see :func:`token_slices.shadow_depths`): a clean
+    subtree no deeper than that is skipped wherever it is met.
 
     With a chain instead (``chain_reach`` > 0; see :func:`token_slices.byte_chain`), as in
     a string whose length is counted: rows by depth of the states strings over a byte set
@@ -112,7 +116,7 @@ def dfa_token_mask(
                 i = subtree_end[i]
                 continue
             if sliced:
-                if nxt == beside[d] and clean[i]:  # read to the end, as the landing state reads it
+                if clean[i] and (nxt == beside[d] or clean_deepest[i] <= shadow_reach):  # read to the end
                     if clean_deepest[i] > deepest:
                         deepest = clean_deepest[i]
                     i = subtree_end[i]
@@ -188,7 +192,7 @@ def warm_up() -> None:
     words = np.zeros(1, dtype=np.uint32)
     nodes = np.ones(trie.n_nodes, dtype=np.bool_)
     _, marks.count = dfa_token_mask(
-        transitions, 0, *trie_arrays(trie), 0, nodes, nodes, trie.depth, NO_CHAIN, 0, nodes, nodes, trie.token_ptr, trie.token_ids,
+        transitions, 0, *trie_arrays(trie), 0, nodes, nodes, trie.depth, 0, NO_CHAIN, 0, nodes, nodes, trie.token_ptr, trie.token_ids,
         words, marks.ok, marks.visited,
     )  # fmt: skip
     marks.flush_into(words, trie)

@@ -49,6 +49,8 @@ EXCURSION_BYTES = 4  # the longest UTF-8 character
 CHAIN_STARTS = 4  # the deepest depth a byte chain may begin at (see byte_chain)
 CHAIN_WIDTH = 4  # the most states a byte chain holds at one depth
 CHAIN_DEPTH = 32  # the longest chain followed (longer tokens are few, and walked)
+MAX_SHADOW_PAIRS = 4096  # (state, shadow state) pairs shadow_depths numbers at most ...
+SHADOW_EDGES = 8  # ... and moves a pair on average
 BUILD_ON_REQUEST = 2  # a byte set's slice is built when asked for this many times
 
 
@@ -435,6 +437,118 @@ def byte_chain(
 
 
 @njit(cache=True, nogil=True)
+def shadow_depths(transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth: int, max_pairs: int):
+    """How many bytes deep (at most ``max_depth``) every string that the table ``shadow``
+    reads from its row 0 is read from state ``q`` too: a string whose length is counted,
+    read in the shadow of the unbounded string body until the count runs out. Where a
+    subtree is no deeper, its tokens in ``shadow``'s slice are read from ``q``.
+
+    The (state, shadow state) pairs met within ``max_depth`` bytes are numbered once each
+    (a position of a counted string is met at many depths: characters of one to four
+    bytes), and each pair's distance to one that a shadow byte kills is found by a
+    backward breadth-first search. Returns the states ``s`` of the pairs (s, 0) met and
+    their depths (the first is ``q``'s); empty arrays past ``max_pairs`` pairs or
+    ``SHADOW_EDGES`` moves a pair on average."""
+    width = shadow.shape[0]
+    n_slots = 1
+    while n_slots < 2 * max_pairs:
+        n_slots *= 2
+    slots = np.full(n_slots, -1, dtype=np.int32)
+    keys = np.empty(max_pairs, dtype=np.int64)
+    first = np.empty(max_pairs, dtype=np.int32)  # the depth each pair is first met at
+    fails = np.zeros(max_pairs, dtype=np.bool_)
+    succ_ptr = np.zeros(max_pairs + 1, dtype=np.int32)
+    succ = np.empty(SHADOW_EDGES * max_pairs, dtype=np.int32)  # (never regrown in the loop: numba then slows it 15x)
+    nothing = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+    n_succ = 0
+    keys[0] = q * width
+    first[0] = 0
+    slots[(keys[0] * 40503) & (n_slots - 1)] = 0
+    count = 1
+    i = 0
+    while i < count:
+        succ_ptr[i] = n_succ
+        if first[i] < max_depth:
+            s = keys[i] // width
+            b = keys[i] % width
+            last = -1
+            for x in range(256):
+                nb = shadow[b, x]
+                if nb < 0:
+                    continue
+                t = transitions[s, x]
+                if t < 0:
+                    fails[i] = True
+                    continue
+                key = t * width + nb
+                if key == last:
+                    continue
+                last = key
+                slot = (key * 40503) & (n_slots - 1)
+                while slots[slot] >= 0 and keys[slots[slot]] != key:
+                    slot = (slot + 1) & (n_slots - 1)
+                j = slots[slot]
+                if j < 0:
+                    if count == max_pairs:
+                        return nothing
+                    j = count
+                    slots[slot] = j
+                    keys[j] = key
+                    first[j] = first[i] + 1
+                    count += 1
+                if n_succ == succ.shape[0]:
+                    return nothing
+                succ[n_succ] = j
+                n_succ += 1
+        i += 1
+    succ_ptr[count] = n_succ
+    # predecessors, then each pair's distance to a failing one, backwards
+    pred_ptr = np.zeros(count + 1, dtype=np.int32)
+    for e in range(n_succ):
+        pred_ptr[succ[e] + 1] += 1
+    for j in range(count):
+        pred_ptr[j + 1] += pred_ptr[j]
+    fill = pred_ptr[:count].copy()
+    pred = np.empty(n_succ, dtype=np.int32)
+    for a in range(count):
+        for e in range(succ_ptr[a], succ_ptr[a + 1]):
+            t = succ[e]
+            pred[fill[t]] = a
+            fill[t] += 1
+    dist = np.full(count, max_depth, dtype=np.int32)
+    queue = np.empty(count, dtype=np.int32)
+    head = 0
+    tail = 0
+    for j in range(count):
+        if fails[j]:
+            dist[j] = 0
+            queue[tail] = j
+            tail += 1
+    while head < tail:
+        j = queue[head]
+        head += 1
+        for e in range(pred_ptr[j], pred_ptr[j + 1]):
+            a = pred[e]
+            if dist[a] > dist[j] + 1:
+                dist[a] = dist[j] + 1
+                queue[tail] = a
+                tail += 1
+    m = 0
+    for j in range(count):
+        if keys[j] % width == 0:
+            m += 1
+    states = np.empty(m, dtype=np.int64)
+    depths = np.empty(m, dtype=np.int64)
+    k = 0
+    for j in range(count):
+        if keys[j] % width == 0:
+            states[k] = keys[j] // width
+            depths[k] = min(dist[j], max_depth - first[j])  # (explored that deep below it)
+            k += 1
+    return states, depths
+
+
+@njit(cache=True, nogil=True)
 def words_up_to_length(node_depth, path_in, token_ptr, token_ids, max_depth, n_words) -> np.ndarray:
     """Row ``L``: the mask words of the tokens whose every byte is read (``path_in``) and
     that are at most ``L`` bytes long."""
@@ -511,6 +625,7 @@ def warm_up() -> None:
     component_table(np.zeros((1, 256), dtype=np.int32), 0, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
     assert trie.subtree_deepest[0] == 2  # compiles its kernel too
     byte_chain(np.zeros((1, 256), dtype=np.int32), 0, 4, MIN_SLICE_BYTES, CHAIN_WIDTH)
+    shadow_depths(np.zeros((1, 256), dtype=np.int32), 0, np.zeros((1, 256), dtype=np.int32), 4, MAX_SHADOW_PAIRS)
     words_up_to_length(trie.depth, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, trie.max_depth, 1)
     words = np.ones(1, dtype=np.uint32)
     unmark_subtree(1, trie.subtree_end, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, words)
