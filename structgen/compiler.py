@@ -58,7 +58,7 @@ def compile_ir(
     the costliest: no lexeme is open). ``max_nfa_states`` bounds the NFA of a regular
     grammar (:class:`CompileBudgetError` beyond it), for attempts that have a fallback.
     ``string_body``: the transitions of a JSON string body, in whose shadow counted strings
-    of a regular result are walked (see :meth:`RegularConstraint._shadow`)."""
+    of a regular result are walked (see :class:`structgen.automata.token_slices.StringShadow`)."""
     started = time.monotonic()
     expr = regular_expr(grammar)
     if expr is not None and parser is None:

@@ -251,7 +251,7 @@ def test_counted_strings_in_the_string_body_shadow_equal_brute_force(tokenizer, 
         assert state is not None, data[:cut]
         fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
         assert fast == brute_force_mask(constraint, state), f"prefix {data[:cut]!r}"
-        shadowed += constraint._shadow(state, n_words)[0] > 0
+        shadowed += constraint._shadow.reach(constraint.dfa.transitions, state, vocab.trie, n_words)[0] > 0
     assert shadowed > 80 // step
 
 

@@ -49,6 +49,7 @@ EXCURSION_BYTES = 4  # the longest UTF-8 character
 CHAIN_STARTS = 4  # the deepest depth a byte chain may begin at (see byte_chain)
 CHAIN_WIDTH = 4  # the most states a byte chain holds at one depth
 CHAIN_DEPTH = 32  # the longest chain followed (longer tokens are few, and walked)
+MIN_SHADOW_DEPTH = 16  # a string body's shadow shallower than this: the chain, or the whole walk (measured faster)
 MAX_SHADOW_PAIRS = 4096  # (state, shadow state) pairs shadow_depths numbers at most ...
 SHADOW_EDGES = 8  # ... and moves a pair on average
 BUILD_ON_REQUEST = 2  # a byte set's slice is built when asked for this many times
@@ -437,7 +438,7 @@ def byte_chain(
 
 
 @njit(cache=True, nogil=True)
-def shadow_depths(transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth: int, max_pairs: int):
+def shadow_depths(transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth: int, min_depth: int, max_pairs: int):
     """How many bytes deep (at most ``max_depth``) every string that the table ``shadow``
     reads from its row 0 is read from state ``q`` too: a string whose length is counted,
     read in the shadow of the unbounded string body until the count runs out. Where a
@@ -448,7 +449,9 @@ def shadow_depths(transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth
     bytes), and each pair's distance to one that a shadow byte kills is found by a
     backward breadth-first search. Returns the states ``s`` of the pairs (s, 0) met and
     their depths (the first is ``q``'s); empty arrays past ``max_pairs`` pairs or
-    ``SHADOW_EDGES`` moves a pair on average."""
+    ``SHADOW_EDGES`` moves a pair on average, or as soon as a string shorter than
+    ``min_depth`` kills ``q`` (then ``q`` alone, with that string's length less one: a
+    breadth-first numbering meets pairs by depth)."""
     width = shadow.shape[0]
     n_slots = 1
     while n_slots < 2 * max_pairs:
@@ -479,6 +482,8 @@ def shadow_depths(transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth
                 t = transitions[s, x]
                 if t < 0:
                     fails[i] = True
+                    if first[i] < min_depth:
+                        return np.full(1, q, dtype=np.int64), np.full(1, first[i], dtype=np.int64)
                     continue
                 key = t * width + nb
                 if key == last:
@@ -546,6 +551,37 @@ def shadow_depths(transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth
             depths[k] = min(dist[j], max_depth - first[j])  # (explored that deep below it)
             k += 1
     return states, depths
+
+
+class StringShadow:
+    """Walks inside strings whose length is counted (no state loops: one per position), in
+    the shadow of the unbounded string body (``body``: its transitions, state 0 looping on
+    its characters): where a state reads every string the body reads, up to some depth,
+    the body's slice serves its walks to that depth. Depths are kept per state; one search
+    finds those of the string's later positions too."""
+
+    def __init__(self, body: np.ndarray) -> None:
+        self.body = body
+        self.table = component_table(body, 0, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
+        self._depths: dict[int, int] = {}
+
+    def reach(self, transitions: np.ndarray, q: int, trie: TokenTrie, n_words: int) -> "tuple[int, TokenSlice | None]":
+        """How deep walks from ``q`` read what the body reads (see :func:`shadow_depths`),
+        and the body's slice; (0, None) when less than ``MIN_SHADOW_DEPTH`` bytes or the
+        slice is not built."""
+        depth = self._depths.get(q)
+        if depth is None:
+            states, depths = shadow_depths(transitions, q, self.table, trie.max_depth, MIN_SHADOW_DEPTH, MAX_SHADOW_PAIRS)
+            for s, d in zip(states.tolist(), depths.tolist()):
+                # (a later position's depth is known as deep as the search went below it: a
+                # small one is searched again from there)
+                if d >= MIN_SHADOW_DEPTH and d > self._depths.get(s, -1):
+                    self._depths[s] = d
+            depth = self._depths.setdefault(q, int(depths[0]) if len(depths) else 0)
+        if depth < MIN_SHADOW_DEPTH:
+            return 0, None
+        found = closed_slice(trie, self.body, 0, n_words)
+        return (0, None) if found is None else (depth, found)
 
 
 @njit(cache=True, nogil=True)
@@ -625,7 +661,7 @@ def warm_up() -> None:
     component_table(np.zeros((1, 256), dtype=np.int32), 0, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
     assert trie.subtree_deepest[0] == 2  # compiles its kernel too
     byte_chain(np.zeros((1, 256), dtype=np.int32), 0, 4, MIN_SLICE_BYTES, CHAIN_WIDTH)
-    shadow_depths(np.zeros((1, 256), dtype=np.int32), 0, np.zeros((1, 256), dtype=np.int32), 4, MAX_SHADOW_PAIRS)
+    shadow_depths(np.zeros((1, 256), dtype=np.int32), 0, np.zeros((1, 256), dtype=np.int32), 4, 2, MAX_SHADOW_PAIRS)
     words_up_to_length(trie.depth, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, trie.max_depth, 1)
     words = np.ones(1, dtype=np.uint32)
     unmark_subtree(1, trie.subtree_end, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, words)

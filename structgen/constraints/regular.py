@@ -16,14 +16,12 @@ from ..automata import kernels
 from ..automata.byte_dfa import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, ByteDFA
 from ..automata.token_marks import TokenMarks
 from ..automata.token_slices import (
-    CHAIN_DEPTH, CHAIN_WIDTH, EXCURSION_BYTES, MAX_COMPONENT_STATES, MAX_SHADOW_PAIRS, MIN_SLICE_BYTES, NO_CHAIN, NO_NODES,
-    byte_chain, chain_slice, closed_slice, component_table, landing_slice, shadow_depths,
+    CHAIN_DEPTH, CHAIN_WIDTH, MIN_SLICE_BYTES, NO_CHAIN, NO_NODES, StringShadow, byte_chain, chain_slice, landing_slice,
 )
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
 
 EAGER_MASK_STATES = 64
-MIN_SHADOW_DEPTH = 16  # (shallower: the chain, or the whole walk, measured faster)
 
 
 class RegularConstraint(Constraint):
@@ -33,11 +31,9 @@ class RegularConstraint(Constraint):
         self, dfa: ByteDFA, vocab: Vocabulary, description: str = "", share_masks: bool = True, shadow: np.ndarray | None = None
     ) -> None:
         """``shadow``: the transitions of a string body (state 0 loops on its characters),
-        for DFAs that count strings' lengths (see :meth:`_shadow`)."""
+        for DFAs that count strings' lengths (see :class:`StringShadow`)."""
         self.dfa = dfa
-        self._shadow_body = shadow
-        self._shadow_table = None if shadow is None else component_table(shadow, 0, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
-        self._shadow_depths: dict[int, int] = {}  # see _shadow
+        self._shadow = None if shadow is None else StringShadow(shadow)
         # share masks between states with equal lookahead (pays Moore rounds over the whole
         # DFA once): worth it for counting states, not for big DFAs of many distinct states
         self.share_masks = share_masks
@@ -181,8 +177,8 @@ class RegularConstraint(Constraint):
         clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
         chain, chain_reach, chain_in, chain_clean = NO_CHAIN, 0, NO_NODES, NO_NODES
         reach = 0
-        if found is None:
-            reach, found = self._shadow(state, words.shape[0])
+        if found is None and self._shadow is not None:
+            reach, found = self._shadow.reach(self.dfa.transitions, state, trie, words.shape[0])
             if found is not None:
                 clean, path_in = found.clean, found.path_in
         if found is not None:
@@ -200,28 +196,6 @@ class RegularConstraint(Constraint):
         if self.dfa.accepting[state]:
             words |= self.eos_words
         return words, int(deepest) + 1
-
-    def _shadow(self, state: int, n_words: int):
-        """How deep walks from ``state`` read what the string body reads (see
-        :func:`structgen.automata.token_slices.shadow_depths`; a string whose length is
-        counted, up to where the count runs out) and the body's slice; (0, None) when not
-        ``MIN_SHADOW_DEPTH`` bytes deep or the slice is not built. Depths are kept per
-        state: one search finds those of the string's later positions too."""
-        if self._shadow_table is None:
-            return 0, None
-        reach = self._shadow_depths.get(state)
-        if reach is None:
-            states, depths = shadow_depths(self.dfa.transitions, state, self._shadow_table, self.vocab.trie.max_depth, MAX_SHADOW_PAIRS)
-            for s, d in zip(states.tolist(), depths.tolist()):
-                # (a later position's depth is known as deep as the search went below it: a
-                # small one is searched again from there)
-                if d >= MIN_SHADOW_DEPTH and d > self._shadow_depths.get(s, -1):
-                    self._shadow_depths[s] = d
-            reach = self._shadow_depths.setdefault(state, int(depths[0]) if len(depths) else 0)
-        if reach < MIN_SHADOW_DEPTH:
-            return 0, None
-        found = closed_slice(self.vocab.trie, self._shadow_body, 0, n_words)
-        return (0, None) if found is None else (reach, found)
 
     def _chain(self, state: int, n_words: int):
         """The chain of states walks from ``state`` go through on strings over a byte set
