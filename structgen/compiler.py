@@ -58,7 +58,7 @@ def compile_ir(
     the costliest: no lexeme is open). ``max_nfa_states`` bounds the NFA of a regular
     grammar (:class:`CompileBudgetError` beyond it), for attempts that have a fallback.
     ``string_body``: the transitions of a JSON string body, in whose shadow counted strings
-    of a regular result are walked (see :class:`structgen.automata.token_slices.StringShadow`)."""
+    are walked (see :class:`structgen.automata.token_slices.StringShadow`)."""
     started = time.monotonic()
     expr = regular_expr(grammar)
     if expr is not None and parser is None:
@@ -75,7 +75,7 @@ def compile_ir(
     remaining = max(0.1, timeout_s - (time.monotonic() - started))
     lexer = build_lexer(bnf.terminals, bnf.terminal_names, max_states=max_states, timeout_s=remaining)
     constraint = GrammarConstraint(
-        bnf, lexer, vocab, description=f"grammar {grammar.source}", parser=parser, merge_views=merge_views
+        bnf, lexer, vocab, description=f"grammar {grammar.source}", parser=parser, merge_views=merge_views, shadow=string_body
     )
     if eager_masks:
         constraint.mask_words(constraint.initial_state)

@@ -255,6 +255,39 @@ def test_counted_strings_in_the_string_body_shadow_equal_brute_force(tokenizer, 
     assert shadowed > 80 // step
 
 
+RECURSIVE_COUNTED = {
+    "$defs": {
+        "node": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "maxLength": 64},
+                "tag": {"type": "string", "minLength": 1, "maxLength": 24},
+                "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+            },
+            "required": ["name"],
+        }
+    },
+    "$ref": "#/$defs/node",
+}
+
+
+@pytest.mark.parametrize("tokenizer,step", [("smollm2", 2), ("tekken", 5)])
+def test_counted_strings_in_the_shadow_on_the_grammar_path_equal_brute_force(tokenizer, step):
+    """The same in lexeme walks (a recursive schema: the grammar engine), where keys and
+    values share lexer states: masks equal the brute-force ones, and the shadow was used."""
+    vocab = load_case(tokenizer).vocab
+    constraint = compile_json_schema(RECURSIVE_COUNTED, vocab)
+    assert type(constraint).__name__ == "GrammarConstraint"
+    value = {"name": "a" * 40 + "é中文🦙 " + "b" * 12, "tag": "xé", "kids": [{"name": "k" * 20, "kids": []}]}
+    data = json.dumps(value, ensure_ascii=False).encode()
+    for cut in range(2, len(data), step):
+        state = constraint.advance_bytes(constraint.initial_state, data[:cut])
+        assert state is not None, data[:cut]
+        fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+        assert fast == brute_force_mask(constraint, state), f"prefix {data[:cut]!r}"
+    assert sum(d >= 16 for d in constraint._shadow._depths.values()) > 10
+
+
 def test_grammar_path_masks_equal_brute_force():
     """A big schema on the grammar path (JSONSchemaBench Github_hard o10495: objects as
     rules, a lexer too large to merge per view) whose instance leaves several parses in one

@@ -176,6 +176,7 @@ def lexeme_walk(
     landing: int,
     clean: np.ndarray,
     path_in: np.ndarray,
+    shadow_reach: int,
     deep_landing: int,
     outside_before: np.ndarray,
     chain_states: np.ndarray,
@@ -212,7 +213,11 @@ def lexeme_walk(
     ``landing`` or deeper (past the first letters of keys, keywords); the walk stays in
     the landing state's component, whose states are all live, and a boundary there could
     only lead to tokens of the same subtree. The slice's tokens elsewhere are cleared from
-    ``slice_words`` unless the walk marks them again. Deeper down, where the walk holds
+    ``slice_words`` unless the walk marks them again. With ``shadow_reach`` > 0 (and
+    ``landing`` -1), the slice is a string body's, whose every string of at most that many
+    bytes the lexeme read from ``start_q`` reads too (see :func:`token_slices.shadow_depths`):
+    a clean subtree no deeper is skipped while the walk reads on that one lexeme alone.
+    Deeper down, where the walk holds
     ``deep_landing`` alone (as a representative; -1: none) and every node below has its
     byte in that state's self-loop set (``outside_before`` of its slice), the tokens below
     are marked without a walk: the lexeme reads them all, and a boundary among them could
@@ -238,6 +243,8 @@ def lexeme_walk(
     n_chain = chain_states.shape[0]
     beside = np.empty(max_depth + 1, dtype=np.int32)  # the landing state's walk along the same path
     beside[0] = landing
+    same = np.empty(max_depth + 1, dtype=np.bool_)  # still the lexeme begun in start_q, alone
+    same[0] = True
     landing_rep = -1
     if deep_landing >= 0 and outside_before.shape[0] > 0:
         landing_rep = _rep(reps, live, allowed, v, deep_landing)
@@ -266,9 +273,10 @@ def lexeme_walk(
                         unmark_subtree(i, subtree_end, chain_in, token_ptr, token_ids, slice_words)
                     i = subtree_end[i]
                     continue
+                same[d] = same[d - 1]
                 if sliced:
-                    if clean[i] and q2 == _rep(reps, live, allowed, v, beside[d]):
-                        i = subtree_end[i]  # read to the end, as the landing state reads it
+                    if clean[i] and (q2 == _rep(reps, live, allowed, v, beside[d]) or (same[d] and subtree_deepest[i] <= shadow_reach)):
+                        i = subtree_end[i]  # read to the end, as the landing state (or the string body) reads it
                         continue
                     if path_in[i]:
                         unmark_node(i, token_ptr, token_ids, slice_words)
@@ -339,9 +347,15 @@ def lexeme_walk(
                     unmark_subtree(i, subtree_end, chain_in, token_ptr, token_ids, slice_words)
                 i = subtree_end[i]
                 continue
+            same[d] = (
+                k == 1 and same[d - 1] and cn[d - 1] == 1
+                and cq[d, 0] == _rep(reps, live, allowed, v, transitions[cq[d - 1, 0], b])
+            )  # (the one lexeme read on, a boundary passed or not)
             if sliced:
-                if k == 1 and clean[i] and cq[d, 0] == _rep(reps, live, allowed, v, beside[d]):
-                    i = subtree_end[i]  # read to the end, as the landing state reads it
+                if k == 1 and clean[i] and (
+                    cq[d, 0] == _rep(reps, live, allowed, v, beside[d]) or (same[d] and subtree_deepest[i] <= shadow_reach)
+                ):
+                    i = subtree_end[i]  # read to the end, as the landing state (or the string body) reads it
                     continue
                 if path_in[i]:
                     unmark_node(i, token_ptr, token_ids, slice_words)
@@ -793,7 +807,7 @@ def warm_up() -> None:
     no_clean = np.zeros(trie.n_nodes, dtype=np.bool_)
     status, marks.count, r = lexeme_walk(
         transitions, live, accepts, accepts.any(axis=1), reps, allowed, ends, ignored, 0, follow_ok, 1, *trie_arrays(trie),
-        0, no_clean, no_clean, -1, np.zeros(0, dtype=np.int32), np.zeros((0, 1), dtype=np.int32), 0, no_clean, no_clean, trie.subtree_deepest, trie.token_ptr, trie.token_ids, np.zeros(1, dtype=np.uint32), 8,
+        0, no_clean, no_clean, 0, -1, np.zeros(0, dtype=np.int32), np.zeros((0, 1), dtype=np.int32), 0, no_clean, no_clean, trie.subtree_deepest, trie.token_ptr, trie.token_ids, np.zeros(1, dtype=np.uint32), 8,
         marks.ok, marks.visited, records,
     )  # fmt: skip
     keys, starts, nodes, uncovered, groups, in_order = bucket_records(records, r, 1, trie.byte)

@@ -50,7 +50,8 @@ CHAIN_STARTS = 4  # the deepest depth a byte chain may begin at (see byte_chain)
 CHAIN_WIDTH = 4  # the most states a byte chain holds at one depth
 CHAIN_DEPTH = 32  # the longest chain followed (longer tokens are few, and walked)
 MIN_SHADOW_DEPTH = 16  # a string body's shadow shallower than this: the chain, or the whole walk (measured faster)
-MAX_SHADOW_PAIRS = 4096  # (state, shadow state) pairs shadow_depths numbers at most ...
+MAX_SHADOW_PAIRS = 4096  # (state, shadow state) pairs shadow_depths numbers at most, ...
+SHADOW_BREADTH = 64  # ... first met at one depth
 SHADOW_EDGES = 8  # ... and moves a pair on average
 BUILD_ON_REQUEST = 2  # a byte set's slice is built when asked for this many times
 
@@ -69,6 +70,7 @@ class TokenSlice:
 NO_NODES = np.zeros(0, dtype=np.bool_)  # what kernels get for a walk without a slice
 NO_CHAIN = np.zeros((0, 1), dtype=np.int32)  # ... and without a chain (see byte_chain)
 NO_COUNTS = np.zeros(0, dtype=np.int32)
+NO_LIVE = np.zeros((1, 0), dtype=np.uint64)  # shadow_depths over a DFA: every state live
 
 
 def _loop_count(transitions: np.ndarray, r: int) -> int:
@@ -438,7 +440,10 @@ def byte_chain(
 
 
 @njit(cache=True, nogil=True)
-def shadow_depths(transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth: int, min_depth: int, max_pairs: int):
+def shadow_depths(
+    transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth: int, min_depth: int, max_pairs: int, live: np.ndarray,
+    allowed: np.ndarray,
+):
     """How many bytes deep (at most ``max_depth``) every string that the table ``shadow``
     reads from its row 0 is read from state ``q`` too: a string whose length is counted,
     read in the shadow of the unbounded string body until the count runs out. Where a
@@ -448,10 +453,14 @@ def shadow_depths(transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth
     (a position of a counted string is met at many depths: characters of one to four
     bytes), and each pair's distance to one that a shadow byte kills is found by a
     backward breadth-first search. Returns the states ``s`` of the pairs (s, 0) met and
-    their depths (the first is ``q``'s); empty arrays past ``max_pairs`` pairs or
-    ``SHADOW_EDGES`` moves a pair on average, or as soon as a string shorter than
+    their depths (the first is ``q``'s); empty arrays past ``max_pairs`` pairs,
+    ``SHADOW_BREADTH`` pairs first met at one depth (a key's first letters, each leading
+    to its own state: no counted string) or ``SHADOW_EDGES`` moves a pair on average, or
+    as soon as a string shorter than
     ``min_depth`` kills ``q`` (then ``q`` alone, with that string's length less one: a
-    breadth-first numbering meets pairs by depth)."""
+    breadth-first numbering meets pairs by depth). For a lexer, a state counts as dead
+    unless its row of ``live`` meets ``allowed`` (the terminals the walk allows; rows
+    without columns: every state is live)."""
     width = shadow.shape[0]
     n_slots = 1
     while n_slots < 2 * max_pairs:
@@ -464,6 +473,8 @@ def shadow_depths(transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth
     succ = np.empty(SHADOW_EDGES * max_pairs, dtype=np.int32)  # (never regrown in the loop: numba then slows it 15x)
     nothing = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
     n_succ = 0
+    depth_now = -1  # the depth whose pairs are being numbered, from pair depth_start on
+    depth_start = 0
     keys[0] = q * width
     first[0] = 0
     slots[(keys[0] * 40503) & (n_slots - 1)] = 0
@@ -480,6 +491,13 @@ def shadow_depths(transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth
                 if nb < 0:
                     continue
                 t = transitions[s, x]
+                if t >= 0 and live.shape[1] > 0:
+                    alive = False
+                    for w in range(live.shape[1]):
+                        if live[t, w] & allowed[w]:
+                            alive = True
+                    if not alive:
+                        t = -1
                 if t < 0:
                     fails[i] = True
                     if first[i] < min_depth:
@@ -501,6 +519,11 @@ def shadow_depths(transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth
                     keys[j] = key
                     first[j] = first[i] + 1
                     count += 1
+                    if first[i] > depth_now:
+                        depth_now = first[i]
+                        depth_start = j
+                    if j - depth_start >= SHADOW_BREADTH:
+                        return nothing
                 if n_succ == succ.shape[0]:
                     return nothing
                 succ[n_succ] = j
@@ -557,27 +580,34 @@ class StringShadow:
     """Walks inside strings whose length is counted (no state loops: one per position), in
     the shadow of the unbounded string body (``body``: its transitions, state 0 looping on
     its characters): where a state reads every string the body reads, up to some depth,
-    the body's slice serves its walks to that depth. Depths are kept per state; one search
-    finds those of the string's later positions too."""
+    the body's slice serves its walks to that depth. Depths are kept per (state, key) (a
+    lexer's key: the terminals its walk allows, ``live`` and ``allowed`` as
+    :func:`shadow_depths` takes them); one search finds those of the string's later
+    positions too."""
 
     def __init__(self, body: np.ndarray) -> None:
         self.body = body
         self.table = component_table(body, 0, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
-        self._depths: dict[int, int] = {}
+        self._depths: dict[tuple[int, int], int] = {}
 
-    def reach(self, transitions: np.ndarray, q: int, trie: TokenTrie, n_words: int) -> "tuple[int, TokenSlice | None]":
+    def reach(
+        self, transitions: np.ndarray, q: int, trie: TokenTrie, n_words: int, key: int = 0,
+        live: np.ndarray = NO_LIVE, allowed: np.ndarray = NO_LIVE[0],
+    ) -> "tuple[int, TokenSlice | None]":
         """How deep walks from ``q`` read what the body reads (see :func:`shadow_depths`),
         and the body's slice; (0, None) when less than ``MIN_SHADOW_DEPTH`` bytes or the
         slice is not built."""
-        depth = self._depths.get(q)
+        depth = self._depths.get((q, key))
         if depth is None:
-            states, depths = shadow_depths(transitions, q, self.table, trie.max_depth, MIN_SHADOW_DEPTH, MAX_SHADOW_PAIRS)
+            states, depths = shadow_depths(
+                transitions, q, self.table, trie.max_depth, MIN_SHADOW_DEPTH, MAX_SHADOW_PAIRS, live, allowed
+            )
             for s, d in zip(states.tolist(), depths.tolist()):
                 # (a later position's depth is known as deep as the search went below it: a
                 # small one is searched again from there)
-                if d >= MIN_SHADOW_DEPTH and d > self._depths.get(s, -1):
-                    self._depths[s] = d
-            depth = self._depths.setdefault(q, int(depths[0]) if len(depths) else 0)
+                if d >= MIN_SHADOW_DEPTH and d > self._depths.get((s, key), -1):
+                    self._depths[(s, key)] = d
+            depth = self._depths.setdefault((q, key), int(depths[0]) if len(depths) else 0)
         if depth < MIN_SHADOW_DEPTH:
             return 0, None
         found = closed_slice(trie, self.body, 0, n_words)
@@ -661,7 +691,8 @@ def warm_up() -> None:
     component_table(np.zeros((1, 256), dtype=np.int32), 0, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
     assert trie.subtree_deepest[0] == 2  # compiles its kernel too
     byte_chain(np.zeros((1, 256), dtype=np.int32), 0, 4, MIN_SLICE_BYTES, CHAIN_WIDTH)
-    shadow_depths(np.zeros((1, 256), dtype=np.int32), 0, np.zeros((1, 256), dtype=np.int32), 4, 2, MAX_SHADOW_PAIRS)
+    for live in (NO_LIVE, np.ones((1, 1), dtype=np.uint64)):
+        shadow_depths(np.zeros((1, 256), dtype=np.int32), 0, np.zeros((1, 256), dtype=np.int32), 4, 2, MAX_SHADOW_PAIRS, live, live[0])
     words_up_to_length(trie.depth, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, trie.max_depth, 1)
     words = np.ones(1, dtype=np.uint32)
     unmark_subtree(1, trie.subtree_end, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, words)

@@ -28,8 +28,8 @@ from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
 from ..automata.token_slices import (
-    CHAIN_DEPTH, CHAIN_WIDTH, MIN_SLICE_BYTES, NO_CHAIN, NO_COUNTS, NO_NODES, TokenSlice, byte_chain, chain_slice, closed_slice,
-    deep_landing_state, landing_state, self_loop_slice,
+    CHAIN_DEPTH, CHAIN_WIDTH, MIN_SLICE_BYTES, NO_CHAIN, NO_COUNTS, NO_NODES, StringShadow, TokenSlice, byte_chain, chain_slice,
+    closed_slice, deep_landing_state, landing_state, self_loop_slice,
 )
 from ..automata.earley import EarleyGrammar, EarleyNode
 from ..automata.lexer import Lexer, LexerViews, bits_to_words, words_to_ints
@@ -76,8 +76,11 @@ class GrammarConstraint(Constraint):
     """A context-free grammar over a vocabulary (see the module docstring)."""
 
     def __init__(
-        self, bnf: Bnf, lexer: Lexer, vocab: Vocabulary, description: str = "", parser: Any = None, merge_views: bool = True
+        self, bnf: Bnf, lexer: Lexer, vocab: Vocabulary, description: str = "", parser: Any = None, merge_views: bool = True,
+        shadow: np.ndarray | None = None,
     ) -> None:
+        """``shadow``: the transitions of a string body (state 0 loops on its characters),
+        for lexers whose strings count their lengths (see :class:`StringShadow`)."""
         self.bnf = bnf
         self.lexer = lexer
         self.vocab = vocab
@@ -104,6 +107,7 @@ class GrammarConstraint(Constraint):
         self._landings: dict[int, int] = {}  # see _landing_slice
         self._closed_slices: dict[int, TokenSlice] = {}
         self._chains: dict[int, tuple[np.ndarray, np.ndarray, bool]] = {}  # see _chain
+        self._shadow = None if shadow is None else StringShadow(shadow)
         self._loop_slot = np.full(lexer.n_states, -1, dtype=np.int32)  # see _keep_loop
         self._slot_outside: list[np.ndarray] = []  # per loop slot, its slice's counts
         self._all_terminals = np.full(lexer.words, np.iinfo(np.uint64).max, dtype=np.uint64)
@@ -358,7 +362,14 @@ class GrammarConstraint(Constraint):
         deep, below = self._deep_slice(q, landing, found)
         chain, chain_reach, chain_in, chain_clean = NO_CHAIN, 0, NO_NODES, NO_NODES
         start_words = None if found is None else found.words
-        if found is None and q != 0:
+        reach = 0
+        if found is None and q != 0 and self._shadow is not None:
+            reach, body = self._shadow.reach(
+                self._trans, q, trie, self._n_words, allowed, self.lexer.live, bits_to_words(allowed, self.lexer.words)
+            )
+            if body is not None:
+                clean, path_in, start_words = body.clean, body.path_in, body.words
+        if found is None and q != 0 and not reach:
             chain, chain_reach, chained, start_words = self._chain(q, allowed)
             if chained is not None:
                 chain_in, chain_clean = chained.path_in, chained.clean
@@ -368,7 +379,7 @@ class GrammarConstraint(Constraint):
             words = np.zeros(self._n_words, dtype=np.uint32) if start_words is None else start_words.copy()
             status, marks.count, r = gk.lexeme_walk(
                 self._trans, live, accepts, self._accepting, *view_rows, v, self._follow_ok, q, *trie_arrays(trie),
-                landing, clean, path_in, deep, below, chain, chain_reach, chain_in, chain_clean, trie.subtree_deepest, trie.token_ptr,
+                landing, clean, path_in, reach, deep, below, chain, chain_reach, chain_in, chain_clean, trie.subtree_deepest, trie.token_ptr,
                 trie.token_ids, words, MAX_CONFIGS, marks.ok, marks.visited, self._records,
             )  # fmt: skip
             if status != gk.RECORDS_FULL:
