@@ -115,10 +115,10 @@ def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabula
     budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
     budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
     budget.setdefault("merge_views", False)  # many sets of allowed terminals, each met a few times
-    budget.setdefault("string_body", _string_body_table())
+    body = _string_body_table()
+    budget.setdefault("string_body", body)  # counted strings are walked in its shadow
     started = time.monotonic()
     n_words = (vocab.logits_width + 31) // 32
-    body = _string_body_table()
     for lexer in (False, True):  # as one DFA's string bodies see it, and as a lexer's do
         closed_slice(vocab.trie, body, 0, n_words, eager=True, lexer=lexer)
     # its plain characters alone: where names and keys run on, and counted strings' chains

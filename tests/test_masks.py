@@ -17,7 +17,7 @@ from structgen.automata.kernels import dfa_token_mask, trie_arrays
 from structgen.automata.token_marks import TokenMarks
 from structgen.automata import token_slices
 from structgen.automata.byte_dfa import ByteDFA
-from structgen.automata.token_slices import NO_CHAIN, NO_NODES, closed_slice, landing_state, self_loop_slice
+from structgen.automata.token_slices import NO_CHAIN, NO_NODES, chain_walk, closed_slice, find_chain, landing_state, self_loop_slice
 from structgen.constraints.regular import RegularConstraint
 from test_regex_dfa import regexes
 
@@ -220,7 +220,7 @@ def test_chained_masks_equal_brute_force(name, pattern, text, monkeypatch):
     constraint = RegularConstraint(ByteDFA.from_regex(pattern), vocab, share_masks=False)
     states = states_along(constraint.dfa, text)
     width = (vocab.logits_width + 31) // 32
-    chained = [s for s in states if constraint._chain(s, width)[1] > 0]
+    chained = [s for s in states if chain_walk(vocab.trie, *find_chain(constraint.dfa.transitions, s, vocab.trie), width)[1] > 0]
     assert len(chained) >= len(states) // 2, (pattern, len(chained), len(states))
     for state in states:
         assert mask_ids(constraint, state) == brute_force_allowed(vocab, constraint.dfa, state), (pattern, state)

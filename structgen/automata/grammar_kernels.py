@@ -243,6 +243,7 @@ def lexeme_walk(
     n_chain = chain_states.shape[0]
     beside = np.empty(max_depth + 1, dtype=np.int32)  # the landing state's walk along the same path
     beside[0] = landing
+    shadowed = shadow_reach > 0
     same = np.empty(max_depth + 1, dtype=np.bool_)  # still the lexeme begun in start_q, alone
     same[0] = True
     landing_rep = -1
@@ -348,9 +349,9 @@ def lexeme_walk(
                 i = subtree_end[i]
                 continue
             same[d] = (
-                k == 1 and same[d - 1] and cn[d - 1] == 1
+                shadowed and k == 1 and same[d - 1] and cn[d - 1] == 1
                 and cq[d, 0] == _rep(reps, live, allowed, v, transitions[cq[d - 1, 0], b])
-            )  # (the one lexeme read on, a boundary passed or not)
+            )  # (the one lexeme read on, a boundary passed or not; only asked for in a shadow)
             if sliced:
                 if k == 1 and clean[i] and (
                     cq[d, 0] == _rep(reps, live, allowed, v, beside[d]) or (same[d] and subtree_deepest[i] <= shadow_reach)

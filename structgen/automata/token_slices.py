@@ -589,6 +589,7 @@ class StringShadow:
         self.body = body
         self.table = component_table(body, 0, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
         self._depths: dict[tuple[int, int], int] = {}
+        self._slice: TokenSlice | None = None  # (the body's closed slice, once built)
 
     def reach(
         self, transitions: np.ndarray, q: int, trie: TokenTrie, n_words: int, key: int = 0,
@@ -610,8 +611,9 @@ class StringShadow:
             depth = self._depths.setdefault((q, key), int(depths[0]) if len(depths) else 0)
         if depth < MIN_SHADOW_DEPTH:
             return 0, None
-        found = closed_slice(trie, self.body, 0, n_words)
-        return (0, None) if found is None else (depth, found)
+        if self._slice is None:
+            self._slice = _table_slice(trie, self.table, n_words, False)  # (closed_slice's table for the body)
+        return (0, None) if self._slice is None else (depth, self._slice)
 
 
 @njit(cache=True, nogil=True)
@@ -653,6 +655,27 @@ def chain_slice(
         with _lock:
             _by_length[found] = upto
     return found, upto
+
+
+def find_chain(transitions: np.ndarray, q: int, trie: TokenTrie) -> tuple[np.ndarray, np.ndarray, bool]:
+    """:func:`byte_chain` from ``q`` as walks over ``trie`` use it (``CHAIN_DEPTH`` deep at
+    most, ``CHAIN_WIDTH`` states a depth)."""
+    return byte_chain(transitions, q, min(trie.max_depth, CHAIN_DEPTH), MIN_SLICE_BYTES, CHAIN_WIDTH)
+
+
+def chain_walk(
+    trie: TokenTrie, on: np.ndarray, states: np.ndarray, dies: bool, n_words: int
+) -> "tuple[np.ndarray, int, TokenSlice | None, np.ndarray | None]":
+    """What a walk takes of a chain (rows ``states`` over byte set ``on``; see
+    :func:`byte_chain`): its states, how deep a subtree of its bytes' slice may go to be
+    read whole (the chain's length, or any depth when the bytes die after it), the slice,
+    and its tokens no longer than the chain; (empty, 0, None, None) for chains shorter than
+    2 or before the slice is built."""
+    length = states.shape[0]
+    sliced = chain_slice(trie, on, n_words) if length >= 2 else None
+    if sliced is None:
+        return NO_CHAIN, 0, None, None
+    return states, (trie.max_depth if dies else length), sliced[0], sliced[1][length]
 
 
 def landing_slice(

@@ -28,8 +28,8 @@ from ..automata import grammar_kernels as gk
 from ..automata.kernels import trie_arrays
 from ..automata.token_marks import TokenMarks
 from ..automata.token_slices import (
-    CHAIN_DEPTH, CHAIN_WIDTH, MIN_SLICE_BYTES, NO_CHAIN, NO_COUNTS, NO_NODES, StringShadow, TokenSlice, byte_chain, chain_slice,
-    closed_slice, deep_landing_state, landing_state, self_loop_slice,
+    NO_CHAIN, NO_COUNTS, NO_NODES, StringShadow, TokenSlice, chain_walk, closed_slice, deep_landing_state, find_chain,
+    landing_state, self_loop_slice,
 )
 from ..automata.earley import EarleyGrammar, EarleyNode
 from ..automata.lexer import Lexer, LexerViews, bits_to_words, words_to_ints
@@ -420,17 +420,12 @@ class GrammarConstraint(Constraint):
         return landing, found
 
     def _chain(self, q: int, allowed: int) -> "tuple[np.ndarray, int, TokenSlice | None, np.ndarray | None]":
-        """The chain of states walks from ``q`` go through (see
-        :func:`structgen.automata.token_slices.byte_chain`) while they are live under
-        ``allowed`` and accept nothing, how deep a subtree of its bytes' slice may go to
-        be read whole (the chain's length, or any depth when the bytes die after it), the
-        slice, and its tokens no longer than the chain; (empty, 0, None, None) for chains
-        shorter than 2."""
+        """The chain from ``q`` (see :func:`structgen.automata.token_slices.byte_chain`, kept
+        per state) as far as its states are live under ``allowed`` and accept nothing, as
+        :func:`structgen.automata.token_slices.chain_walk` gives it to the walk."""
         found = self._chains.get(q)
         if found is None:
-            depth = min(self.vocab.trie.max_depth, CHAIN_DEPTH)
-            on, states, dies = byte_chain(self._trans, q, depth, MIN_SLICE_BYTES, CHAIN_WIDTH)
-            found = self._chains[q] = (on, states, dies)
+            found = self._chains[q] = find_chain(self._trans, q, self.vocab.trie)
         on, states, dies = found
         length = 0
         for row in states.tolist():  # (rows of -1 before the chain begins: walked as usual)
@@ -438,12 +433,7 @@ class GrammarConstraint(Constraint):
                 dies = False
                 break
             length += 1
-        if length < 2:
-            return NO_CHAIN, 0, None, None
-        sliced = chain_slice(self.vocab.trie, on, self._n_words)
-        if sliced is None:
-            return NO_CHAIN, 0, None, None
-        return states[:length], (self.vocab.trie.max_depth if dies else length), sliced[0], sliced[1][length]
+        return chain_walk(self.vocab.trie, on, states[:length], dies, self._n_words)
 
     def _deep_slice(self, q: int, landing: int, found: "TokenSlice | None") -> tuple[int, np.ndarray]:
         """The state whose slice lexeme walks from ``q`` use below the first bytes (see

@@ -15,9 +15,7 @@ import numpy as np
 from ..automata import kernels
 from ..automata.byte_dfa import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, ByteDFA
 from ..automata.token_marks import TokenMarks
-from ..automata.token_slices import (
-    CHAIN_DEPTH, CHAIN_WIDTH, MIN_SLICE_BYTES, NO_CHAIN, NO_NODES, StringShadow, byte_chain, chain_slice, landing_slice,
-)
+from ..automata.token_slices import NO_CHAIN, NO_NODES, StringShadow, chain_walk, find_chain, landing_slice
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
 
@@ -184,7 +182,7 @@ class RegularConstraint(Constraint):
         if found is not None:
             words |= found.words  # less what the walk clears
         else:
-            chain, chain_reach, chained, upto = self._chain(state, words.shape[0])
+            chain, chain_reach, chained, upto = chain_walk(trie, *find_chain(self.dfa.transitions, state, trie), words.shape[0])
             if chained is not None:
                 chain_in, chain_clean = chained.path_in, chained.clean
                 words |= upto
@@ -196,19 +194,6 @@ class RegularConstraint(Constraint):
         if self.dfa.accepting[state]:
             words |= self.eos_words
         return words, int(deepest) + 1
-
-    def _chain(self, state: int, n_words: int):
-        """The chain of states walks from ``state`` go through on strings over a byte set
-        (see :func:`structgen.automata.token_slices.byte_chain`; a string whose length is
-        counted), how deep a subtree of that set's slice may go to be read whole, the slice
-        and its tokens no longer than the chain; (empty, 0, None, None) when there is none."""
-        trie = self.vocab.trie
-        on, states, dies = byte_chain(self.dfa.transitions, state, min(trie.max_depth, CHAIN_DEPTH), MIN_SLICE_BYTES, CHAIN_WIDTH)
-        length = states.shape[0]
-        sliced = chain_slice(trie, on, n_words) if length >= 2 else None
-        if sliced is None:
-            return NO_CHAIN, 0, None, None
-        return states, (trie.max_depth if dies else length), sliced[0], sliced[1][length]
 
     @property
     def cached_states(self) -> int:
