@@ -48,6 +48,7 @@ def compile_ir(
     merge_views: bool = True,
     max_nfa_states: int | None = None,
     string_body: np.ndarray | None = None,
+    lalr: bool = True,
 ) -> Constraint:
     """Compiles the grammar IR for ``vocab``; ``parser`` is lark's parser for parse trees.
     ``share_masks`` / ``merge_views``: whether states that behave alike share masks (regular
@@ -58,7 +59,9 @@ def compile_ir(
     the costliest: no lexeme is open). ``max_nfa_states`` bounds the NFA of a regular
     grammar (:class:`CompileBudgetError` beyond it), for attempts that have a fallback.
     ``string_body``: the transitions of a JSON string body, in whose shadow counted strings
-    are walked (see :class:`structgen.automata.token_slices.StringShadow`)."""
+    are walked (see :class:`structgen.automata.token_slices.StringShadow`). ``lalr``: whether
+    a context-free result parses with LALR(1) tables where the grammar has them (see
+    :mod:`structgen.automata.lr`), else with the Earley parser."""
     started = time.monotonic()
     expr = regular_expr(grammar)
     if expr is not None and parser is None:
@@ -75,7 +78,8 @@ def compile_ir(
     remaining = max(0.1, timeout_s - (time.monotonic() - started))
     lexer = build_lexer(bnf.terminals, bnf.terminal_names, max_states=max_states, timeout_s=remaining)
     constraint = GrammarConstraint(
-        bnf, lexer, vocab, description=f"grammar {grammar.source}", parser=parser, merge_views=merge_views, shadow=string_body
+        bnf, lexer, vocab, description=f"grammar {grammar.source}", parser=parser, merge_views=merge_views, shadow=string_body,
+        lalr=lalr,
     )
     if eager_masks:
         constraint.mask_words(constraint.initial_state)
@@ -115,6 +119,7 @@ def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabula
     budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
     budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
     budget.setdefault("merge_views", False)  # many sets of allowed terminals, each met a few times
+    budget.setdefault("lalr", False)  # (tables for hundreds of rules cost more than a request's Earley steps)
     body = _string_body_table()
     budget.setdefault("string_body", body)  # counted strings are walked in its shadow
     started = time.monotonic()

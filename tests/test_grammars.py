@@ -56,8 +56,8 @@ def lark_accepts(parser: lark.Lark, data: bytes) -> bool:
         return False
 
 
-def differential(path: str, sentences: int, mutants: int, seed: int = 0) -> None:
-    constraint = compile_grammar_file(path, BYTES)
+def differential(path: str, sentences: int, mutants: int, seed: int = 0, lalr: bool = True) -> None:
+    constraint = compile_grammar_file(path, BYTES, lalr=lalr)
     reference = lark_reference(path)
     sampler = SentenceSampler(constraint.bnf, seed=seed)
     rng = random.Random(seed)
@@ -69,9 +69,30 @@ def differential(path: str, sentences: int, mutants: int, seed: int = 0) -> None
             assert accepts(constraint, m) == lark_accepts(reference, m), f"disagreement on {m!r}"
 
 
+@pytest.mark.parametrize("parser", ["lalr", "earley"])
 @pytest.mark.parametrize("path", GRAMMARS, ids=os.path.basename)
-def test_shipped_grammars_agree_with_lark(path):
-    differential(path, sentences=25, mutants=6)
+def test_shipped_grammars_agree_with_lark(path, parser):
+    differential(path, sentences=25, mutants=6, lalr=parser == "lalr")
+
+
+AMBIGUOUS = 'start: e\ne: e "+" e | e "*" e | "(" e ")" | NUM\nNUM: /[0-9]+/\n%ignore " "\n'
+
+
+def test_parser_choice_lalr_where_tables_exist_earley_elsewhere():
+    """Every shipped grammar has conflict-free LALR(1) tables and parses with them; an
+    ambiguous grammar has none and parses with the Earley parser, still exactly."""
+    for path in GRAMMARS:
+        assert compile_grammar_file(path, BYTES).parser_kind == "lalr", path
+    constraint = compile_grammar(AMBIGUOUS, BYTES)
+    assert constraint.parser_kind == "earley"
+    reference = lark.Lark(AMBIGUOUS, parser="earley", lexer="dynamic_complete")
+    rng = random.Random(3)
+    sampler = SentenceSampler(constraint.bnf, seed=3)
+    for _ in range(40):
+        sentence = sampler.sentence(6)
+        assert accepts(constraint, sentence) and lark_accepts(reference, sentence), sentence
+        for m in mutations(sentence, rng, b"0123+*() ", 6):
+            assert accepts(constraint, m) == lark_accepts(reference, m), m
 
 
 def _shared_lark_files() -> list[str]:
@@ -321,12 +342,15 @@ atom: "x" | "(" e ")"
 """
 
 
-def test_prefix_operator_runs_stay_one_parse_node_and_agree_with_lark():
+@pytest.mark.parametrize("parser", ["lalr", "earley"])
+def test_prefix_operator_runs_stay_one_parse_node_and_agree_with_lark(parser):
     """A run of prefix operators (``e: "-" e``) is one parse node however long: an Earley
     item whose last symbol is next is keyed by where its completion leads, not by its
-    origin. The matcher still agrees with lark's parser on sampled sentences, their
-    mutations and long runs spliced in anywhere."""
-    constraint = compile_grammar(CHAINS, BYTES)
+    origin; an LR state that only such items reach is pushed once. The matcher still
+    agrees with lark's parser on sampled sentences, their mutations and long runs spliced
+    in anywhere."""
+    constraint = compile_grammar(CHAINS, BYTES, lalr=parser == "lalr")
+    assert constraint.parser_kind == parser
     reference = lark.Lark(CHAINS, parser="earley", lexer="dynamic_complete")
     opened = constraint.advance_bytes(constraint.initial_state, b"(")
     assert constraint.advance_bytes(opened, b"--") == constraint.advance_bytes(opened, b"-" * 60)

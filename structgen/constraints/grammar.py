@@ -1,6 +1,8 @@
-"""Context-free constraints: a lexer DFA over the grammar's terminals and an Earley parser.
+"""Context-free constraints: a lexer DFA over the grammar's terminals and a parser: LALR(1)
+tables where the grammar has them without conflicts (:mod:`structgen.automata.lr`), else an
+Earley parser (:mod:`structgen.automata.earley`); both give persistent parse nodes.
 
-A state is a frozenset of configurations (lexer state, Earley node): the lexer state of the
+A state is a frozenset of configurations (lexer state, parse node): the lexer state of the
 open lexeme (0 when none is open) and the parse of the lexemes before it. Several
 configurations live side by side while the bytes have not decided between lexemes that share
 a prefix, or where a lexeme ends. States are immutable and shared, so a matcher's copy and
@@ -32,6 +34,7 @@ from ..automata.token_slices import (
     landing_state, self_loop_slice,
 )
 from ..automata.earley import EarleyGrammar, EarleyNode
+from ..automata.lr import LRNode, lalr_table
 from ..automata.lexer import Lexer, LexerViews, bits_to_words, words_to_ints
 from ..grammar.ir import Bnf
 from ..tokenizers.vocabulary import Vocabulary
@@ -45,7 +48,8 @@ SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
 SPARE_CELLS = 1 << 20  # at most this many cells of spare rows (JSON Schemas have many terminals)
 GAPS_FROM_RECORDS = 256  # parts with this many boundaries let walks skip subtrees they cover
 
-State = frozenset  # of (lexer state, EarleyNode)
+State = frozenset  # of (lexer state, parse node)
+ParseNode = EarleyNode | LRNode
 
 
 def _set_bits(bits: int):
@@ -77,17 +81,21 @@ class GrammarConstraint(Constraint):
 
     def __init__(
         self, bnf: Bnf, lexer: Lexer, vocab: Vocabulary, description: str = "", parser: Any = None, merge_views: bool = True,
-        shadow: np.ndarray | None = None,
+        shadow: np.ndarray | None = None, lalr: bool = True,
     ) -> None:
         """``shadow``: the transitions of a string body (state 0 loops on its characters),
-        for lexers whose strings count their lengths (see :class:`StringShadow`)."""
+        for lexers whose strings count their lengths (see :class:`StringShadow`). ``lalr``:
+        parse with LALR(1) tables where the grammar has them (a step is a few reductions, not
+        an Earley closure), else with the Earley parser."""
         self.bnf = bnf
         self.lexer = lexer
         self.vocab = vocab
         self.description = description
         self.lark_parser = parser  # lark's own parser for parse trees (Lark grammars only)
         self.earley = EarleyGrammar(bnf)
-        self._root = self.earley.root()
+        table = lalr_table(bnf, self.earley.ignore_bits) if lalr else None
+        self._root = self.earley.root() if table is None else table.root()
+        self.parser_kind = "earley" if table is None else "lalr"
         self._initial: State = frozenset({(0, self._root)})
         self._trans = lexer.transitions
         self._live = words_to_ints(lexer.live)
@@ -136,7 +144,7 @@ class GrammarConstraint(Constraint):
 
     # ---- the parser table the kernel reads -------------------------------------------------
     def _reset_table(self) -> None:
-        self._nodes: list[EarleyNode] = []
+        self._nodes: list[ParseNode] = []
         self._aid = np.zeros(64, dtype=np.int32)  # each node's lexer view
         self._child = np.full((64, max(1, self.bnf.n_terminals)), -1, dtype=np.int32)
 
@@ -150,7 +158,7 @@ class GrammarConstraint(Constraint):
             self._aid = np.concatenate([self._aid, np.zeros(grow, np.int32)])
             self._child = np.concatenate([self._child, np.full((grow, self._child.shape[1]), -1, np.int32)])
 
-    def _index(self, node: EarleyNode) -> int:
+    def _index(self, node: ParseNode) -> int:
         if node.index >= 0 and node.index < len(self._nodes) and self._nodes[node.index] is node:
             return node.index
         k = len(self._nodes)
@@ -301,7 +309,7 @@ class GrammarConstraint(Constraint):
         return shared
 
     @staticmethod
-    def _dominating(q: int, node: EarleyNode, configs: list) -> EarleyNode | None:
+    def _dominating(q: int, node: ParseNode, configs: list) -> ParseNode | None:
         """Another node of ``configs`` in lexer state ``q`` that allows every terminal
         ``node`` allows (ties broken by id, so that no two configurations defer to each
         other). Such a configuration reads every token ``(q, node)`` reads inside lexemes

@@ -1,0 +1,203 @@
+"""An LALR(1) recogniser with persistent stacks, for grammars whose tables have no conflict.
+
+It offers what :class:`structgen.automata.earley.EarleyNode` offers (``allowed``,
+``scannable``, ``accepting``, ``scan``), so a grammar constraint runs on either. Where the
+tables exist, a step past a terminal is a few reductions and a shift instead of an Earley
+closure: the token masks of a new parse state ask for dozens of such steps.
+
+A node is one stack: its top LR state and the node below. Nodes are interned by (state,
+node below), so equal stacks are one object, a node never changes once built, and forking or
+rolling back a parse costs nothing. A node's ``allowed`` terminals are exact: a terminal the
+top state would reduce on counts only if the reductions end in a shift of it (LALR tables may
+reduce on a lookahead that the stack then refuses).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from ..grammar.ir import Bnf
+
+MAX_PRODUCTIONS = 4000  # larger grammars stay with the Earley parser (building tables costs more)
+
+
+def lalr_table(bnf: Bnf, ignore_bits: int = 0) -> "LRTable | None":
+    """The LALR(1) tables of ``bnf`` (built by lark's analyser), or None when they have a
+    conflict or the grammar is too large."""
+    if len(bnf.productions) > MAX_PRODUCTIONS:
+        return None
+    from lark.common import ParserConf
+    from lark.exceptions import GrammarError
+    from lark.grammar import NonTerminal, Rule, RuleOptions, Terminal
+    from lark.parsers.lalr_analysis import LALR_Analyzer, Shift
+
+    rules: list = []
+    shape: dict = {}  # lark's rule -> (lhs, length)
+    for lhs, rhs in dict.fromkeys(bnf.productions):  # (a production written twice is one rule)
+        symbols = [Terminal(f"t{~s}") if s < 0 else NonTerminal(f"n{s}") for s in rhs]
+        rule = Rule(NonTerminal(f"n{lhs}"), symbols, options=RuleOptions())
+        rules.append(rule)
+        shape[rule] = (lhs, len(rhs))
+    start = f"n{bnf.start}"
+    analyzer = LALR_Analyzer(ParserConf(rules, None, [start]), debug=True, strict=True)  # (debug: states keep their items)
+    try:
+        analyzer.compute_lalr()
+    except GrammarError:
+        return None  # a shift/reduce or reduce/reduce conflict: not LALR(1)
+    end = bnf.n_terminals
+    table = analyzer.parse_table
+    number = {items: k for k, items in enumerate(table.states)}
+    shifts: list[dict[int, int]] = [{} for _ in number]
+    gotos: list[dict[int, int]] = [{} for _ in number]
+    reduces: list[list[tuple[int, int, int]]] = [[] for _ in number]
+    for items, actions in table.states.items():
+        state = number[items]
+        by_rule: dict = {}
+        for name, (action, arg) in actions.items():
+            if name[0] == "n":
+                gotos[state][int(name[1:])] = number[arg]
+                continue
+            index = end if name == "$END" else int(name[1:])
+            if action is Shift:
+                shifts[state][index] = number[arg]
+            else:
+                by_rule[arg] = by_rule.get(arg, 0) | 1 << index
+        reduces[state] = [(bits, *shape[rule]) for rule, bits in by_rule.items()]
+    runs = [_collapsible(items, shape) for items in table.states]
+    return LRTable(shifts, gotos, reduces, runs, number[table.start_states[start]], number[table.end_states[start]], end, ignore_bits)
+
+
+def _collapsible(items, shape: dict) -> bool:
+    """Whether a stack with this state on top of the same state behaves as the stack with
+    it once: every item with its dot past the start is ``X: a . X`` (a right-recursive
+    prefix, ``factor: "-" factor``, pushed again by each ``a``). A reduction that pops the
+    upper copy lands in the same state under the same lookahead, so it reduces again and
+    pops the lower one too: a run of ``-`` is one stack, however long."""
+    kernel = [item for item in items if item.index > 0]
+    if not kernel:
+        return False
+    for item in kernel:
+        lhs, length = shape.get(item.rule, (None, 0))
+        rhs = item.rule.expansion
+        if item.index != 1 or length != 2 or not rhs[0].is_term or rhs[1] != item.rule.origin:
+            return False
+    return len({item.rule.expansion[0] for item in kernel}) == 1
+
+
+class LRTable:
+    """Per LR state: ``shifts`` (terminal -> state), ``gotos`` (nonterminal -> state) and
+    ``reduces`` (lookahead bitset, left-hand side, length of the right-hand side), ``runs``
+    (whether a run of the state is one, see :func:`_collapsible`); terminal
+    ``end`` stands for the end of input, which state ``accept`` (the start symbol read from
+    the start state) takes.
+
+    Reductions run on *virtual* stacks, a state over a node (``(state, below)``): only the
+    stack that shifts becomes a node, so a step through a chain of precedence levels builds
+    one or two objects, not one per level."""
+
+    def __init__(
+        self, shifts: list[dict[int, int]], gotos: list[dict[int, int]], reduces: list[list[tuple[int, int, int]]],
+        runs: list[bool], start: int, accept: int, end: int, ignore_bits: int,
+    ) -> None:
+        self.shifts = shifts
+        self.gotos = gotos
+        self.reduces = reduces
+        self.runs = runs  # see _collapsible
+        self.shift_bits = [sum(1 << t for t in row) for row in shifts]
+        self.shift_bits[accept] |= 1 << end
+        self.start = start
+        self.end = end
+        self.terminal_bits = (1 << end) - 1
+        self.ignore_bits = ignore_bits
+        self.nodes: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._over_root: dict[int, int] = {}  # viable terminals of one-state stacks
+
+    @property
+    def n_states(self) -> int:
+        return len(self.shifts)
+
+    def root(self) -> "LRNode":
+        return self.push(None, self.start)
+
+    def push(self, below: "LRNode | None", state: int) -> "LRNode":
+        """The (interned) stack ``below`` with ``state`` on top (``below`` itself for a
+        state that runs, see :func:`_collapsible`)."""
+        if below is not None and below.state == state and self.runs[state]:
+            return below
+        key = (state, below)
+        node = self.nodes.get(key)
+        if node is None:
+            node = LRNode(self, state, below)
+            self.nodes[key] = node  # (before its terminals: an empty reduction there pushes it again)
+            bits = self.viable(state, below)
+            node.accepting = bool(bits >> self.end & 1)
+            node.scannable = bits & self.terminal_bits
+            node.allowed = node.scannable | self.ignore_bits
+        return node
+
+    def reduce(self, state: int, below: "LRNode | None", lhs: int, length: int) -> "tuple[int, LRNode | None]":
+        """The virtual stack after reducing ``length`` symbols on top of ``(state, below)``
+        to ``lhs``."""
+        if length == 0:
+            base = self.push(below, state)
+        else:
+            base = below
+            for _ in range(length - 1):
+                base = base.below
+        top = self.gotos[base.state][lhs]
+        if base.state == top and self.runs[top]:
+            return top, base.below
+        return top, base
+
+    def viable(self, state: int, below: "LRNode | None") -> int:
+        """The terminals (end of input included) that the stack ``(state, below)`` shifts
+        after its reductions; kept per stack on the node below."""
+        memo = self._over_root if below is None else below.over
+        bits = memo.get(state)
+        if bits is None:
+            bits = self.shift_bits[state]
+            for lookahead, lhs, length in self.reduces[state]:
+                bits |= lookahead & self.viable(*self.reduce(state, below, lhs, length))
+            memo[state] = bits
+        return bits
+
+
+class LRNode:
+    """One parse stack (see the module docstring)."""
+
+    __slots__ = ("table", "state", "below", "over", "children", "index", "scannable", "allowed", "accepting", "__weakref__")
+
+    def __init__(self, table: LRTable, state: int, below: "LRNode | None") -> None:
+        self.table = table
+        self.state = state
+        self.below = below
+        self.over: dict[int, int] = {}  # see LRTable.viable
+        self.children: dict[int, LRNode | None] = {}
+        self.index = -1
+        self.accepting = False  # (set by LRTable.push)
+        self.scannable = self.allowed = 0
+
+    def scan(self, terminal: int) -> "LRNode | None":
+        """The stack after ``terminal``, or None if the grammar does not allow it here."""
+        try:
+            return self.children[terminal]
+        except KeyError:
+            pass
+        nxt = None
+        if self.scannable >> terminal & 1:
+            table = self.table
+            state, below = self.state, self.below
+            while nxt is None:
+                shifted = table.shifts[state].get(terminal)
+                if shifted is not None:
+                    nxt = table.push(table.push(below, state), shifted)
+                    break
+                for lookahead, lhs, length in table.reduces[state]:
+                    if lookahead >> terminal & 1:
+                        state, below = table.reduce(state, below, lhs, length)
+                        break
+        self.children[terminal] = nxt
+        return nxt
+
+    def __repr__(self) -> str:
+        return f"LRNode(state={self.state}, accepting={self.accepting}, scannable={bin(self.scannable)})"
