@@ -377,7 +377,28 @@ def test_prefix_operator_runs_stay_one_parse_node_and_agree_with_lark(parser):
                 assert accepts(constraint, data) == lark_accepts(reference, data), data
 
 
+INDIRECT_RUNS = 'start: f ";" | "(" f ")" | "<" f "+" f | f "*" "*"\nf: u | ATOM | "[" f "]"\nu: "-" f\nATOM: /[a-z]+/\n'
+
+
+def test_indirect_prefix_runs_stay_one_stack_and_agree_with_lark():
+    """``u: "-" f`` with ``f: u``: a run of ``-`` pushes one LR state again and again, and
+    completing ``f`` above it reduces ``u`` and then ``f`` back to where the next ``-``
+    completes; the run is one stack however long, and the matcher agrees with lark on runs
+    in every context."""
+    constraint = compile_grammar(INDIRECT_RUNS, BYTES)
+    assert constraint.parser_kind == "lalr"
+    reference = lark.Lark(INDIRECT_RUNS, parser="earley", lexer="dynamic_complete")
+    opened = constraint.advance_bytes(constraint.initial_state, b"(")
+    assert constraint.advance_bytes(opened, b"--") == constraint.advance_bytes(opened, b"-" * 50)
+    for context in (b"", b"(", b"[", b"<", b"<x+", b"(-[", b"<[-x]+"):
+        for run in (b"-", b"--", b"-" * 7, b"-[-", b"--[--"):
+            for tail in (b"x", b"x;", b"x)", b"x]", b"x]]", b"x*;", b"x*)", b"x**", b"x]**", b"x+x", b"x]+-y", b"x]);"):
+                data = context + run + tail
+                assert accepts(constraint, data) == lark_accepts(reference, data), data
+
+
 RUN_GRAMMARS = {
+    "indirect_prefix_runs": INDIRECT_RUNS,
     "text_runs": 'start: "<" (TEXT | TAG)+ (TEXT | TAG)+ ">"\nTEXT: /[a-z ]+/\nTAG: "<" /[a-z]+/ ">"\n',
     "shared_prefixes": 'start: (WORD | HEX)+ "."\nWORD: /[a-z]+/\nHEX: /[0-9a-f]+h/\n',
     "ignored_between": 'start: item+ ";"\nitem: WORD | "(" WORD ")"\nWORD: /[a-z]+/\n%ignore " "\n',

@@ -32,12 +32,12 @@ def lalr_table(bnf: Bnf, ignore_bits: int = 0) -> "LRTable | None":
     from lark.parsers.lalr_analysis import LALR_Analyzer, Shift
 
     rules: list = []
-    shape: dict = {}  # lark's rule -> (lhs, length)
+    shape: dict = {}  # lark's rule -> (lhs, right-hand side)
     for lhs, rhs in dict.fromkeys(bnf.productions):  # (a production written twice is one rule)
         symbols = [Terminal(f"t{~s}") if s < 0 else NonTerminal(f"n{s}") for s in rhs]
         rule = Rule(NonTerminal(f"n{lhs}"), symbols, options=RuleOptions())
         rules.append(rule)
-        shape[rule] = (lhs, len(rhs))
+        shape[rule] = (lhs, rhs)
     start = f"n{bnf.start}"
     analyzer = LALR_Analyzer(ParserConf(rules, None, [start]), debug=True, strict=True)  # (debug: states keep their items)
     try:
@@ -62,26 +62,47 @@ def lalr_table(bnf: Bnf, ignore_bits: int = 0) -> "LRTable | None":
                 shifts[state][index] = number[arg]
             else:
                 by_rule[arg] = by_rule.get(arg, 0) | 1 << index
-        reduces[state] = [(bits, *shape[rule]) for rule, bits in by_rule.items()]
-    runs = [_collapsible(items, shape) for items in table.states]
+        reduces[state] = [(bits, shape[rule][0], len(shape[rule][1])) for rule, bits in by_rule.items()]
+    runs = [
+        _collapsible([(*shape[item.rule], item.index) for item in items if item.index > 0 and item.rule in shape], gotos[k], reduces)
+        for k, items in enumerate(table.states)
+    ]
     return LRTable(shifts, gotos, reduces, runs, number[table.start_states[start]], number[table.end_states[start]], end, ignore_bits)
 
 
-def _collapsible(items, shape: dict) -> bool:
+def _collapsible(kernel: list[tuple[int, tuple[int, ...], int]], gotos: dict[int, int], reduces: list) -> bool:
     """Whether a stack with this state on top of the same state behaves as the stack with
-    it once: every item with its dot past the start is ``X: a . X`` (a right-recursive
-    prefix, ``factor: "-" factor``, pushed again by each ``a``). A reduction that pops the
-    upper copy lands in the same state under the same lookahead, so it reduces again and
-    pops the lower one too: a run of ``-`` is one stack, however long."""
-    kernel = [item for item in items if item.index > 0]
-    if not kernel:
+    it once. ``kernel``: the state's items with the dot past the start, as (left-hand side,
+    right-hand side, dot); ``gotos``: the state's; ``reduces``: every state's.
+
+    It does when every such item is ``X: a . Y`` for one terminal ``a`` (a prefix operator,
+    pushed again by each ``a``) and completing ``Y`` above the upper copy leads back to
+    where the lower copy's ``Y`` completes: either ``Y`` is ``X`` (``factor: "-" factor``),
+    or the state after ``X`` reduces ``Y: X`` on every lookahead on which the state after
+    ``Y`` reduces ``X: a Y`` (``unary: "-" factor``, ``factor: unary``). The reduction that
+    pops the upper copy then leads, under the same lookahead, to the same reduction popping
+    the lower one, so a run of ``a`` is one stack however long."""
+    if not kernel or len({rhs[0] for _, rhs, _ in kernel}) != 1:
         return False
-    for item in kernel:
-        lhs, length = shape.get(item.rule, (None, 0))
-        rhs = item.rule.expansion
-        if item.index != 1 or length != 2 or not rhs[0].is_term or rhs[1] != item.rule.origin:
+    for lhs, rhs, dot in kernel:
+        if dot != 1 or len(rhs) != 2 or rhs[0] >= 0 or rhs[1] < 0:
             return False
-    return len({item.rule.expansion[0] for item in kernel}) == 1
+        y = rhs[1]
+        after_y = gotos.get(y)
+        if after_y is None:
+            return False
+        closing = 0
+        for bits, reduced, length in reduces[after_y]:
+            if reduced == lhs and length == 2:
+                closing |= bits
+        if y == lhs:
+            continue
+        after_x = gotos.get(lhs)
+        if after_x is None:
+            return False
+        if not any(reduced == y and length == 1 and not closing & ~bits for bits, reduced, length in reduces[after_x]):
+            return False
+    return True
 
 
 class LRTable:
