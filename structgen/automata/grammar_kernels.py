@@ -524,16 +524,16 @@ def _child(child: np.ndarray, p: int, t: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _simulated(child, live, allowed, ignored, aid, begun, c, p, requests, n_req, ask) -> tuple[bool, int]:
+def _simulated(child, live, allowed, ignored, aid, begun, c, p, vp, requests, n_req, ask) -> tuple[bool, int]:
     """Whether a lexeme begun (lexer state ``begun``) under parser node ``c`` reads nothing
-    that the same lexeme under node ``p`` does not: the terminals it may become are allowed
-    under ``p``, none is ignored, and each leads both nodes to the same child. A boundary
+    that the same lexeme under node ``p`` does not, where ``p``'s lexeme walk ran under view
+    ``vp`` (its terminals, or those of them live in the walk's first state): the terminals
+    it may become are allowed under ``vp``, none is ignored, and each leads both nodes to the same child. A boundary
     into ``c`` at a trie node where the lexeme walk under ``p`` holds that lexer state then
     adds no token (a run ``TEXT TEXT`` after ``TEXT``). A child not computed yet makes the
     answer False; with ``ask``, each such child is written to ``requests`` (from row
     ``n_req`` on, while room is left). Returns (answer, rows of ``requests`` now used)."""
     vc = aid[c]
-    vp = aid[p]
     for w in range(live.shape[1]):
         may = live[begun, w] & allowed[vc, w]
         if may & ~allowed[vp, w] or may & ignored[vc, w]:
@@ -578,6 +578,7 @@ def boundary_walk(
     slot2: np.ndarray,
     slot3: np.ndarray,
     p: int,
+    walk_view: int,
     only: np.ndarray,
     transitions: np.ndarray,
     aid: np.ndarray,
@@ -646,12 +647,12 @@ def boundary_walk(
         seed_q[k] = q3
         seed_p[k] = c
         n_covered = starts[k + 1] - starts[k] - uncovered[k]
-        simulated = c == p
+        simulated = c == p and aid[p] == walk_view  # (a walk under fewer terminals merges states p tells apart)
         if not simulated and n_covered > 0:
             # children it lacks are worth another round for many seeds only
             asked = n_req
             simulated, n_req = _simulated(
-                child, live, allowed, ignored, aid, transitions[0, b], c, p, requests, n_req, n_covered >= 64 and not check_gaps
+                child, live, allowed, ignored, aid, transitions[0, b], c, p, walk_view, requests, n_req, n_covered >= 64 and not check_gaps
             )
             if n_req > asked:
                 status = NEEDS_CHILDREN
@@ -816,7 +817,7 @@ def warm_up() -> None:
         child[0, 0] = first_child
         boundary_walk(
             keys, starts, nodes, uncovered, groups, in_order, subtree_gaps(trie.node_token, np.zeros(1, dtype=np.uint32)),
-            np.full(2, -1, dtype=np.int32), *[np.zeros(0, dtype=np.int32)] * LOOP_SLOTS, 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
+            np.full(2, -1, dtype=np.int32), *[np.zeros(0, dtype=np.int32)] * LOOP_SLOTS, 0, 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
             follow_ok, child,
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
         )  # fmt: skip

@@ -74,6 +74,7 @@ class LexemePart:
     groups: np.ndarray
     in_order: np.ndarray
     gaps: np.ndarray  # see grammar_kernels.subtree_gaps; empty for parts with few boundaries
+    view: int  # the lexer view the walk ran under
 
 
 class GrammarConstraint(Constraint):
@@ -354,7 +355,16 @@ class GrammarConstraint(Constraint):
     def _lexeme_part(self, q: int, allowed: int) -> "LexemePart | None":
         """The lexeme part of configurations in lexer state ``q`` under a parser node that
         allows ``allowed`` (None when the walk meets too many lexer states at once); the
-        same for every state of ``q``'s horizon class."""
+        same for every state of ``q``'s horizon class.
+
+        Inside a lexeme that no ignored terminal can end, only the terminals still live in
+        ``q`` count (live sets only shrink along the lexer's transitions, and a lexeme
+        begins again only after an ignored one): a name read under one set of allowed
+        terminals walks as under any other that allows the same of its live ones, and from
+        any state that behaves alike under those (a name's states after different letters)."""
+        if q != 0 and not self._live[q] & self._ignore:
+            allowed &= self._live[q]
+            q = self._views.rep(allowed, q)
         key = (self._horizon[q], allowed)
         part = self._lexeme_parts.get(key)
         if part is not None:
@@ -401,7 +411,7 @@ class GrammarConstraint(Constraint):
         if r >= GAPS_FROM_RECORDS:  # (names that could also read as keywords: most boundaries add nothing)
             gaps = gk.subtree_gaps(trie.node_token, words)
             r = gk.drop_covered_records(self._records, r, gaps, trie.subtree_end)
-        part = LexemePart(words, *gk.bucket_records(self._records, r, max(1, self.bnf.n_terminals), trie.byte), gaps)
+        part = LexemePart(words, *gk.bucket_records(self._records, r, max(1, self.bnf.n_terminals), trie.byte), gaps, v)
         self._lexeme_parts[key] = part
         if len(self._lexeme_parts) > LEXEME_CACHE_SIZE:
             self._lexeme_parts.popitem(last=False)
@@ -491,7 +501,7 @@ class GrammarConstraint(Constraint):
             self._reserve(self._spare_rows)
             status, marks.count, n_req = gk.boundary_walk(
                 part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.gaps,
-                self._loop_slot, *self._slot_outside, *[NO_COUNTS] * (gk.LOOP_SLOTS - len(self._slot_outside)), p, only, self._trans, self._aid,
+                self._loop_slot, *self._slot_outside, *[NO_COUNTS] * (gk.LOOP_SLOTS - len(self._slot_outside)), p, part.view, only, self._trans, self._aid,
                 *self._lexer_rows(), self._follow_ok, self._child, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests,
             )  # fmt: skip
