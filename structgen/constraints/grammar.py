@@ -417,6 +417,20 @@ class GrammarConstraint(Constraint):
             self._lexeme_parts.popitem(last=False)
         return part
 
+    def build_loop_slices(self) -> None:
+        """Builds now the closed slices of the lexer states where walks land and loop (a
+        string's or a comment's body, a name's tail): otherwise the first request to read
+        such a lexeme walks the whole trie (milliseconds at 131k tokens) and only a later
+        one finds the slice. Slices are kept per tokenizer, so grammars share them."""
+        for q in range(1, self.lexer.n_states):
+            if q not in self._landings:
+                self._landings[q] = landing_state(self._trans, q)
+        for r in sorted(set(self._landings.values()) - {-1}):
+            if r not in self._closed_slices:
+                found = closed_slice(self.vocab.trie, self._trans, r, self._n_words, eager=True, lexer=True)
+                if found is not None:
+                    self._closed_slices[r] = found
+
     def _landing_slice(self, q: int, allowed: int) -> "tuple[int, TokenSlice | None]":
         """The landing state of walks from ``q`` and its closed slice (see
         :func:`structgen.automata.token_slices.landing_slice`), or (-1, None) when it is not
