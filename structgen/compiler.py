@@ -49,7 +49,7 @@ def compile_ir(
     max_nfa_states: int | None = None,
     string_body: np.ndarray | None = None,
     lalr: bool = True,
-    eager_slices: bool = True,
+    prebuild: bool = True,
 ) -> Constraint:
     """Compiles the grammar IR for ``vocab``; ``parser`` is lark's parser for parse trees.
     ``share_masks`` / ``merge_views``: whether states that behave alike share masks (regular
@@ -62,9 +62,9 @@ def compile_ir(
     ``string_body``: the transitions of a JSON string body, in whose shadow counted strings
     are walked (see :class:`structgen.automata.token_slices.StringShadow`). ``lalr``: whether
     a context-free result parses with LALR(1) tables where the grammar has them (see
-    :mod:`structgen.automata.lr`), else with the Earley parser. ``eager_slices``: whether a
-    context-free result builds the token slices of its lexer's loops now (see
-    :meth:`GrammarConstraint.build_loop_slices`) rather than on requests."""
+    :mod:`structgen.automata.lr`), else with the Earley parser. ``prebuild``: whether a
+    context-free result builds now what requests would build on first use (see
+    :meth:`GrammarConstraint.prebuild`), within what is left of ``timeout_s``."""
     started = time.monotonic()
     expr = regular_expr(grammar)
     if expr is not None and parser is None:
@@ -84,8 +84,8 @@ def compile_ir(
         bnf, lexer, vocab, description=f"grammar {grammar.source}", parser=parser, merge_views=merge_views, shadow=string_body,
         lalr=lalr,
     )
-    if eager_slices:
-        constraint.build_loop_slices()
+    if prebuild:
+        constraint.prebuild(deadline=started + timeout_s)
     if eager_masks:
         constraint.mask_words(constraint.initial_state)
     return constraint
@@ -125,7 +125,7 @@ def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabula
     budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
     budget.setdefault("merge_views", False)  # many sets of allowed terminals, each met a few times
     budget.setdefault("lalr", False)  # (tables for hundreds of rules cost more than a request's Earley steps)
-    budget.setdefault("eager_slices", False)  # (the string body's are built above; keys loop on few bytes)
+    budget.setdefault("prebuild", False)  # (the string body's slices are built above; keys loop on few bytes)
     body = _string_body_table()
     budget.setdefault("string_body", body)  # counted strings are walked in its shadow
     started = time.monotonic()

@@ -20,6 +20,7 @@ a table the kernel reads). Whole masks are cached per state as well, so a state 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
 
 MASK_CACHE_SIZE = 4096
+PREBUILT_PARTS = 32  # lexeme parts built at compile time at most (see GrammarConstraint.prebuild)
 LEXEME_CACHE_SIZE = 1024
 MAX_CONFIGS = 64
 MAX_TABLE_NODES = 1 << 18
@@ -97,6 +99,7 @@ class GrammarConstraint(Constraint):
         table = lalr_table(bnf, self.earley.ignore_bits) if lalr else None
         self._root = self.earley.root() if table is None else table.root()
         self.parser_kind = "earley" if table is None else "lalr"
+        self._lr = table
         self._initial: State = frozenset({(0, self._root)})
         self._trans = lexer.transitions
         self._live = words_to_ints(lexer.live)
@@ -417,11 +420,33 @@ class GrammarConstraint(Constraint):
             self._lexeme_parts.popitem(last=False)
         return part
 
-    def build_loop_slices(self) -> None:
-        """Builds now the closed slices of the lexer states where walks land and loop (a
-        string's or a comment's body, a name's tail): otherwise the first request to read
-        such a lexeme walks the whole trie (milliseconds at 131k tokens) and only a later
-        one finds the slice. Slices are kept per tokenizer, so grammars share them."""
+    def prebuild(self, deadline: float, max_parts: int = PREBUILT_PARTS) -> None:
+        """Builds now what the first requests would otherwise build (each a walk of the
+        whole trie, milliseconds at 131k tokens), while ``time.monotonic()`` is before
+        ``deadline``: the closed slices of the lexer states where walks land and loop (a
+        string's or a comment's body, a name's tail; kept per tokenizer, so grammars share
+        them), then, with LR tables, the lexeme parts with no lexeme open under the
+        terminals of each LR state that only shifts (its allowed set whatever the stack
+        below: the positions after an opening bracket or a keyword), then under all the
+        terminals each other state acts on (its allowed set where the stack below refuses
+        none of its reductions' lookaheads), at most ``max_parts``."""
+        self._build_loop_slices()
+        if self._lr is None:
+            return
+        table = self._lr
+        shifting = [s for s in range(table.n_states) if not table.reduces[s]]
+        reducing = [s for s in range(table.n_states) if table.reduces[s]]
+        wanted = dict.fromkeys(table.shift_bits[s] & table.terminal_bits | table.ignore_bits for s in shifting)
+        for s in reducing:  # (then every terminal the state acts on: its allowed set wherever none is refused below)
+            acts = table.shift_bits[s] | sum(bits for bits, _, _ in table.reduces[s])
+            wanted.setdefault(acts & table.terminal_bits | table.ignore_bits)
+        for allowed in list(wanted)[:max_parts]:
+            if time.monotonic() > deadline:
+                break
+            self._lexeme_part(0, allowed)
+
+    def _build_loop_slices(self) -> None:
+        """The closed slices of the lexer states where walks land and loop (see :meth:`prebuild`)."""
         for q in range(1, self.lexer.n_states):
             if q not in self._landings:
                 self._landings[q] = landing_state(self._trans, q)
