@@ -39,11 +39,13 @@ def lalr_table(bnf: Bnf, ignore_bits: int = 0) -> "LRTable | None":
         rules.append(rule)
         shape[rule] = (lhs, rhs)
     start = f"n{bnf.start}"
-    analyzer = LALR_Analyzer(ParserConf(rules, None, [start]), debug=True, strict=True)  # (debug: states keep their items)
     try:
+        analyzer = LALR_Analyzer(ParserConf(rules, None, [start]), debug=True, strict=True)  # (debug: states keep their items)
         analyzer.compute_lalr()
     except GrammarError:
         return None  # a shift/reduce or reduce/reduce conflict: not LALR(1)
+    except TypeError:
+        return None  # a lark without strict mode (it would resolve conflicts silently)
     end = bnf.n_terminals
     table = analyzer.parse_table
     number = {items: k for k, items in enumerate(table.states)}
