@@ -66,7 +66,7 @@ def lalr_table(bnf: Bnf, ignore_bits: int = 0) -> "LRTable | None":
                 by_rule[arg] = by_rule.get(arg, 0) | 1 << index
         reduces[state] = [(bits, shape[rule][0], len(shape[rule][1])) for rule, bits in by_rule.items()]
     runs = [
-        _collapsible([(*shape[item.rule], item.index) for item in items if item.index > 0 and item.rule in shape], gotos[k], reduces)
+        _collapsible([(*shape.get(item.rule, (-1, ())), item.index) for item in items if item.index > 0], gotos[k], reduces)
         for k, items in enumerate(table.states)
     ]
     return LRTable(shifts, gotos, reduces, runs, number[table.start_states[start]], number[table.end_states[start]], end, ignore_bits)
@@ -75,7 +75,8 @@ def lalr_table(bnf: Bnf, ignore_bits: int = 0) -> "LRTable | None":
 def _collapsible(kernel: list[tuple[int, tuple[int, ...], int]], gotos: dict[int, int], reduces: list) -> bool:
     """Whether a stack with this state on top of the same state behaves as the stack with
     it once. ``kernel``: the state's items with the dot past the start, as (left-hand side,
-    right-hand side, dot); ``gotos``: the state's; ``reduces``: every state's.
+    right-hand side, dot; the start rule's as (-1, ())); ``gotos``: the state's; ``reduces``:
+    every state's.
 
     It does when every such item is ``X: a . Y`` for one terminal ``a`` (a prefix operator,
     pushed again by each ``a``) and completing ``Y`` above the upper copy leads back to
@@ -84,24 +85,21 @@ def _collapsible(kernel: list[tuple[int, tuple[int, ...], int]], gotos: dict[int
     ``Y`` reduces ``X: a Y`` (``unary: "-" factor``, ``factor: unary``). The reduction that
     pops the upper copy then leads, under the same lookahead, to the same reduction popping
     the lower one, so a run of ``a`` is one stack however long."""
-    if not kernel or len({rhs[0] for _, rhs, _ in kernel}) != 1:
+    if not kernel or any(dot != 1 or len(rhs) != 2 or rhs[0] >= 0 or rhs[1] < 0 for _, rhs, dot in kernel):
         return False
-    for lhs, rhs, dot in kernel:
-        if dot != 1 or len(rhs) != 2 or rhs[0] >= 0 or rhs[1] < 0:
-            return False
+    if len({rhs[0] for _, rhs, _ in kernel}) != 1:
+        return False
+    for lhs, rhs, _ in kernel:
         y = rhs[1]
-        after_y = gotos.get(y)
-        if after_y is None:
+        if y == lhs:
+            continue
+        after_y, after_x = gotos.get(y), gotos.get(lhs)
+        if after_y is None or after_x is None:
             return False
         closing = 0
         for bits, reduced, length in reduces[after_y]:
             if reduced == lhs and length == 2:
                 closing |= bits
-        if y == lhs:
-            continue
-        after_x = gotos.get(lhs)
-        if after_x is None:
-            return False
         if not any(reduced == y and length == 1 and not closing & ~bits for bits, reduced, length in reduces[after_x]):
             return False
     return True
@@ -145,7 +143,7 @@ class LRTable:
     def push(self, below: "LRNode | None", state: int) -> "LRNode":
         """The (interned) stack ``below`` with ``state`` on top (``below`` itself for a
         state that runs, see :func:`_collapsible`)."""
-        if below is not None and below.state == state and self.runs[state]:
+        if self._runs_onto(below, state):
             return below
         key = (state, below)
         node = self.nodes.get(key)
@@ -168,9 +166,11 @@ class LRTable:
             for _ in range(length - 1):
                 base = base.below
         top = self.gotos[base.state][lhs]
-        if base.state == top and self.runs[top]:
-            return top, base.below
-        return top, base
+        return (top, base.below) if self._runs_onto(base, top) else (top, base)
+
+    def _runs_onto(self, below: "LRNode | None", state: int) -> bool:
+        """Whether ``state`` pushed on ``below`` is ``below`` itself (see :func:`_collapsible`)."""
+        return below is not None and below.state == state and self.runs[state]
 
     def viable(self, state: int, below: "LRNode | None") -> int:
         """The terminals (end of input included) that the stack ``(state, below)`` shifts

@@ -98,7 +98,6 @@ class GrammarConstraint(Constraint):
         self.earley = EarleyGrammar(bnf)
         table = lalr_table(bnf, self.earley.ignore_bits) if lalr else None
         self._root = self.earley.root() if table is None else table.root()
-        self.parser_kind = "earley" if table is None else "lalr"
         self._lr = table
         self._initial: State = frozenset({(0, self._root)})
         self._trans = lexer.transitions
@@ -129,6 +128,11 @@ class GrammarConstraint(Constraint):
         self._records = np.zeros((vocab.trie.n_nodes, 3), dtype=np.int32)
         self._spare_rows = max(64, min(SPARE_ROWS, SPARE_CELLS // max(1, bnf.n_terminals)))
         self._reset_table()
+
+    @property
+    def parser_kind(self) -> str:
+        """``"lalr"`` or ``"earley"``: which parser the grammar got (see the module docstring)."""
+        return "earley" if self._lr is None else "lalr"
 
     def __repr__(self) -> str:
         return (
@@ -430,51 +434,50 @@ class GrammarConstraint(Constraint):
         below: the positions after an opening bracket or a keyword), then under all the
         terminals each other state acts on (its allowed set where the stack below refuses
         none of its reductions' lookaheads), at most ``max_parts``."""
-        self._build_loop_slices()
+        for landing in sorted({self._landing(q) for q in range(1, self.lexer.n_states)} - {-1}):
+            self._closed_slice(landing, eager=True)
         if self._lr is None:
             return
         table = self._lr
-        shifting = [s for s in range(table.n_states) if not table.reduces[s]]
-        reducing = [s for s in range(table.n_states) if table.reduces[s]]
-        wanted = dict.fromkeys(table.shift_bits[s] & table.terminal_bits | table.ignore_bits for s in shifting)
-        for s in reducing:  # (then every terminal the state acts on: its allowed set wherever none is refused below)
-            acts = table.shift_bits[s] | sum(bits for bits, _, _ in table.reduces[s])
-            wanted.setdefault(acts & table.terminal_bits | table.ignore_bits)
+        # states that only shift first (their allowed set whatever the stack), then the others
+        states = sorted(range(table.n_states), key=lambda s: bool(table.reduces[s]))
+        wanted = dict.fromkeys(
+            (table.shift_bits[s] | sum(bits for bits, _, _ in table.reduces[s])) & table.terminal_bits | table.ignore_bits
+            for s in states
+        )
         for allowed in list(wanted)[:max_parts]:
             if time.monotonic() > deadline:
                 break
             self._lexeme_part(0, allowed)
-
-    def _build_loop_slices(self) -> None:
-        """The closed slices of the lexer states where walks land and loop (see :meth:`prebuild`)."""
-        for q in range(1, self.lexer.n_states):
-            if q not in self._landings:
-                self._landings[q] = landing_state(self._trans, q)
-        for r in sorted(set(self._landings.values()) - {-1}):
-            if r not in self._closed_slices:
-                found = closed_slice(self.vocab.trie, self._trans, r, self._n_words, eager=True, lexer=True)
-                if found is not None:
-                    self._closed_slices[r] = found
 
     def _landing_slice(self, q: int, allowed: int) -> "tuple[int, TokenSlice | None]":
         """The landing state of walks from ``q`` and its closed slice (see
         :func:`structgen.automata.token_slices.landing_slice`), or (-1, None) when it is not
         live under ``allowed`` or has no slice (yet); both kept per state once found (the
         search for either costs as much as a small walk)."""
+        landing = self._landing(q)
+        if landing < 0 or not self._live[landing] & allowed:
+            return -1, None
+        # (built at once for accepting states: a slice costs about one fast walk of the trie, a walk there several)
+        found = self._closed_slice(landing, eager=bool(self._accepting[landing]))
+        return (-1, None) if found is None else (landing, found)
+
+    def _landing(self, q: int) -> int:
+        """The landing state of walks from ``q`` (-1 if none), kept per state."""
         landing = self._landings.get(q)
         if landing is None:
             landing = self._landings[q] = landing_state(self._trans, q)
-        if landing < 0 or not self._live[landing] & allowed:
-            return -1, None
+        return landing
+
+    def _closed_slice(self, landing: int, eager: bool) -> "TokenSlice | None":
+        """The closed slice of state ``landing``, kept once built (see
+        :func:`structgen.automata.token_slices.closed_slice` for ``eager``)."""
         found = self._closed_slices.get(landing)
         if found is None:
-            # (built at once for accepting states: a slice costs about one fast walk of the trie, a walk there several)
-            eager = bool(self._accepting[landing])
             found = closed_slice(self.vocab.trie, self._trans, landing, self._n_words, eager=eager, lexer=True)
-            if found is None:
-                return -1, None
-            self._closed_slices[landing] = found
-        return landing, found
+            if found is not None:
+                self._closed_slices[landing] = found
+        return found
 
     def _chain(self, q: int, allowed: int) -> "tuple[np.ndarray, int, TokenSlice | None, np.ndarray | None]":
         """The chain from ``q`` (see :func:`structgen.automata.token_slices.byte_chain`, kept
