@@ -101,8 +101,8 @@ class ByteDFA:
     ) -> "ByteDFA | None":
         """The minimal DFA of an NFA (every state live), or None when its language is empty."""
         deadline = time.monotonic() + timeout_s
-        transitions, accepting, _ = determinize(nfa, max_states, deadline, what=what)
-        return _trim_and_merge(transitions, accepting)
+        transitions, accepting, subsets = determinize(nfa, max_states, deadline, what=what)
+        return _trim_and_merge(transitions, accepting, live=_live_subsets(nfa, subsets))
 
     @classmethod
     def from_table(cls, transitions: np.ndarray, accepting: np.ndarray) -> "ByteDFA | None":
@@ -172,17 +172,30 @@ def determinize(nfa: ByteNFA, max_states: int, deadline: float, what: str) -> tu
     return transitions, accepting, _Subsets(members, offsets)
 
 
+def _live_subsets(nfa: ByteNFA, subsets: _Subsets) -> np.ndarray:
+    """Which DFA states can reach acceptance: those holding an NFA state that can reach
+    ``nfa.final`` (found on the NFA's few moves, not on the DFA's 256 columns)."""
+    from .subset_kernel import nfa_co_reachable, subsets_meeting
+
+    eps_ptr, eps_dst, edge_ptr, _, _, edge_dst = nfa.arrays()
+    finals = np.array([nfa.final], dtype=np.int64)
+    return subsets_meeting(subsets.members, subsets.offsets, nfa_co_reachable(eps_ptr, eps_dst, edge_ptr, edge_dst, finals))
+
+
 MERGE_UP_TO = 256
 
 
-def _trim_and_merge(transitions: np.ndarray, accepting: np.ndarray, any_size: bool = False) -> ByteDFA | None:
+def _trim_and_merge(
+    transitions: np.ndarray, accepting: np.ndarray, any_size: bool = False, live: np.ndarray | None = None
+) -> ByteDFA | None:
     """Trimmed and minimised with the numba kernels (same result as :func:`_trim_and_minimize`
     up to state numbering; state 0 stays initial). Above ``MERGE_UP_TO`` states only with
     ``any_size``: subset DFAs of front-end NFAs (built from minimal parts) stay as they are,
-    products (often far from minimal) are refined."""
+    products (often far from minimal) are refined. ``live``: which states can reach
+    acceptance, when known (else searched on the table)."""
     from .subset_kernel import moore_classes
 
-    dfa = _trim(transitions, accepting)
+    dfa = _trim(transitions, accepting, live)
     if dfa is None or (dfa.n_states > MERGE_UP_TO and not any_size):
         return dfa
     trans = dfa.transitions
@@ -196,11 +209,13 @@ def _trim_and_merge(transitions: np.ndarray, accepting: np.ndarray, any_size: bo
     return ByteDFA(transitions=np.ascontiguousarray(merged, dtype=np.int32), accepting=dfa.accepting[reps].copy())
 
 
-def _trim(transitions: np.ndarray, accepting: np.ndarray) -> ByteDFA | None:
-    """Drops the states that cannot reach acceptance (keeping state 0 initial)."""
+def _trim(transitions: np.ndarray, accepting: np.ndarray, live: np.ndarray | None = None) -> ByteDFA | None:
+    """Drops the states that cannot reach acceptance (``live``, when known; keeping state 0
+    initial)."""
     from .subset_kernel import live_states, quotient_table
 
-    live = live_states(transitions, accepting)
+    if live is None:
+        live = live_states(transitions, accepting)
     if not live[0]:
         return None
     kept = np.flatnonzero(live)

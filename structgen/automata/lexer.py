@@ -17,9 +17,9 @@ import numpy as np
 
 from ..errors import GrammarError, RegexError
 from .byte_dfa import DEAD, DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, determinize, fold_byte_columns, refine
-from .subset_kernel import moore_refine, quotient_table, restricted_representatives, subset_terminals
+from .subset_kernel import moore_refine, nfa_co_reachable, quotient_table, restricted_representatives, subset_terminals
 from ..grammar.ir import Expr
-from .nfa import ByteNFA, grouped
+from .nfa import ByteNFA
 from .expr_nfa import expr_to_nfa
 
 
@@ -122,7 +122,9 @@ def build_lexer(
     union.final = -1
     transitions, _, subsets = determinize(union, max_states, deadline, what="the grammar's lexer")
     words = max(1, (len(patterns) + 63) // 64)
-    live_term = np.where(_co_reachable(union, finals), np.concatenate(owner), -1)
+    eps_ptr, eps_dst, edge_ptr, _, _, edge_dst = union.arrays()
+    co_reachable = nfa_co_reachable(eps_ptr, eps_dst, edge_ptr, edge_dst, np.array(list(finals), dtype=np.int64))
+    live_term = np.where(co_reachable, np.concatenate(owner), -1)
     final_term = np.full(union.n_states, -1, dtype=np.int64)
     for x, t in finals.items():
         final_term[x] = t
@@ -130,26 +132,6 @@ def build_lexer(
         subsets.members, subsets.offsets, live_term, final_term, start, bits_to_words(start_live, words), words
     )
     return _minimize(transitions, live, accepts, len(patterns))
-
-
-def _co_reachable(nfa: ByteNFA, finals: dict[int, int]) -> np.ndarray:
-    """Whether a final state can be reached from each NFA state."""
-    e_src, e_dst, g_src, _, _, g_dst = nfa.coo()
-    src, dst = np.concatenate((e_src, g_src)), np.concatenate((e_dst, g_dst))
-    ptr, order = grouped(dst, nfa.n_states)
-    back = src[order].tolist()  # the moves into each state, by state
-    starts = ptr.tolist()
-    seen = bytearray(nfa.n_states)
-    todo = list(finals)
-    for x in todo:
-        seen[x] = 1
-    while todo:
-        x = todo.pop()
-        for s in back[starts[x] : starts[x + 1]]:
-            if not seen[s]:
-                seen[s] = 1
-                todo.append(s)
-    return np.frombuffer(bytes(seen), dtype=bool)
 
 
 def _signature_classes(live: np.ndarray, accepts: np.ndarray, is_initial: np.ndarray) -> np.ndarray:

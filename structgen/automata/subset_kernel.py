@@ -43,16 +43,20 @@ def _closure(seeds, n_seeds, eps_ptr, eps_dst, stamp, mark, stack, out):
 
 
 @njit(cache=True)
-def _hash(members, size):
-    h = np.uint64(1469598103934665603)
+def _set_hash(members, size):
+    """A hash of the set ``members[:size]`` that ignores their order (a sum of mixed members)."""
+    h = np.uint64(0)
     for k in range(size):
-        h = (h ^ np.uint64(members[k])) * np.uint64(1099511628211)
+        z = np.uint64(members[k]) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        h += z ^ (z >> np.uint64(31))
     return np.int64(h >> np.uint64(1))
 
 
 @njit(cache=True)
 def _sort_small(a, size):
-    """Sorts ``a[:size]`` in place (insertion sort: closures are mostly one or two states)."""
+    """Sorts ``a[:size]`` in place (insertion sort below 16 items)."""
     if size >= 16:
         a[:size].sort()
         return
@@ -66,18 +70,18 @@ def _sort_small(a, size):
 
 
 @njit(cache=True)
-def _find(slots, hashes, offsets, members, subset, size, h):
-    """The DFA state whose NFA subset is ``subset[:size]`` (hash ``h``) in the open-addressing
-    table ``slots``, or -1; and the slot where it is, or where it would go."""
+def _find(slots, hashes, offsets, members, size, h, stamp, mark):
+    """The DFA state whose NFA subset is the set of states stamped ``mark`` (``size`` of
+    them, hash ``h``) in the open-addressing table ``slots``, or -1; and the slot where it
+    is, or where it would go. Comparing against the stamps needs no sorted subsets."""
     mask = len(slots) - 1
     slot = h & mask
     while slots[slot] >= 0:
         c = slots[slot]
         if hashes[c] == h and offsets[c + 1] - offsets[c] == size:
-            base = offsets[c]
             same = True
-            for k in range(size):
-                if members[base + k] != subset[k]:
+            for k in range(offsets[c], offsets[c + 1]):
+                if stamp[members[k]] != mark:
                     same = False
                     break
             if same:
@@ -101,12 +105,15 @@ def _rehashed(hashes, count, n_slots):
 @njit(cache=True)
 def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, start, final, max_states):
     """Returns (transitions int32 (m, 256), accepting bool (m,), flat members, offsets);
-    an empty offsets array when more than ``max_states`` states would be needed.
+    an empty offsets array when more than ``max_states`` states would be needed. A state's
+    members are its NFA subset, in no particular order.
 
     For each DFA state, the bytes are cut into intervals at the bounds of the moves leaving
-    it, and each move's target is put in the bucket of every interval it covers (one pass
-    over the moves); a bucket's closure is the DFA state of those bytes. A bucket of one
-    NFA state, the usual case, reuses that state's DFA state once known."""
+    it (sorted when few, marked over the byte range when many), and each move's target is
+    put in the bucket of every interval it covers; a bucket's closure is the DFA state of
+    those bytes. A bucket of one NFA state, the usual case, reuses that state's DFA state
+    once known. Rows are filled when their state is made: no table-wide fill, no copies
+    while the table grows up to the NFA's size."""
     n = len(eps_ptr) - 1
     stamp = np.zeros(n, dtype=np.int64)
     mark = 0
@@ -114,55 +121,64 @@ def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, 
     stack = np.empty(n, dtype=np.int64)
     seeds = np.empty(max(16, len(edge_dst)), dtype=np.int64)
     members = np.empty(1024, dtype=np.int64)
-    offsets = np.zeros(64, dtype=np.int64)
-    trans = np.full((64, 256), -1, dtype=np.int32)
-    slots = np.full(1024, -1, dtype=np.int64)  # open addressing, at most half full
-    hashes = np.zeros(64, dtype=np.int64)  # each DFA state's subset hash
-    single = np.full(n, -1, dtype=np.int64)  # the DFA state of one NFA state's closure
-
-    # the initial state
+    cap = min(max(64, n + 1), max_states + 1)
+    offsets = np.zeros(cap + 1, dtype=np.int64)
+    trans = np.empty((cap, 256), dtype=np.int32)
+    slots = np.full(1024, -1, dtype=np.int64)
+    hashes = np.zeros(cap, dtype=np.int64)
+    single = np.full(n, -1, dtype=np.int64)
     seeds[0] = start
     mark += 1
     size = _closure(seeds, 1, eps_ptr, eps_dst, stamp, mark, stack, buf)
-    _sort_small(buf, size)
     members[:size] = buf[:size]
     offsets[1] = size
-    hashes[0] = _hash(buf, size)
+    hashes[0] = _set_hash(buf, size)
     slots[hashes[0] & (len(slots) - 1)] = 0
+    trans[0, :] = -1
     count = 1
-    bounds = np.zeros(257, dtype=np.bool_)
-    interval_of = np.empty(256, dtype=np.int64)
-    iv_start = np.empty(257, dtype=np.int64)
-    iv_count = np.zeros(257, dtype=np.int64)
-    iv_fill = np.zeros(257, dtype=np.int64)
+    n_edges = len(edge_dst)
+    points = np.empty(2 * n_edges + 2, dtype=np.int64)
+    index_of = np.zeros(258, dtype=np.int64)
+    bounds = np.zeros(258, dtype=np.bool_)
+    iv_count = np.zeros(2 * n_edges + 2, dtype=np.int64)
+    iv_fill = np.zeros(2 * n_edges + 2, dtype=np.int64)
     i = 0
     while i < count:
         lo_m, hi_m = offsets[i], offsets[i + 1]
-        bounds[:] = False
-        any_move = False
+        n_pts = 0
         for k in range(lo_m, hi_m):
             s = members[k]
             for j in range(edge_ptr[s], edge_ptr[s + 1]):
-                bounds[edge_lo[j]] = True
-                bounds[edge_hi[j] + 1] = True
-                any_move = True
-        if not any_move:
+                points[n_pts] = edge_lo[j]
+                points[n_pts + 1] = edge_hi[j] + 1
+                n_pts += 2
+        if n_pts == 0:
             i += 1
             continue
-        n_iv = 0
-        for a in range(256):
-            if a == 0 or bounds[a]:
-                iv_start[n_iv] = a
-                iv_count[n_iv] = 0
-                n_iv += 1
-            interval_of[a] = n_iv - 1
-        iv_start[n_iv] = 256
-        # the targets of each interval, bucketed: count, then fill
+        n_iv = 0  # distinct points; interval v is [points[v], points[v + 1])
+        if n_pts <= 48:
+            _sort_small(points, n_pts)
+            for k in range(n_pts):
+                if k == 0 or points[k] != points[k - 1]:
+                    points[n_iv] = points[k]
+                    index_of[points[k]] = n_iv
+                    iv_count[n_iv] = 0
+                    n_iv += 1
+        else:  # many moves: mark the bounds over the byte range instead of sorting them
+            for k in range(n_pts):
+                bounds[points[k]] = True
+            for a in range(257):
+                if bounds[a]:
+                    bounds[a] = False
+                    points[n_iv] = a
+                    index_of[a] = n_iv
+                    iv_count[n_iv] = 0
+                    n_iv += 1
         total = 0
         for k in range(lo_m, hi_m):
             s = members[k]
             for j in range(edge_ptr[s], edge_ptr[s + 1]):
-                for v in range(interval_of[edge_lo[j]], interval_of[edge_hi[j]] + 1):
+                for v in range(index_of[edge_lo[j]], index_of[edge_hi[j] + 1]):
                     iv_count[v] += 1
                     total += 1
         if total > len(seeds):
@@ -174,10 +190,10 @@ def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, 
         for k in range(lo_m, hi_m):
             s = members[k]
             for j in range(edge_ptr[s], edge_ptr[s + 1]):
-                for v in range(interval_of[edge_lo[j]], interval_of[edge_hi[j]] + 1):
+                for v in range(index_of[edge_lo[j]], index_of[edge_hi[j] + 1]):
                     seeds[iv_fill[v]] = edge_dst[j]
                     iv_fill[v] += 1
-        for v in range(n_iv):
+        for v in range(n_iv - 1):
             n_seeds = iv_count[v]
             if n_seeds == 0:
                 continue
@@ -188,9 +204,8 @@ def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, 
             if target < 0:
                 mark += 1
                 size = _closure(seeds[first : first + n_seeds], n_seeds, eps_ptr, eps_dst, stamp, mark, stack, buf)
-                _sort_small(buf, size)
-                h = _hash(buf, size)
-                target, slot = _find(slots, hashes, offsets, members, buf, size, h)
+                h = _set_hash(buf, size)
+                target, slot = _find(slots, hashes, offsets, members, size, h, stamp, mark)
                 if target < 0:
                     if count >= max_states:
                         return trans[:0], np.zeros(0, dtype=np.bool_), members[:0], offsets[:0]
@@ -198,8 +213,12 @@ def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, 
                     count += 1
                     if count + 1 > len(offsets):
                         offsets = np.concatenate((offsets, np.zeros(len(offsets), dtype=np.int64)))
+                    if count > len(hashes):
                         hashes = np.concatenate((hashes, np.zeros(len(hashes), dtype=np.int64)))
-                        trans = np.concatenate((trans, np.full((len(trans), 256), -1, dtype=np.int32)))
+                        grown = np.empty((2 * len(trans), 256), dtype=np.int32)
+                        grown[: len(trans)] = trans
+                        trans = grown
+                    trans[target, :] = -1
                     end = offsets[target] + size
                     while end > len(members):
                         members = np.concatenate((members, np.empty(len(members), dtype=np.int64)))
@@ -211,7 +230,7 @@ def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, 
                         slots = _rehashed(hashes, count, 2 * len(slots))
                 if n_seeds == 1:
                     single[seeds[first]] = target
-            for x in range(iv_start[v], iv_start[v + 1]):
+            for x in range(points[v], points[v + 1]):
                 trans[i, x] = target
         i += 1
     accepting = np.zeros(count, dtype=np.bool_)
@@ -220,7 +239,65 @@ def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, 
             if members[k] == final:
                 accepting[q] = True
                 break
-    return trans[:count], accepting, members[: offsets[count]], offsets[: count + 1]
+    out = trans[:count]
+    if 2 * count < len(trans):
+        out = out.copy()
+    return out, accepting, members[: offsets[count]], offsets[: count + 1]
+
+
+@njit(cache=True)
+def nfa_co_reachable(eps_ptr, eps_dst, edge_ptr, edge_dst, finals):
+    """Whether one of the states ``finals`` can be reached from each NFA state (a search
+    backwards over the CSR moves)."""
+    n = len(eps_ptr) - 1
+    into = np.zeros(n + 1, dtype=np.int64)
+    for j in range(len(eps_dst)):
+        into[eps_dst[j] + 1] += 1
+    for j in range(len(edge_dst)):
+        into[edge_dst[j] + 1] += 1
+    for x in range(n):
+        into[x + 1] += into[x]
+    fill = into[:n].copy()
+    src = np.empty(into[n], dtype=np.int64)
+    for s in range(n):
+        for j in range(eps_ptr[s], eps_ptr[s + 1]):
+            src[fill[eps_dst[j]]] = s
+            fill[eps_dst[j]] += 1
+        for j in range(edge_ptr[s], edge_ptr[s + 1]):
+            src[fill[edge_dst[j]]] = s
+            fill[edge_dst[j]] += 1
+    seen = np.zeros(n, dtype=np.bool_)
+    stack = np.empty(n, dtype=np.int64)
+    top = 0
+    for x in finals:
+        if x >= 0 and not seen[x]:
+            seen[x] = True
+            stack[top] = x
+            top += 1
+    while top > 0:
+        top -= 1
+        x = stack[top]
+        for j in range(into[x], into[x + 1]):
+            s = src[j]
+            if not seen[s]:
+                seen[s] = True
+                stack[top] = s
+                top += 1
+    return seen
+
+
+@njit(cache=True)
+def subsets_meeting(members, offsets, flags):
+    """Per DFA state, whether one of its NFA states (``members[offsets[q]:offsets[q + 1]]``)
+    has its flag set."""
+    n = len(offsets) - 1
+    out = np.zeros(n, dtype=np.bool_)
+    for q in range(n):
+        for k in range(offsets[q], offsets[q + 1]):
+            if flags[members[k]]:
+                out[q] = True
+                break
+    return out
 
 
 @njit(cache=True)
@@ -331,7 +408,9 @@ def repeat_table(step, final, local, top, unbounded):
 
 def warm_up() -> None:
     nfa = ByteNFA.from_moves(2, 0, 1, np.array([[1, 0]]), np.array([[0, 97, 97, 1]]))
-    subset_construction(*nfa.arrays(), 0, 1, 10)
+    arrays = nfa.arrays()
+    _, _, members, offsets = subset_construction(*arrays, 0, 1, 10)
+    subsets_meeting(members, offsets, nfa_co_reachable(arrays[0], arrays[1], arrays[2], arrays[5], np.ones(1, dtype=np.int64)))
     t = np.zeros((1, 256), dtype=np.int32)
     acc = np.ones(1, dtype=np.bool_)
     product_construction(t, acc, t, acc, True, 10)
