@@ -217,3 +217,64 @@ def test_repeat_single_counts_characters(lo, hi, texts):
     counted = repeat_single(ByteDFA.from_regex("(?s:.)"), lo, hi)
     for text in texts:
         assert counted.accepts(text.encode()) == (lo <= len(text) and (hi is None or len(text) <= hi)), (lo, hi, text)
+
+
+@st.composite
+def raw_nfas(draw):
+    """Random NFAs over bytes 'a'..'h' (with dead branches, empty-move cycles, and states with
+    many overlapping moves), as (n_states, eps rows, edge rows)."""
+    n = draw(st.integers(2, 7))
+    state = st.integers(0, n - 1)
+    eps = draw(st.lists(st.tuples(state, state), max_size=6))
+    lo = st.integers(97, 104)
+    edges = [
+        (src, min(a, b), max(a, b), dst)
+        for src, a, b, dst in draw(st.lists(st.tuples(state, lo, lo, state), min_size=1, max_size=40))
+    ]
+    return n, eps, edges
+
+
+def _nfa_accepts(n, eps, edges, word: bytes) -> bool:
+    """Plain NFA simulation (state 0 initial, state n - 1 final): the reference."""
+
+    def closure(states):
+        out, todo = set(states), list(states)
+        while todo:
+            s = todo.pop()
+            for a, b in eps:
+                if a == s and b not in out:
+                    out.add(b)
+                    todo.append(b)
+        return out
+
+    current = closure({0})
+    for byte in word:
+        current = closure({d for s, lo, hi, d in edges if s in current and lo <= byte <= hi})
+    return n - 1 in current
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw_nfas(), st.lists(st.binary(min_size=0, max_size=5).map(lambda w: bytes(97 + b % 8 for b in w)), min_size=20, max_size=20))
+def test_subset_construction_agrees_with_nfa_simulation(nfa_parts, words):
+    """``ByteDFA.from_nfa`` (intervals from the moves' bounds, subsets found by stamps, liveness
+    read off the NFA) accepts what the NFA accepts, and keeps only states that can accept."""
+    from structgen.automata.nfa import ByteNFA
+
+    n, eps, edges = nfa_parts
+    nfa = ByteNFA.from_moves(n, 0, n - 1, np.array(eps, dtype=np.int64).reshape(-1, 2), np.array(edges, dtype=np.int64).reshape(-1, 4))
+    dfa = ByteDFA.from_nfa(nfa)
+    if dfa is None:
+        assert not any(_nfa_accepts(n, eps, edges, w) for w in words)
+        return
+    for w in words:
+        assert dfa.accepts(w) == _nfa_accepts(n, eps, edges, w), w
+    succ = [set(int(t) for t in row if t >= 0) for row in dfa.transitions]
+    live = set(np.flatnonzero(dfa.accepting).tolist())
+    grew = True
+    while grew:
+        grew = False
+        for q in range(dfa.n_states):
+            if q not in live and succ[q] & live:
+                live.add(q)
+                grew = True
+    assert live == set(range(dfa.n_states))
