@@ -267,23 +267,33 @@ def nfa_co_reachable(eps_ptr, eps_dst, edge_ptr, edge_dst, finals):
             src[fill[edge_dst[j]]] = s
             fill[edge_dst[j]] += 1
     seen = np.zeros(n, dtype=np.bool_)
+    for x in finals:
+        if x >= 0:
+            seen[x] = True
+    return _reach_backwards(into, src, seen)
+
+
+@njit(cache=True)
+def _reach_backwards(ptr, src, marked):
+    """Marks in ``marked`` (in place) every state from which a marked state can be reached;
+    ``src[ptr[t]:ptr[t + 1]]`` are the states with a move into ``t``."""
+    n = len(marked)
     stack = np.empty(n, dtype=np.int64)
     top = 0
-    for x in finals:
-        if x >= 0 and not seen[x]:
-            seen[x] = True
-            stack[top] = x
+    for q in range(n):
+        if marked[q]:
+            stack[top] = q
             top += 1
     while top > 0:
         top -= 1
-        x = stack[top]
-        for j in range(into[x], into[x + 1]):
-            s = src[j]
-            if not seen[s]:
-                seen[s] = True
-                stack[top] = s
+        t = stack[top]
+        for j in range(ptr[t], ptr[t + 1]):
+            q = src[j]
+            if not marked[q]:
+                marked[q] = True
+                stack[top] = q
                 top += 1
-    return seen
+    return marked
 
 
 @njit(cache=True)
@@ -429,26 +439,9 @@ def warm_up() -> None:
 
 @njit(cache=True)
 def live_states(trans, accepting):
-    """States from which an accepting state can be reached (reverse breadth-first search)."""
-    n = trans.shape[0]
+    """States from which an accepting state can be reached (a search backwards over the moves)."""
     ptr, src = _predecessors(trans)
-    live = accepting.copy()
-    stack = np.empty(n, dtype=np.int64)
-    top = 0
-    for q in range(n):
-        if live[q]:
-            stack[top] = q
-            top += 1
-    while top > 0:
-        top -= 1
-        t = stack[top]
-        for j in range(ptr[t], ptr[t + 1]):
-            q = src[j]
-            if not live[q]:
-                live[q] = True
-                stack[top] = q
-                top += 1
-    return live
+    return _reach_backwards(ptr, src, accepting.copy())
 
 
 DENSE_PAIRS = 1 << 22  # products of fewer state pairs number them in an array, not a dict
