@@ -140,8 +140,8 @@ def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, 
     points = np.empty(2 * n_edges + 2, dtype=np.int64)
     index_of = np.zeros(258, dtype=np.int64)
     bounds = np.zeros(258, dtype=np.bool_)
-    iv_count = np.zeros(2 * n_edges + 2, dtype=np.int64)
-    iv_fill = np.zeros(2 * n_edges + 2, dtype=np.int64)
+    iv_count = np.zeros(258, dtype=np.int64)  # at most 257 distinct bounds in 0..256
+    iv_fill = np.zeros(258, dtype=np.int64)
     i = 0
     while i < count:
         lo_m, hi_m = offsets[i], offsets[i + 1]
