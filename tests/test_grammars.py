@@ -445,6 +445,54 @@ def _check_masks_at_every_prefix(text: str, gbnf: bool, name: str, first: int = 
     assert checked >= 30
 
 
+# what may close a nesting depends on how it was opened, far down the stack: tokens that
+# close several levels at once and then end the sentence ("))x") are allowed under "a" only
+NESTED = r"""
+start: "a" s "x" | "b" s "y" | "c" list "x"
+s: "(" s ")" | "[" s "]" | "z" | "{" list "}"
+list: s ("," s)*
+"""
+
+
+def test_masks_shared_across_parses_equal_brute_force():
+    """Masks kept per configuration and the states of its stack's top, as deep as the walks
+    read it (see GrammarConstraint._config_mask): at every prefix of sentences that nest the
+    same brackets under different openings, on one compiled grammar and a vocabulary whose
+    tokens open, close and end several levels at once, masks equal the brute-force ones; and
+    states never met before did take masks kept from other parses."""
+    rng = random.Random(5)
+    pieces = {b")x", b"))x", b")))x", b"))y", b")]y", b"])x", b"}x", b")}y", b"z)", b"z))x", b"((z", b"({z", b",z", b"z,", b"z)]", b"),(", b"))", b"}]"}
+    vocab = Vocabulary([bytes([i]) for i in range(256)] + sorted(pieces) + [b"<eos>"], special_ids=[256 + len(pieces)], eos_token_ids=[256 + len(pieces)])
+    constraint = compile_grammar(NESTED, vocab)
+    assert constraint.parser_kind == "lalr"
+
+    def nest(depth: int) -> bytes:
+        if depth == 0:
+            return b"z"
+        inner = nest(depth - 1)
+        kind = rng.randrange(3)
+        if kind == 0:
+            return b"(" + inner + b")"
+        if kind == 1:
+            return b"[" + inner + b"]"
+        return b"{" + inner + b"," + nest(rng.randrange(depth)) + b"}"
+
+    sentences = [b"a" + nest(d) + b"x" for d in (1, 3, 5)] + [b"b" + nest(d) + b"y" for d in (2, 4, 6)]
+    sentences += [b"c" + nest(d) + b"," + nest(2) + b"x" for d in (1, 3)]
+    shared = 0
+    for sentence in sentences:
+        state = constraint.initial_state
+        for cut in range(len(sentence) + 1):
+            known, kept = state in constraint._masks, len(constraint._config_masks)
+            fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+            assert fast == brute_force_mask(constraint, state), sentence[:cut]
+            shared += not known and len(constraint._config_masks) == kept
+            if cut < len(sentence):
+                state = constraint.advance_bytes(state, sentence[cut : cut + 1])
+                assert state is not None
+    assert shared >= 10, shared
+
+
 # ---- GBNF ----------------------------------------------------------------------------------
 GBNF_CASES = {
     "arithmetic": (["x=1\n", "a +b *2 = (c -3)\n", "(x)= y\nz = 1\n"], ["x=\n", "a + b = 1\n", "1 + = 2\n", "X=1\n", "x=1"]),

@@ -524,7 +524,7 @@ def _child(child: np.ndarray, p: int, t: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _simulated(child, live, allowed, ignored, aid, begun, c, p, vp, requests, n_req, ask) -> tuple[bool, int]:
+def _simulated(child, child_low, live, allowed, ignored, aid, begun, c, p, vp, requests, n_req, ask, low) -> tuple[bool, int, int]:
     """Whether a lexeme begun (lexer state ``begun``) under parser node ``c`` reads nothing
     that the same lexeme under node ``p`` does not, where ``p``'s lexeme walk ran under view
     ``vp`` (its terminals, or those of them live in the walk's first state): the terminals
@@ -532,12 +532,13 @@ def _simulated(child, live, allowed, ignored, aid, begun, c, p, vp, requests, n_
     into ``c`` at a trie node where the lexeme walk under ``p`` holds that lexer state then
     adds no token (a run ``TEXT TEXT`` after ``TEXT``). A child not computed yet makes the
     answer False; with ``ask``, each such child is written to ``requests`` (from row
-    ``n_req`` on, while room is left). Returns (answer, rows of ``requests`` now used)."""
+    ``n_req`` on, while room is left). Returns (answer, rows of ``requests`` now used, the
+    lowest stack height read: ``low`` lowered by the children looked at, see boundary_walk)."""
     vc = aid[c]
     for w in range(live.shape[1]):
         may = live[begun, w] & allowed[vc, w]
         if may & ~allowed[vp, w] or may & ignored[vc, w]:
-            return False, n_req
+            return False, n_req, low
     answer = True
     for w in range(live.shape[1]):
         may = live[begun, w] & allowed[vc, w]
@@ -546,10 +547,11 @@ def _simulated(child, live, allowed, ignored, aid, begun, c, p, vp, requests, n_
             may &= may - np.uint64(1)
             after = child[c, t]
             before = child[p, t]
+            low = min(low, child_low[c, t], child_low[p, t])
             if after == -1 or before == -1:
                 answer = False
                 if not ask:
-                    return False, n_req
+                    return False, n_req, low
                 if after == -1 and n_req < requests.shape[0]:
                     requests[n_req, 0] = c
                     requests[n_req, 1] = t
@@ -559,8 +561,8 @@ def _simulated(child, live, allowed, ignored, aid, begun, c, p, vp, requests, n_
                     requests[n_req, 1] = t
                     n_req += 1
             elif after < 0 or after != before:
-                return False, n_req
-    return answer, n_req
+                return False, n_req, low
+    return answer, n_req, low
 
 
 @njit(cache=True)  # not nogil: the parser callback runs Python
@@ -590,6 +592,7 @@ def boundary_walk(
     ignored: np.ndarray,
     follow_ok: np.ndarray,
     child: np.ndarray,
+    child_low: np.ndarray,
     node_byte: np.ndarray,
     node_depth: np.ndarray,
     subtree_end: np.ndarray,
@@ -601,10 +604,15 @@ def boundary_walk(
     visited: np.ndarray,
     n: int,
     requests: np.ndarray,
-) -> tuple[int, int, int]:
+    low: int,
+) -> tuple[int, int, int, int]:
     """Marks the tokens of parser node ``p`` that cross one of the boundaries that
-    :func:`bucket_records` grouped, for the terminals in the bitset ``only``. Returns (status, nodes marked, child requests written
-    to ``requests``).
+    :func:`bucket_records` grouped, for the terminals in the bitset ``only``. Returns (status,
+    nodes marked, child requests written to ``requests``, the lowest parse-stack height read).
+
+    ``child_low[p, t]``: the lowest stack height that the child ``child[p, t]`` was decided
+    from (with its terminals); ``low`` comes in as ``p``'s own and goes down with every
+    child the walk looks at, so that the marks hold for any stack alike from there up.
 
     The groups whose terminal the parser refuses here, or whose byte cannot start a lexeme
     after it, are dropped as a whole. The other boundaries become seeds (trie node, the
@@ -632,6 +640,7 @@ def boundary_walk(
         if not (only[t >> 6] >> np.uint64(t & 63)) & np.uint64(1):
             continue
         c = _child(child, p, t)
+        low = min(low, child_low[p, t])
         if c == -1:
             if n_req < requests.shape[0]:
                 requests[n_req, 0] = p
@@ -651,8 +660,9 @@ def boundary_walk(
         if not simulated and n_covered > 0:
             # children it lacks are worth another round for many seeds only
             asked = n_req
-            simulated, n_req = _simulated(
-                child, live, allowed, ignored, aid, transitions[0, b], c, p, walk_view, requests, n_req, n_covered >= 64 and not check_gaps
+            simulated, n_req, low = _simulated(
+                child, child_low, live, allowed, ignored, aid, transitions[0, b], c, p, walk_view, requests, n_req,
+                n_covered >= 64 and not check_gaps, low,
             )
             if n_req > asked:
                 status = NEEDS_CHILDREN
@@ -663,7 +673,7 @@ def boundary_walk(
         else:
             n_seeds += starts[k + 1] - starts[k]
     if n_seeds == 0 or status == NEEDS_CHILDREN:
-        return status, n, n_req  # (the caller walks again once it has the children asked for)
+        return status, n, n_req, low  # (the caller walks again once it has the children asked for)
     # the seeds in trie order: from the kept groups when few, else by filtering all records
     order_nodes = np.empty(n_seeds, dtype=np.int32)
     order_groups = np.empty(n_seeds, dtype=np.int32)
@@ -715,14 +725,14 @@ def boundary_walk(
                 if q2 >= 0:
                     k = _push(cq, cp, d, k, q2, pp)
                     if k < 0:
-                        return TOO_MANY_CONFIGS, n, n_req
+                        return TOO_MANY_CONFIGS, n, n_req, low
                 if begun < 0:
                     continue
                 fresh = _rep(reps, live, allowed, v, begun)
                 if fresh >= 0 and _ignored_end(accepts, ignored, v, q):
                     k = _push(cq, cp, d, k, fresh, pp)
                     if k < 0:
-                        return TOO_MANY_CONFIGS, n, n_req
+                        return TOO_MANY_CONFIGS, n, n_req, low
                 for w in range(words):
                     ended = accepts[q, w] & ends[v, w]
                     while ended != 0:
@@ -731,6 +741,7 @@ def boundary_walk(
                         if not follow_ok[t, b]:
                             continue
                         c = _child(child, pp, t)
+                        low = min(low, child_low[pp, t])
                         if c == -1:
                             if n_req < requests.shape[0]:
                                 requests[n_req, 0] = pp
@@ -743,12 +754,12 @@ def boundary_walk(
                                 continue
                             k = _push(cq, cp, d, k, q3, c)
                             if k < 0:
-                                return TOO_MANY_CONFIGS, n, n_req
+                                return TOO_MANY_CONFIGS, n, n_req, low
         while s < n_seeds and order_nodes[s] == i:
             g = order_groups[s]
             k = _push(cq, cp, d, k, seed_q[g], seed_p[g])
             if k < 0:
-                return TOO_MANY_CONFIGS, n, n_req
+                return TOO_MANY_CONFIGS, n, n_req, low
             s += 1
         if k > 0:
             cn[d] = k
@@ -784,7 +795,7 @@ def boundary_walk(
                 i = order_nodes[s]
             else:
                 break
-    return status, n, n_req
+    return status, n, n_req, low
 
 
 def warm_up() -> None:
@@ -818,7 +829,7 @@ def warm_up() -> None:
         boundary_walk(
             keys, starts, nodes, uncovered, groups, in_order, subtree_gaps(trie.node_token, np.zeros(1, dtype=np.uint32)),
             np.full(2, -1, dtype=np.int32), *[np.zeros(0, dtype=np.int32)] * LOOP_SLOTS, 0, 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
-            follow_ok, child,
-            *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests,
+            follow_ok, child, np.zeros_like(child),
+            *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests, 1,
         )  # fmt: skip
     marks.flush_into(np.zeros(1, dtype=np.uint32), trie)

@@ -10,6 +10,11 @@ node below), so equal stacks are one object, a node never changes once built, an
 rolling back a parse costs nothing. A node's ``allowed`` terminals are exact: a terminal the
 top state would reduce on counts only if the reductions end in a shift of it (LALR tables may
 reduce on a lookahead that the stack then refuses).
+
+Every step also says how deep it looked: a node keeps the lowest stack height its terminals
+were read from (``low``), and a scan the lowest height it read (``reads``). What a sequence of
+steps decides about a stack is then decided alike for every stack that holds the same states
+from that height up (see :func:`top_states`), which lets masks be shared between parses.
 """
 
 from __future__ import annotations
@@ -131,7 +136,7 @@ class LRTable:
         self.terminal_bits = (1 << end) - 1
         self.ignore_bits = ignore_bits
         self.nodes: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-        self._over_root: dict[int, int] = {}  # viable terminals of one-state stacks
+        self._over_root: dict[int, tuple[int, int]] = {}  # viable terminals of one-state stacks
 
     @property
     def n_states(self) -> int:
@@ -150,15 +155,15 @@ class LRTable:
         if node is None:
             node = LRNode(self, state, below)
             self.nodes[key] = node  # (before its terminals: an empty reduction there pushes it again)
-            bits = self.viable(state, below)
+            bits, node.low = self._viable(state, below)
             node.accepting = bool(bits >> self.end & 1)
             node.scannable = bits & self.terminal_bits
             node.allowed = node.scannable | self.ignore_bits
         return node
 
-    def reduce(self, state: int, below: "LRNode | None", lhs: int, length: int) -> "tuple[int, LRNode | None]":
+    def reduce(self, state: int, below: "LRNode | None", lhs: int, length: int) -> "tuple[int, LRNode | None, int]":
         """The virtual stack after reducing ``length`` symbols on top of ``(state, below)``
-        to ``lhs``."""
+        to ``lhs``, and the height of the lowest state read (the one the goto leaves from)."""
         if length == 0:
             base = self.push(below, state)
         else:
@@ -166,7 +171,7 @@ class LRTable:
             for _ in range(length - 1):
                 base = base.below
         top = self.gotos[base.state][lhs]
-        return (top, base.below) if self._runs_onto(base, top) else (top, base)
+        return ((top, base.below) if self._runs_onto(base, top) else (top, base)) + (base.height,)
 
     def _runs_onto(self, below: "LRNode | None", state: int) -> bool:
         """Whether ``state`` pushed on ``below`` is ``below`` itself (see :func:`_collapsible`)."""
@@ -174,28 +179,43 @@ class LRTable:
 
     def viable(self, state: int, below: "LRNode | None") -> int:
         """The terminals (end of input included) that the stack ``(state, below)`` shifts
-        after its reductions; kept per stack on the node below."""
+        after its reductions."""
+        return self._viable(state, below)[0]
+
+    def _viable(self, state: int, below: "LRNode | None") -> tuple[int, int]:
+        """:meth:`viable` and the lowest stack height it read; kept per stack on the node
+        below."""
         memo = self._over_root if below is None else below.over
-        bits = memo.get(state)
-        if bits is None:
+        found = memo.get(state)
+        if found is None:
             bits = self.shift_bits[state]
+            low = 1 if below is None else below.height + 1
             for lookahead, lhs, length in self.reduces[state]:
-                bits |= lookahead & self.viable(*self.reduce(state, below, lhs, length))
-            memo[state] = bits
-        return bits
+                top, base, read = self.reduce(state, below, lhs, length)
+                more, deeper = self._viable(top, base)
+                bits |= lookahead & more
+                low = min(low, read, deeper)
+            found = memo[state] = (bits, low)
+        return found
 
 
 class LRNode:
     """One parse stack (see the module docstring)."""
 
-    __slots__ = ("table", "state", "below", "over", "children", "index", "scannable", "allowed", "accepting", "__weakref__")
+    __slots__ = (
+        "table", "state", "below", "height", "low", "over", "children", "reads", "index", "scannable", "allowed", "accepting",
+        "__weakref__",
+    )  # fmt: skip
 
     def __init__(self, table: LRTable, state: int, below: "LRNode | None") -> None:
         self.table = table
         self.state = state
         self.below = below
-        self.over: dict[int, int] = {}  # see LRTable.viable
+        self.height = 1 if below is None else below.height + 1
+        self.low = self.height  # the lowest height its terminals were read from (set by LRTable.push)
+        self.over: dict[int, tuple[int, int]] = {}  # see LRTable._viable
         self.children: dict[int, LRNode | None] = {}
+        self.reads: dict[int, int] = {}  # per terminal scanned: the lowest height the scan and its result read
         self.index = -1
         self.accepting = False  # (set by LRTable.push)
         self.scannable = self.allowed = 0
@@ -207,20 +227,36 @@ class LRNode:
         except KeyError:
             pass
         nxt = None
+        low = self.low  # (whether the terminal is scannable at all)
         if self.scannable >> terminal & 1:
             table = self.table
             state, below = self.state, self.below
             while nxt is None:
                 shifted = table.shifts[state].get(terminal)
                 if shifted is not None:
-                    nxt = table.push(table.push(below, state), shifted)
+                    under = table.push(below, state)
+                    nxt = table.push(under, shifted)
+                    low = min(low, nxt.low, under.height if below is None else below.height)
                     break
                 for lookahead, lhs, length in table.reduces[state]:
                     if lookahead >> terminal & 1:
-                        state, below = table.reduce(state, below, lhs, length)
+                        # (each reduction reads no deeper than the stack it leaves, and the
+                        # shift's push reads that stack's top: below.height above)
+                        state, below, _ = table.reduce(state, below, lhs, length)
                         break
         self.children[terminal] = nxt
+        self.reads[terminal] = low
         return nxt
+
+    def top_states(self, depth: int) -> tuple[int, ...]:
+        """The states of the stack's top ``depth`` entries, top first (all of them when the
+        stack is shallower)."""
+        out = []
+        node = self
+        while node is not None and len(out) < depth:
+            out.append(node.state)
+            node = node.below
+        return tuple(out)
 
     def __repr__(self) -> str:
         return f"LRNode(state={self.state}, accepting={self.accepting}, scannable={bin(self.scannable)})"

@@ -45,6 +45,8 @@ MASK_CACHE_SIZE = 4096
 PREBUILT_PARTS = 32  # lexeme parts built at compile time at most (see GrammarConstraint.prebuild)
 LEXEME_CACHE_SIZE = 1024
 MAX_CONFIGS = 64
+SHARED_CONFIGS = 8  # states with at most this many configurations get their masks per configuration
+CONFIG_CACHE_SIZE = 2048
 MAX_TABLE_NODES = 1 << 18
 SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
 SPARE_CELLS = 1 << 20  # at most this many cells of spare rows (JSON Schemas have many terminals)
@@ -109,6 +111,8 @@ class GrammarConstraint(Constraint):
         self._lock = threading.RLock()
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._lexeme_parts: OrderedDict[tuple[int, int], LexemePart] = OrderedDict()
+        self._config_masks: OrderedDict[tuple, np.ndarray] = OrderedDict()  # see _config_mask
+        self._config_depths: dict[tuple, set[int]] = {}
         self._views = LexerViews(lexer, self._ignore, merge=merge_views)
         # lexer states alike for as many bytes as the longest token share lexeme walks
         self._horizon = lexer.horizon_classes(vocab.trie.max_depth).tolist()
@@ -155,6 +159,8 @@ class GrammarConstraint(Constraint):
         self._nodes: list[ParseNode] = []
         self._aid = np.zeros(64, dtype=np.int32)  # each node's lexer view
         self._child = np.full((64, max(1, self.bnf.n_terminals)), -1, dtype=np.int32)
+        # the lowest stack height each child was decided from (0, all of it, for Earley nodes)
+        self._child_low = np.zeros_like(self._child)
 
     def _reserve(self, rows: int) -> None:
         """Makes room for ``rows`` more nodes and views (the kernel's arrays must not move
@@ -165,6 +171,7 @@ class GrammarConstraint(Constraint):
             grow = max(need, 2 * self._child.shape[0]) - self._child.shape[0]
             self._aid = np.concatenate([self._aid, np.zeros(grow, np.int32)])
             self._child = np.concatenate([self._child, np.full((grow, self._child.shape[1]), -1, np.int32)])
+            self._child_low = np.concatenate([self._child_low, np.zeros((grow, self._child.shape[1]), np.int32)])
 
     def _index(self, node: ParseNode) -> int:
         if node.index >= 0 and node.index < len(self._nodes) and self._nodes[node.index] is node:
@@ -178,8 +185,11 @@ class GrammarConstraint(Constraint):
         return k  # its child row is all -1 (not computed yet); kernels ask only for allowed terminals
 
     def _expand(self, p: int, t: int) -> None:
-        nxt = self._nodes[p].scan(t)
+        node = self._nodes[p]
+        nxt = node.scan(t)
         self._child[p, t] = -2 if nxt is None else self._index(nxt)
+        if self._lr is not None:
+            self._child_low[p, t] = node.reads[t]
 
     def _expand_in_walk(self, p: int, t: int) -> int:
         """The kernel's callback: the child of node ``p`` after terminal ``t``, numbered in a
@@ -271,10 +281,20 @@ class GrammarConstraint(Constraint):
         lexer state and allowed terminals) and the tokens crossing a boundary."""
         if len(self._nodes) > MAX_TABLE_NODES:
             self._reset_table()
+        configs = self._with_ends_before(state)
+        if self._lr is not None and self._views.merged and len(configs) <= SHARED_CONFIGS:
+            words = np.zeros(self._n_words, dtype=np.uint32)
+            for q, node in configs:
+                own = self._config_mask(q, node)
+                if own is None:
+                    return self._mask_by_advancing(state)
+                words |= own
+            if self.is_accepting(state):
+                words |= self.eos_words
+            return words
         trie = self.vocab.trie
         words = np.zeros(self._n_words, dtype=np.uint32)
         marks = self._marks
-        configs = self._with_ends_before(state)
         shared = None if self._views.merged else self._allowed_per_lexer_state(configs)
         for q, node in configs:
             walked = node.allowed if shared is None else shared[q]
@@ -292,12 +312,45 @@ class GrammarConstraint(Constraint):
                     for t in set((part.keys >> 8).tolist())
                     if node.allowed >> t & 1 and node.scan(t) is not over.scan(t)
                 )
-            if part.keys.size and only.any() and not self._boundary_part(part, self._index(node), only):
+            if part.keys.size and only.any() and self._boundary_part(part, self._index(node), only) is None:
                 marks.flush_into(np.zeros_like(words), trie)
                 return self._mask_by_advancing(state)
         marks.flush_into(words, trie)
         if self.is_accepting(state):
             words |= self.eos_words
+        return words
+
+    def _config_mask(self, q: int, node: LRNode) -> np.ndarray | None:
+        """The tokens configuration ``(q, node)`` reads (None when a walk meets too many
+        configurations at once), kept per lexeme part and the states of the stack's top as
+        deep as the walks read it: met again under another parse with the same top (a
+        value in another object, a statement in another block), it costs a lookup."""
+        key = self._part_key(q, node.allowed)[2]
+        depths = self._config_depths.get((key, node.state))
+        if depths:
+            for depth in depths:
+                found = (key, node.top_states(depth))
+                words = self._config_masks.get(found)
+                if words is not None:
+                    self._config_masks.move_to_end(found)
+                    return words
+        part = self._lexeme_part(q, node.allowed)
+        if part is None:
+            return None
+        low = node.low
+        words = part.words
+        if part.keys.size:
+            low = self._boundary_part(part, self._index(node), self._all_terminals, low)
+            if low is None:
+                self._marks.flush_into(np.zeros_like(words), self.vocab.trie)  # drop what was marked
+                return None
+            words = words.copy()
+            self._marks.flush_into(words, self.vocab.trie)
+        depth = node.height - low + 1
+        self._config_depths.setdefault((key, node.state), set()).add(depth)
+        self._config_masks[(key, node.top_states(depth))] = words
+        if len(self._config_masks) > CONFIG_CACHE_SIZE:
+            self._config_masks.popitem(last=False)
         return words
 
     @staticmethod
@@ -369,10 +422,7 @@ class GrammarConstraint(Constraint):
         begins again only after an ignored one): a name read under one set of allowed
         terminals walks as under any other that allows the same of its live ones, and from
         any state that behaves alike under those (a name's states after different letters)."""
-        if q != 0 and not self._live[q] & self._ignore:
-            allowed &= self._live[q]
-            q = self._views.rep(allowed, q)
-        key = (self._horizon[q], allowed)
+        q, allowed, key = self._part_key(q, allowed)
         part = self._lexeme_parts.get(key)
         if part is not None:
             self._lexeme_parts.move_to_end(key)
@@ -423,6 +473,14 @@ class GrammarConstraint(Constraint):
         if len(self._lexeme_parts) > LEXEME_CACHE_SIZE:
             self._lexeme_parts.popitem(last=False)
         return part
+
+    def _part_key(self, q: int, allowed: int) -> tuple[int, int, tuple[int, int]]:
+        """The lexer state and terminals a lexeme walk from ``q`` under ``allowed`` runs
+        with, and the key its part is kept under (see :meth:`_lexeme_part`)."""
+        if q != 0 and not self._live[q] & self._ignore:
+            allowed &= self._live[q]
+            q = self._views.rep(allowed, q)
+        return q, allowed, (self._horizon[q], allowed)
 
     def prebuild(self, deadline: float, max_parts: int = PREBUILT_PARTS) -> None:
         """Builds now what the first requests would otherwise build (each a walk of the
@@ -531,9 +589,10 @@ class GrammarConstraint(Constraint):
         self._loop_slot[r] = len(self._slot_outside)
         self._slot_outside.append(found.outside_before)
 
-    def _boundary_part(self, part: "LexemePart", p: int, only: np.ndarray) -> bool:
+    def _boundary_part(self, part: "LexemePart", p: int, only: np.ndarray, low: int = 0) -> int | None:
         """Marks the tokens of parser node ``p`` that cross one of ``part``'s boundaries
-        whose terminal is in the bitset ``only``; False when a walk meets too many
+        whose terminal is in the bitset ``only``. Returns the lowest stack height the walk
+        read (``low`` at most: pass the node's own), or None when it met too many
         configurations at once."""
         trie = self.vocab.trie
         marks = self._marks
@@ -541,16 +600,16 @@ class GrammarConstraint(Constraint):
         gk.set_expander(self._expand_in_walk)
         while True:
             self._reserve(self._spare_rows)
-            status, marks.count, n_req = gk.boundary_walk(
+            status, marks.count, n_req, low = gk.boundary_walk(
                 part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.gaps,
                 self._loop_slot, *self._slot_outside, *[NO_COUNTS] * (gk.LOOP_SLOTS - len(self._slot_outside)), p, part.view, only, self._trans, self._aid,
-                *self._lexer_rows(), self._follow_ok, self._child, *trie_arrays(trie), MAX_CONFIGS,
-                marks.ok, marks.visited, marks.count, requests,
+                *self._lexer_rows(), self._follow_ok, self._child, self._child_low, *trie_arrays(trie), MAX_CONFIGS,
+                marks.ok, marks.visited, marks.count, requests, low,
             )  # fmt: skip
             if status == gk.OK:
-                return True
+                return low
             if status == gk.TOO_MANY_CONFIGS:
-                return False
+                return None
             for p2, t in requests[:n_req].tolist():
                 if self._child[p2, t] == -1:
                     self._expand(p2, t)
