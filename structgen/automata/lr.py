@@ -19,8 +19,6 @@ from that height up (see :func:`top_states`), which lets masks be shared between
 
 from __future__ import annotations
 
-import weakref
-
 from ..grammar.ir import Bnf
 
 MAX_PRODUCTIONS = 4000  # larger grammars stay with the Earley parser (building tables costs more)
@@ -129,13 +127,18 @@ class LRTable:
         self.gotos = gotos
         self.reduces = reduces
         self.runs = runs  # see _collapsible
+        self.reduce_on: list[dict[int, tuple[int, int]]] = [  # per state: terminal -> (left-hand side, length)
+            {t: (lhs, length) for lookahead, lhs, length in row for t in range(end + 1) if lookahead >> t & 1} for row in reduces
+        ]
         self.shift_bits = [sum(1 << t for t in row) for row in shifts]
         self.shift_bits[accept] |= 1 << end
         self.start = start
         self.end = end
         self.terminal_bits = (1 << end) - 1
         self.ignore_bits = ignore_bits
-        self.nodes: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        # (a plain dict: a node stays reachable from the root through the children of the
+        # nodes before it anyway, and weak values cost a Python call per lookup)
+        self.nodes: dict[tuple[int, LRNode | None], LRNode] = {}
         self._over_root: dict[int, tuple[int, int]] = {}  # viable terminals of one-state stacks
 
     @property
@@ -191,6 +194,8 @@ class LRTable:
             bits = self.shift_bits[state]
             low = 1 if below is None else below.height + 1
             for lookahead, lhs, length in self.reduces[state]:
+                if not lookahead & ~bits:
+                    continue  # (it could add no terminal: nothing below is read for it)
                 top, base, read = self.reduce(state, below, lhs, length)
                 more, deeper = self._viable(top, base)
                 bits |= lookahead & more
@@ -204,7 +209,6 @@ class LRNode:
 
     __slots__ = (
         "table", "state", "below", "height", "low", "over", "children", "reads", "index", "scannable", "allowed", "accepting",
-        "__weakref__",
     )  # fmt: skip
 
     def __init__(self, table: LRTable, state: int, below: "LRNode | None") -> None:
@@ -234,16 +238,13 @@ class LRNode:
             while nxt is None:
                 shifted = table.shifts[state].get(terminal)
                 if shifted is not None:
-                    under = table.push(below, state)
+                    under = self if below is self.below and state == self.state else table.push(below, state)
                     nxt = table.push(under, shifted)
                     low = min(low, nxt.low, under.height if below is None else below.height)
                     break
-                for lookahead, lhs, length in table.reduces[state]:
-                    if lookahead >> terminal & 1:
-                        # (each reduction reads no deeper than the stack it leaves, and the
-                        # shift's push reads that stack's top: below.height above)
-                        state, below, _ = table.reduce(state, below, lhs, length)
-                        break
+                # (each reduction reads no deeper than the stack it leaves, and the shift's
+                # push reads that stack's top: below.height above)
+                state, below, _ = table.reduce(state, below, *table.reduce_on[state][terminal])
         self.children[terminal] = nxt
         self.reads[terminal] = low
         return nxt

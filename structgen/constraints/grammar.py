@@ -15,6 +15,12 @@ position met again under another parse costs no such walk; and the tokens that c
 lexeme boundary, walked from the cached boundaries with the parser (Earley nodes numbered in
 a table the kernel reads). Whole masks are cached per state as well, so a state met again
 (inside a long lexeme, or at the same point of another sequence) costs a lookup.
+
+With LR tables, a configuration's mask is also kept per lexeme part and the states of its
+parse stack's top, as many as the parser and the boundary walk read (every LR step reports
+the lowest stack height it read): a grammar position met again under another parse that
+agrees that far down (a value in another object, a statement in another block) costs a
+lookup too, though the state as a whole is new.
 """
 
 from __future__ import annotations
