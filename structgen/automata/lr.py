@@ -180,14 +180,10 @@ class LRTable:
         """Whether ``state`` pushed on ``below`` is ``below`` itself (see :func:`_collapsible`)."""
         return below is not None and below.state == state and self.runs[state]
 
-    def viable(self, state: int, below: "LRNode | None") -> int:
-        """The terminals (end of input included) that the stack ``(state, below)`` shifts
-        after its reductions."""
-        return self._viable(state, below)[0]
-
     def _viable(self, state: int, below: "LRNode | None") -> tuple[int, int]:
-        """:meth:`viable` and the lowest stack height it read; kept per stack on the node
-        below."""
+        """The terminals (end of input included) that the stack ``(state, below)`` shifts
+        after its reductions, and the lowest stack height read for them; kept per stack on
+        the node below."""
         memo = self._over_root if below is None else below.over
         found = memo.get(state)
         if found is None:

@@ -332,14 +332,12 @@ class GrammarConstraint(Constraint):
         deep as the walks read it: met again under another parse with the same top (a
         value in another object, a statement in another block), it costs a lookup."""
         key = self._part_key(q, node.allowed)[2]
-        depths = self._config_depths.get((key, node.state))
-        if depths:
-            for depth in depths:
-                found = (key, node.top_states(depth))
-                words = self._config_masks.get(found)
-                if words is not None:
-                    self._config_masks.move_to_end(found)
-                    return words
+        for depth in self._config_depths.get((key, node.state), ()):
+            found = (key, node.top_states(depth))
+            words = self._config_masks.get(found)
+            if words is not None:
+                self._config_masks.move_to_end(found)
+                return words
         part = self._lexeme_part(q, node.allowed)
         if part is None:
             return None
