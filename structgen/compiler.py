@@ -163,6 +163,7 @@ def compile_json_schema(
     strict: bool = False,
     lenient: bool = False,
     any_depth: int = 2,
+    property_order: str = "any",
     **budget,
 ) -> Constraint:
     """Compiles a JSON Schema (dict, bool or JSON text; or a pydantic model, dataclass,
@@ -173,12 +174,17 @@ def compile_json_schema(
     spaces per level); ``strict``: no properties beyond the declared ones; ``lenient``: keywords
     that cannot be enforced are over-approximated instead of raising
     :class:`UnsupportedSchemaError` (listed in ``constraint.unenforced``; check the output with
-    :func:`structgen.validate_json`). The constraint carries ``.schema`` (the JSON Schema)."""
+    :func:`structgen.validate_json`). ``property_order``: ``"any"`` (default: objects with at
+    most 8 declared properties take them in any order, within a per-schema budget; bigger
+    ones in the schema's order) or ``"schema"`` (always the schema's order). The constraint
+    carries ``.schema`` (the JSON Schema)."""
     from .json_schema import JsonSchemaOptions, schema_to_grammar
     from .json_schema.python_types import to_json_schema
 
     schema = to_json_schema(schema)
-    options = JsonSchemaOptions(whitespace=whitespace, indent=indent, strict=strict, lenient=lenient, any_depth=any_depth)
+    options = JsonSchemaOptions(
+        whitespace=whitespace, indent=indent, strict=strict, lenient=lenient, any_depth=any_depth, property_order=property_order
+    )
     compiled: list = []
 
     def build(split: bool, any_rule: bool) -> Grammar:

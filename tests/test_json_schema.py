@@ -12,6 +12,7 @@ import json
 import os
 import re
 from decimal import Decimal
+from unittest import mock
 from typing import Literal, Optional, TypedDict
 
 import pytest
@@ -25,6 +26,7 @@ from structgen.automata.expr_nfa import expr_to_nfa
 from structgen.errors import CompileBudgetError
 from structgen.grammar.ir import Repeat
 from structgen.json_schema import numbers
+from structgen.json_schema.compiler import ONE_DFA_STATES
 from structgen.json_schema.strings import any_char, encode_text, pattern_expr, quoted, regex_chars_expr
 
 from conftest import load_case
@@ -240,7 +242,8 @@ def test_counted_strings_in_the_string_body_shadow_equal_brute_force(tokenizer, 
     (multi-byte characters, the count's last positions, a pattern) the masks equal the
     brute-force ones, and the shadow was used."""
     vocab = load_case(tokenizer).vocab
-    constraint = compile_json_schema(COUNTED_SCHEMA, vocab)
+    # in the schema's order: in any order its three counted strings go to the grammar engine
+    constraint = compile_json_schema(COUNTED_SCHEMA, vocab, property_order="schema")
     assert type(constraint).__name__ == "RegularConstraint"
     value = {"flag": "a" * 90 + "é中文🦙 " + "b" * 30, "code": "xé", "note": "yy中é"}
     data = json.dumps(value, ensure_ascii=False).encode()
@@ -443,6 +446,93 @@ def test_free_form_values_nest_to_any_depth_where_the_grammar_engine_runs(case, 
 def _free_form_constraint(case: str):
     schema, budget = _FREE_FORM_CASES[case]
     return compile_json_schema(schema, load_case("smollm2").vocab, **budget)
+
+
+# ---- property order --------------------------------------------------------------------------
+_NAMES = ["a", "b", "cd", "e"]
+_VALUES = [{"type": "integer"}, {"type": "string", "maxLength": 2}, {"type": "object", "properties": {"x": {"type": "boolean"}, "y": {"type": "integer"}}, "required": ["y"]}]
+
+
+@st.composite
+def _object_schemas(draw):
+    names = draw(st.lists(st.sampled_from(_NAMES), min_size=2, max_size=4, unique=True))
+    schema = {"type": "object", "properties": {n: draw(st.sampled_from(_VALUES)) for n in names}}
+    schema["required"] = draw(st.lists(st.sampled_from(names), unique=True, max_size=3))
+    schema["additionalProperties"] = draw(st.sampled_from([True, False, {"type": "integer"}]))
+    if draw(st.booleans()):
+        schema["minProperties"] = draw(st.integers(0, 3))
+    if draw(st.booleans()):
+        schema["maxProperties"] = draw(st.integers(max(1, schema.get("minProperties", 0)), 4))
+    return schema
+
+
+def _one_dfa_budget(states: int):
+    """Schemas over ``states`` states go to the grammar engine (its lexer keeps its budget)."""
+    return mock.patch("structgen.compiler.ONE_DFA_STATES", states)
+
+
+_MEMBER_VALUES = st.one_of(st.integers(-5, 20), st.text("xy", max_size=3), st.fixed_dictionaries({"y": st.integers(0, 9)}, optional={"x": st.booleans()}))
+
+
+@pytest.mark.parametrize("build", ["one DFA", "grammar engine"])
+@settings(max_examples=25, deadline=None)
+@given(_object_schemas(), st.lists(st.lists(st.tuples(st.sampled_from(_NAMES + ["zz"]), _MEMBER_VALUES), max_size=5), min_size=4, max_size=4))
+def test_properties_in_any_order_match_the_validator(build, schema, members):
+    """Objects take their declared properties in any order, each at most once, then their
+    undeclared ones: an instance written so is accepted exactly when the validator accepts
+    it, whatever the declared properties' order, in both builds."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema)
+    try:
+        with _one_dfa_budget(50 if build == "grammar engine" else ONE_DFA_STATES):
+            constraint = compile_json_schema(schema, load_case("smollm2").vocab)
+    except UnsupportedSchemaError as exc:  # only when no object satisfies the schema
+        assert "no JSON value satisfies" in str(exc)
+        assert not any(validator.is_valid(dict(pairs)) for pairs in members)
+        return
+    assert (type(constraint).__name__ == "GrammarConstraint") == (build == "grammar engine")
+    for pairs in members:
+        drawn = dict(pairs)  # one member per key, in the drawn order
+        instance = {k: v for k, v in drawn.items() if k in schema["properties"]}
+        instance.update((k, v) for k, v in drawn.items() if k not in schema["properties"])
+        text = json.dumps(instance, separators=(",", ":"))
+        state = constraint.advance_bytes(constraint.initial_state, text.encode())
+        accepted = state is not None and constraint.is_accepting(state)
+        assert accepted == validator.is_valid(instance), (schema, text)
+
+
+def test_property_order_options_and_duplicate_keys(smol_vocab):
+    """A declared key twice is refused, undeclared keys come after the declared ones;
+    ``property_order="schema"`` and objects past the
+    any-order bound keep the schema's order; masks inside an object in any order equal the
+    brute-force mask in the grammar engine's build."""
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a"]}
+
+    def accepts(constraint, text):
+        state = constraint.advance_bytes(constraint.initial_state, text.encode())
+        return state is not None and constraint.is_accepting(state)
+
+    any_order = compile_json_schema(schema, smol_vocab)
+    assert accepts(any_order, '{"b":1,"a":2}') and accepts(any_order, '{"a":2,"b":1}')
+    assert not accepts(any_order, '{"a":2,"a":1}') and not accepts(any_order, '{"b":1}')
+    assert accepts(any_order, '{"b":1,"a":2,"z":3}') and not accepts(any_order, '{"b":1,"z":3,"a":2}')
+    in_order = compile_json_schema(schema, smol_vocab, property_order="schema")
+    assert accepts(in_order, '{"a":2,"b":1}') and not accepts(in_order, '{"b":1,"a":2}')
+    wide = {"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(9)}}
+    past_bound = compile_json_schema(wide, smol_vocab)
+    assert accepts(past_bound, '{"p0":1,"p1":2}') and not accepts(past_bound, '{"p1":2,"p0":1}')
+    with pytest.raises(ValueError, match="property_order"):
+        compile_json_schema(schema, smol_vocab, property_order="alphabetical")
+    nested = {"type": "object", "properties": {"k": schema, "m": {"type": "string"}, "n": {"type": "boolean"}}}
+    with _one_dfa_budget(50):
+        grammar = compile_json_schema(nested, smol_vocab)
+    assert type(grammar).__name__ == "GrammarConstraint"
+    for prefix in ('{"n":true,', '{"k":{"b":1,', '{"m":"x","k":{"a":1}', '{"k":{"b":1,"a":3},"n":false,"m":"'):
+        state = grammar.advance_bytes(grammar.initial_state, prefix.encode())
+        assert state is not None, prefix
+        fast = words_to_ids(grammar.mask_words(state), smol_vocab.logits_width).tolist()
+        assert fast == brute_force_mask(grammar, state), prefix
 
 
 # ---- options and errors ----------------------------------------------------------------------

@@ -3,9 +3,10 @@
 Every schema node becomes a byte-level expression of the grammar IR; ``$ref`` cycles become
 rules (so only recursive schemas need a parser at run time). Semantics:
 
-* properties are written in the schema's order (``properties`` first, then required names it
-  does not declare, then any additional properties); every declared property is optional
-  unless required;
+* declared properties (``properties``, then required names it does not declare) come in any
+  order, each at most once, then any additional properties (``property_order="any"``, for
+  objects with at most ``ANY_ORDER_MAX_PROPERTIES`` declared ones, within the ``ANY_ORDER_*``
+  budgets), or in the schema's order; every declared property is optional unless required;
 * additional properties are allowed as the specification says unless ``strict`` (or
   ``additionalProperties: false``); free-form values (``{}``, ``true``, undeclared
   properties) nest at most ``any_depth`` levels in a schema compiled to one DFA, and to any
@@ -35,7 +36,7 @@ from decimal import Decimal
 from ..automata.byte_dfa import ByteDFA, product, repeat_single
 from ..automata.expr_nfa import expr_to_nfa
 from ..errors import CompileBudgetError, UnsupportedSchemaError
-from ..grammar.ir import EMPTY, Alt, Automaton, Expr, Grammar, Ref, Repeat, Seq, literal
+from ..grammar.ir import EMPTY, Alt, Automaton, Bytes, Expr, Grammar, Ref, Repeat, Seq, children, literal
 from . import formats, numbers, overlap
 from .document import Location, SchemaDocument
 from .merge import ANNOTATIONS, TYPES, is_type, json_equal, merge, normalize
@@ -67,6 +68,7 @@ class JsonSchemaOptions:
     any_depth: int = 2
     split: bool = False  # every object and array its own grammar rule (for schemas too big for one DFA)
     any_rule: bool = False  # free-form values as one recursive rule, to any depth (not "pretty")
+    property_order: str = "any"  # "any" (within ANY_ORDER_* budgets) | "schema"
 
 
 class Unsatisfiable(Exception):
@@ -124,6 +126,7 @@ class _Compiler:
         self._any: dict[tuple[int, int], Expr] = {}
         self._shared: dict[tuple, Ref] = {}  # kept rules shared by equal string schemas (split builds)
         self.bounded_any = False  # whether a free-form value was unrolled to ``any_depth`` levels
+        self.any_order_left = ANY_ORDER_STATES  # member states that objects in any order may still add
         self._flex = self._ws_flexible()
         self._any_string = _ANY_STRING
         self._any_number = _any_number()
@@ -731,14 +734,88 @@ class _Compiler:
             return None
 
     def object_body(self, slots: list, extras: Expr | None, lo: int, hi, depth: int, loc: Location) -> Expr:
+        """``{ ... }``: the declared slots in any order where that stays within budget, else in
+        the schema's order (see :meth:`any_order_body` and :meth:`ordered_body`)."""
+        n = len(slots)
+        if hi is not None and hi < lo:
+            raise Unsatisfiable(loc.pointer)
+        states = 1 << n  # (slots used, members so far): the count follows from the slots
+        if self.o.property_order == "any" and 2 <= n <= ANY_ORDER_MAX_PROPERTIES and states <= self.any_order_left:
+            # every state but the last copies the members not used yet: half of them on average
+            copies = states * sum(_expr_size(entry) for entry, _ in slots) // 2
+            if not self.o.split and copies > ANY_ORDER_COPIES:
+                raise CompileBudgetError(f"{loc.pointer or '/'}: properties in any order need the grammar engine")
+            self.any_order_left -= states
+            return self.any_order_body(slots, extras, lo, hi, depth, loc)
+        if self.o.property_order not in ("any", "schema"):
+            raise ValueError(f"property_order must be 'any' or 'schema', not {self.o.property_order!r}")
+        return self.ordered_body(slots, extras, lo, hi, depth, loc)
+
+    def any_order_body(self, slots: list, extras: Expr | None, lo: int, hi, depth: int, loc: Location) -> Expr:
+        """``{ ... }`` with the declared slots in any order, each at most once, then any number
+        of extra members (as :meth:`ordered_body`); ``lo``/``hi`` bound the number of members.
+        One state per (set of slots used, members so far), up to 2^n of them: a rule each in
+        split builds (the members' lexemes are shared), else shared sub-expressions of one DFA."""
+        n = len(slots)
+        cap = hi if hi is not None else max(lo, 1)
+        required = sum(1 << i for i, (_, needed) in enumerate(slots) if needed)
+        first = [entry for entry, _ in slots]
+        later = [Seq((literal(b","), entry)) for entry in first]  # one object each: one lexeme each
+        tail = self.extras_tail(extras, lo, hi, depth)
+        memo: dict[tuple[int, int], Expr | None] = {}
+
+        def state(used: int, c: int) -> Expr | None:
+            key = (used, c)
+            if key in memo:
+                return memo[key]
+            options: list[Expr] = []
+            if used & required == required and tail.get(c) is not None:
+                options.append(tail[c])
+            if hi is None or c < hi:
+                nxt = c + 1 if hi is not None else min(c + 1, cap)
+                for i in range(n):
+                    if not used >> i & 1:
+                        after = state(used | 1 << i, nxt)
+                        if after is not None:
+                            options.append(Seq((later[i] if c else first[i], after)))
+            result: Expr | None = None
+            if options:
+                result = Alt(tuple(options))
+                if self.o.split:
+                    result = self.kept_rule("members", result)
+            memo[key] = result
+            return result
+
+        body = state(0, 0)
+        if body is None:
+            raise Unsatisfiable(loc.pointer)
+        return Seq((literal(b"{"), body))
+
+    def extras_tail(self, extras: Expr | None, lo: int, hi, depth: int) -> dict[int, Expr | None]:
+        """What may follow the declared members once ``c`` members are written (c capped as
+        the bodies count): any number of extra members within the bounds, then ``}``."""
+        cap = hi if hi is not None else max(lo, 1)
+        comma = literal(b",")
+        close_after_members = Seq((self.close_ws(depth), literal(b"}")))
+        tail: dict[int, Expr | None] = {}
+        for c in range(cap, -1, -1):  # cap >= 1
+            end = (close_after_members if c else literal(b"}")) if c >= lo else None
+            options = [] if end is None else [end]
+            if extras is not None:
+                nxt = c + 1 if hi is not None else min(c + 1, cap)
+                if hi is None and c == cap:
+                    options = [Seq((Repeat(Seq((comma, extras))), close_after_members))]
+                elif c < cap and tail.get(nxt) is not None:
+                    options.append(Seq((comma if c else EMPTY, extras, tail[nxt])))
+            tail[c] = None if not options else options[0] if len(options) == 1 else Alt(tuple(options))
+        return tail
+
+    def ordered_body(self, slots: list, extras: Expr | None, lo: int, hi, depth: int, loc: Location) -> Expr:
         """``{ ... }`` with the declared slots in order, then any number of extra members;
         ``lo``/``hi`` bound the number of members. Built from the end: the expression after
         slot i with c members so far is shared by every path reaching that point."""
         cap = hi if hi is not None else max(lo, 1)
-        if hi is not None and hi < lo:
-            raise Unsatisfiable(loc.pointer)
         comma = literal(b",")
-        close_after_members = Seq((self.close_ws(depth), literal(b"}")))
         n = len(slots)
 
         def bump(c: int) -> int:
@@ -747,21 +824,7 @@ class _Compiler:
         def sep(c: int) -> Expr:
             return comma if c else EMPTY
 
-        # after the declared slots: extras
-        tail: dict[int, Expr | None] = {}
-        for c in range(cap, -1, -1):
-            end = (close_after_members if c else literal(b"}")) if c >= lo else None
-            options = [] if end is None else [end]
-            if extras is not None:
-                if hi is None and c == cap:
-                    loop = Seq((Repeat(Seq((comma, extras))), close_after_members)) if c else None
-                    if c:
-                        options = [loop]
-                    else:  # cap == 0 only when lo == 0 and hi is None: cannot happen (cap >= 1)
-                        pass
-                elif c < cap and tail.get(bump(c)) is not None:
-                    options.append(Seq((sep(c), extras, tail[bump(c)])))
-            tail[c] = None if not options else options[0] if len(options) == 1 else Alt(tuple(options))
+        tail = self.extras_tail(extras, lo, hi, depth)
         after = tail
         for i in range(n - 1, -1, -1):
             entry, required = slots[i]
@@ -886,6 +949,13 @@ class _Compiler:
 # ---- helpers ------------------------------------------------------------------------------
 ANY_RULE = "any_json_value"
 ONE_DFA_STATES = 20_000  # a schema compiled to one DFA has at most this many states
+# Objects take their declared properties in any order when they declare at most this many,
+ANY_ORDER_MAX_PROPERTIES = 8
+# while the schema's objects in any order add at most this many member states (2^n each) ...
+ANY_ORDER_STATES = 256
+# In a one-DFA build, an object whose states copy more member automata than this (about
+# NFA states) sends the schema to the grammar engine, where members are shared lexemes.
+ANY_ORDER_COPIES = 12_000
 SHARED_STRING_LENGTH = 64  # split builds: strings with a maxLength this large are shared lexemes
 CHUNKED_LENGTH = 2048  # ... and this large, counted in chunks of CHUNK characters by the grammar
 CHUNK = 256
@@ -924,6 +994,28 @@ def _counted_chars(lo: int, hi: int | None) -> Automaton:
 
 
 @lru_cache(maxsize=1)
+def _expr_size(expr: Expr) -> int:
+    """About how many NFA states ``expr`` builds (shared nodes counted once; a reference 1)."""
+    seen: set[int] = set()
+    total = 0
+    todo = [expr]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, Automaton):
+            total += e.dfa.n_states
+        elif isinstance(e, (Seq, Alt, Repeat)):
+            total += 1
+            todo.extend(children(e))
+        elif isinstance(e, Bytes):
+            total += sum(len(sequence) for sequence in e.sequences)
+        else:
+            total += 2
+    return total
+
+
 def _any_key() -> ByteDFA:
     """Every quoted string (a property name)."""
     return ByteDFA.from_nfa(expr_to_nfa(quoted(Repeat(any_char()))))
