@@ -192,6 +192,43 @@ def test_uri_template_wide_class_equals_python_re():
         assert dfa.accepts(json.dumps(text).encode()) == expected, ascii(text)
 
 
+_COMMON_REGEXES = [
+    "^value1|value2$", "^[a-z0-9-]+$", r"\d{3}-\d{4}", r"^(?:[A-Z][a-z]+\s?)+$", "(ab|cd)*e?", r"^\w+@\w+\.com$",
+    "^[A-Za-z_][A-Za-z0-9_]*$", r"^v?(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$", "(?!un)known", "^$", "a{2,10}?", r"[^\s\]]+",
+]
+
+
+_REGEX_PIECES = ["a", "b", "(", "(?:", "(?=", "(?<=", ")", "|", "[a-z]", "[^b]", "[z-a]", "[", "]", "-", "*", "+", "?",
+                 "{2}", "{1,3}", "{3,1}", "{", "}", "^", "$", "\\d", "\\b", "\\1", "\\", "."]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_REGEX_PIECES), max_size=8).map("".join))
+def test_regex_format_accepts_only_what_python_compiles(text):
+    """``format: regex`` (a regular subset of regex syntax): every string it accepts is one
+    jsonschema's format checker accepts (Python's ``re`` compiles it), and common regexes
+    are accepted."""
+    from jsonschema import FormatChecker
+
+    constraint = _regex_format_constraint()
+
+    def accepts(value: str) -> bool:
+        state = constraint.advance_bytes(constraint.initial_state, json.dumps(value).encode())
+        return state is not None and constraint.is_accepting(state)
+
+    if accepts(text):
+        assert FormatChecker().conforms(text, "regex"), text
+    for common in _COMMON_REGEXES:
+        assert accepts(common), common
+    for broken in ("a**", "a{1}{2}", "[z-a]", "(", "a)", "a{3,1}", "\\b*", "^*", "[]", "[\\d-z]", "\\1", "a\\"):
+        assert not FormatChecker().conforms(broken, "regex") and not accepts(broken), broken
+
+
+@functools.lru_cache(maxsize=None)
+def _regex_format_constraint():
+    return compile_json_schema({"type": "string", "format": "regex"}, load_case("smollm2").vocab)
+
+
 def test_escaped_and_control_characters_never_break_the_string():
     dfa = _dfa(quoted(Repeat(any_char())))
     for bad in [b'"a"b"', b'"\x01"', b'"\\x"', b'"\\u12"', b'"\n"']:
@@ -629,6 +666,11 @@ COMBINATOR_CASES = [
         [{"x": "ab"}, {"x": "abc"}, {}],
     ),
     ({**_OBJ, "propertyNames": {"pattern": "^a"}}, [{"ab": 1}, {"b": 1}, {}, {"ab": 1, "ba": 2}]),
+    # a cycle that passes through anyOf branches only (no $ref is compiled as a reference first)
+    (
+        {"anyOf": [{"$ref": "#/$defs/loop"}], "$defs": {"loop": {**_OBJ, "properties": {"do": {"anyOf": [{"$ref": "#/$defs/loop"}, {"type": "integer"}]}}}}},
+        [{"do": 1}, {"do": {"do": {"do": 2}}}, {"do": {"do": "x"}}, {"do": {}}, 3],
+    ),
 ]
 
 

@@ -175,11 +175,19 @@ class _Compiler:
             siblings = {k: v for k, v in schema.items() if k != "$ref" and k not in ANNOTATIONS}
             if self.doc.draft <= 7 or not siblings:
                 return self.reference(ref, loc, depth)
+        if isinstance(ref, str) or any(isinstance(sub, dict) and "$ref" in sub for sub in schema.get("allOf") or ()):
+            # merges a referenced schema in: a cycle through it comes back to this node
+            return self.reference(None, loc, depth, node=schema)
         s, sources = self.flatten(schema, loc)
         return self.compile_flat(s, sources, loc, depth)
 
-    def reference(self, ref: str, loc: Location, depth: int) -> Expr:
-        target, tloc, key = self.doc.resolve(ref, loc)
+    def reference(self, ref: str | None, loc: Location, depth: int, node: dict | None = None) -> Expr:
+        """The target of ``ref`` (or ``node`` itself, flattened), a rule of the grammar when
+        compiling it comes back to it."""
+        if node is None:
+            target, tloc, key = self.doc.resolve(ref, loc)
+        else:
+            target, tloc, key = node, loc, ("node", id(node))
         name = self.active.get(key)
         if name is not None:  # a cycle: the target becomes a rule of the grammar
             self.recursive.add(name)
@@ -191,7 +199,10 @@ class _Compiler:
         name = f"def{next(self._rule_numbers)}"
         self.active[key] = name
         try:
-            expr = self.value(target, tloc, depth)
+            if node is None:
+                expr = self.value(target, tloc, depth)
+            else:
+                expr = self.compile_flat(*self.flatten(target, tloc), tloc, depth)
         finally:
             del self.active[key]
         if name in self.recursive:
@@ -313,8 +324,12 @@ class _Compiler:
             raise UnsupportedSchemaError(key, loc.pointer, "must be a non-empty array")
         # each branch merged with the keywords beside it; a recursive branch stays a reference
         merged: list[tuple[Location, object, dict | None, list]] = []
+        plain = not any(k not in ANNOTATIONS and not k.startswith("x-") for k in rest)
         for i, branch in enumerate(branches):
             bloc = loc.child(key, i)
+            if key == "anyOf" and plain and _only_ref(branch):
+                merged.append((bloc, branch, None, []))  # compiled as a reference: cycles become rules
+                continue
             if self._is_active_ref(branch, bloc):
                 if any(k not in ANNOTATIONS and not k.startswith("x-") for k in rest):
                     raise UnsupportedSchemaError(key, bloc.pointer, "a recursive reference combined with other keywords")
@@ -993,7 +1008,11 @@ def _counted_chars(lo: int, hi: int | None) -> Automaton:
     return Automaton(dfa)
 
 
-@lru_cache(maxsize=1)
+def _only_ref(schema) -> bool:
+    """Whether ``schema`` is a ``$ref`` with nothing but annotations beside it."""
+    return isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and all(k == "$ref" or k in ANNOTATIONS for k in schema)
+
+
 def _expr_size(expr: Expr) -> int:
     """About how many NFA states ``expr`` builds (shared nodes counted once; a reference 1)."""
     seen: set[int] = set()
@@ -1016,6 +1035,7 @@ def _expr_size(expr: Expr) -> int:
     return total
 
 
+@lru_cache(maxsize=1)
 def _any_key() -> ByteDFA:
     """Every quoted string (a property name)."""
     return ByteDFA.from_nfa(expr_to_nfa(quoted(Repeat(any_char()))))

@@ -82,6 +82,30 @@ URI_TEMPLATE = rf"(?:[!#$&-;=?-\[\]_a-z~]|{_UCS}|{_PCT}|\{{[+#./;?&=,!@|]?{_VARS
 JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
 RELATIVE_JSON_POINTER = rf"(?:0|[1-9][0-9]*)(?:#|{JSON_POINTER})"
 
+# ECMA-262 regular expressions, as a regular subset that Python's ``re`` (jsonschema's check)
+# and ECMA-262 both accept: groups nest at most three deep; no backreferences, lookbehinds,
+# named groups or flags; a lone ``{ } ]`` is refused, as are ranges other than within
+# lowercase, uppercase or digits, and ``{n,m}`` other than a single digit n <= m or m >= 10.
+_RX_LITERAL = r"[^\\^$.|?*+()\[\]{}]"
+_RX_ESCAPE = r"\\[\\.^$|?*+()\[\]{}/\-dDwWsSntrfv]"
+_RX_ANCHOR = r"(?:[$^]|\\[bB])"
+_RX_RANGE = "|".join(f"{a}-[{a}-{z}]" for lo, z in (("a", "z"), ("A", "Z"), ("0", "9")) for a in map(chr, range(ord(lo), ord(z) + 1)))
+_RX_CLASS_ITEM = rf"(?:{_RX_RANGE}|[^\\\]\[\-^]|\\[\\\]\[\-^.dDwWsSntrfv/])"
+_RX_CLASS = rf"\[\^?-?{_RX_CLASS_ITEM}+-?\]"
+_RX_COUNT = "|".join([r"[0-9]{1,3}", r"[0-9]{1,3},", r"[0-9],[1-9][0-9]{1,2}"] + [f"{d},[{d}-9]" for d in range(10)])
+_RX_QUANTIFIER = rf"(?:[*+?]|\{{(?:{_RX_COUNT})\}})\??"
+
+
+def _regex_syntax(depth: int) -> str:
+    """Alternatives of sequences (empty ones too) with groups nested at most ``depth`` deep."""
+    atom = rf"{_RX_LITERAL}|{_RX_ESCAPE}|\.|{_RX_CLASS}"
+    if depth:  # a group, non-capturing group or lookahead
+        atom += rf"|\((?:\?[:=!])?{_regex_syntax(depth - 1)}\)"
+    return rf"(?:(?:{atom})(?:{_RX_QUANTIFIER})?|{_RX_ANCHOR}|\|)*"
+
+
+REGEX = _regex_syntax(3)
+
 FORMATS: dict[str, str] = {
     "date": DATE,
     "time": TIME,
@@ -97,8 +121,9 @@ FORMATS: dict[str, str] = {
     "uri-template": URI_TEMPLATE,
     "json-pointer": JSON_POINTER,
     "relative-json-pointer": RELATIVE_JSON_POINTER,
+    "regex": REGEX,
 }
 # formats a length cap applies to (hostname: 253 characters in all)
 MAX_LENGTH = {"hostname": 253, "email": 320}
 # formats the specification defines that structgen does not enforce (an error, not a silent pass)
-UNSUPPORTED = {"idn-email", "idn-hostname", "iri", "iri-reference", "regex"}
+UNSUPPORTED = {"idn-email", "idn-hostname", "iri", "iri-reference"}
