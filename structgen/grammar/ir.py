@@ -167,8 +167,8 @@ def children(expr: Expr) -> tuple[Expr, ...]:
     return ()
 
 
-def _leaves(expr: Expr):
-    """Every leaf object of an expression DAG once (shared sub-expressions are visited once)."""
+def nodes(expr: Expr):
+    """Every node object of an expression DAG once (shared sub-expressions are visited once)."""
     seen: set[int] = set()
     todo = [expr]
     while todo:
@@ -176,11 +176,13 @@ def _leaves(expr: Expr):
         if id(e) in seen:
             continue
         seen.add(id(e))
-        below = children(e)
-        if below:
-            todo.extend(below)
-        elif not isinstance(e, (Seq, Alt)):  # an empty Seq/Alt is no leaf
-            yield e
+        yield e
+        todo.extend(children(e))
+
+
+def _leaves(expr: Expr):
+    """Every leaf object of an expression DAG once."""
+    return (e for e in nodes(expr) if not isinstance(e, (Seq, Alt, Repeat)))
 
 
 def _refs(expr: Expr):

@@ -36,7 +36,7 @@ from decimal import Decimal
 from ..automata.byte_dfa import ByteDFA, product, repeat_single
 from ..automata.expr_nfa import expr_to_nfa
 from ..errors import CompileBudgetError, UnsupportedSchemaError
-from ..grammar.ir import EMPTY, Alt, Automaton, Bytes, Expr, Grammar, Ref, Repeat, Seq, children, literal
+from ..grammar.ir import EMPTY, Alt, Automaton, Bytes, Expr, Grammar, Ref, Repeat, Seq, literal, nodes
 from . import formats, numbers, overlap
 from .document import Location, SchemaDocument
 from .merge import ANNOTATIONS, TYPES, is_type, json_equal, merge, normalize
@@ -87,6 +87,8 @@ def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> Compi
     options = options or JsonSchemaOptions()
     if options.whitespace not in ("flexible", "compact", "pretty"):
         raise ValueError(f"whitespace must be 'flexible', 'compact' or 'pretty', not {options.whitespace!r}")
+    if options.property_order not in ("any", "schema"):
+        raise ValueError(f"property_order must be 'any' or 'schema', not {options.property_order!r}")
     compiler = _compiled(schema, options)
     if compiler.recursive and compiler.bounded_any and options.whitespace != "pretty":
         # the grammar engine runs anyway: free-form values need no depth bound
@@ -177,17 +179,17 @@ class _Compiler:
                 return self.reference(ref, loc, depth)
         if isinstance(ref, str) or any(isinstance(sub, dict) and "$ref" in sub for sub in schema.get("allOf") or ()):
             # merges a referenced schema in: a cycle through it comes back to this node
-            return self.reference(None, loc, depth, node=schema)
+            return self.rule_for(("node", id(schema)), lambda: self.compile_flat(*self.flatten(schema, loc), loc, depth), depth)
         s, sources = self.flatten(schema, loc)
         return self.compile_flat(s, sources, loc, depth)
 
-    def reference(self, ref: str | None, loc: Location, depth: int, node: dict | None = None) -> Expr:
-        """The target of ``ref`` (or ``node`` itself, flattened), a rule of the grammar when
-        compiling it comes back to it."""
-        if node is None:
-            target, tloc, key = self.doc.resolve(ref, loc)
-        else:
-            target, tloc, key = node, loc, ("node", id(node))
+    def reference(self, ref: str, loc: Location, depth: int) -> Expr:
+        target, tloc, key = self.doc.resolve(ref, loc)
+        return self.rule_for(key, lambda: self.value(target, tloc, depth), depth)
+
+    def rule_for(self, key, build, depth: int) -> Expr:
+        """``build()``'s expression, remembered per (``key``, depth); a rule of the grammar
+        when building it comes back to ``key``."""
         name = self.active.get(key)
         if name is not None:  # a cycle: the target becomes a rule of the grammar
             self.recursive.add(name)
@@ -199,10 +201,7 @@ class _Compiler:
         name = f"def{next(self._rule_numbers)}"
         self.active[key] = name
         try:
-            if node is None:
-                expr = self.value(target, tloc, depth)
-            else:
-                expr = self.compile_flat(*self.flatten(target, tloc), tloc, depth)
+            expr = build()
         finally:
             del self.active[key]
         if name in self.recursive:
@@ -331,7 +330,7 @@ class _Compiler:
                 merged.append((bloc, branch, None, []))  # compiled as a reference: cycles become rules
                 continue
             if self._is_active_ref(branch, bloc):
-                if any(k not in ANNOTATIONS and not k.startswith("x-") for k in rest):
+                if not plain:
                     raise UnsupportedSchemaError(key, bloc.pointer, "a recursive reference combined with other keywords")
                 merged.append((bloc, branch, None, []))
                 continue
@@ -762,8 +761,6 @@ class _Compiler:
                 raise CompileBudgetError(f"{loc.pointer or '/'}: properties in any order need the grammar engine")
             self.any_order_left -= states
             return self.any_order_body(slots, extras, lo, hi, depth, loc)
-        if self.o.property_order not in ("any", "schema"):
-            raise ValueError(f"property_order must be 'any' or 'schema', not {self.o.property_order!r}")
         return self.ordered_body(slots, extras, lo, hi, depth, loc)
 
     def any_order_body(self, slots: list, extras: Expr | None, lo: int, hi, depth: int, loc: Location) -> Expr:
@@ -772,7 +769,6 @@ class _Compiler:
         One state per (set of slots used, members so far), up to 2^n of them: a rule each in
         split builds (the members' lexemes are shared), else shared sub-expressions of one DFA."""
         n = len(slots)
-        cap = hi if hi is not None else max(lo, 1)
         required = sum(1 << i for i, (_, needed) in enumerate(slots) if needed)
         first = [entry for entry, _ in slots]
         later = [Seq((literal(b","), entry)) for entry in first]  # one object each: one lexeme each
@@ -787,7 +783,7 @@ class _Compiler:
             if used & required == required and tail.get(c) is not None:
                 options.append(tail[c])
             if hi is None or c < hi:
-                nxt = c + 1 if hi is not None else min(c + 1, cap)
+                nxt = _bump(c, lo, hi)
                 for i in range(n):
                     if not used >> i & 1:
                         after = state(used | 1 << i, nxt)
@@ -817,7 +813,7 @@ class _Compiler:
             end = (close_after_members if c else literal(b"}")) if c >= lo else None
             options = [] if end is None else [end]
             if extras is not None:
-                nxt = c + 1 if hi is not None else min(c + 1, cap)
+                nxt = _bump(c, lo, hi)
                 if hi is None and c == cap:
                     options = [Seq((Repeat(Seq((comma, extras))), close_after_members))]
                 elif c < cap and tail.get(nxt) is not None:
@@ -833,9 +829,6 @@ class _Compiler:
         comma = literal(b",")
         n = len(slots)
 
-        def bump(c: int) -> int:
-            return c + 1 if hi is not None else min(c + 1, cap)
-
         def sep(c: int) -> Expr:
             return comma if c else EMPTY
 
@@ -846,7 +839,7 @@ class _Compiler:
             current: dict[int, Expr | None] = {}
             for c in range(cap, -1, -1):
                 options = []
-                nxt = bump(c)
+                nxt = _bump(c, lo, hi)
                 if (hi is None or c < hi) and after.get(nxt) is not None:
                     options.append(Seq((sep(c), entry, after[nxt])))
                 if not required and after.get(c) is not None:
@@ -1014,25 +1007,24 @@ def _only_ref(schema) -> bool:
 
 
 def _expr_size(expr: Expr) -> int:
-    """About how many NFA states ``expr`` builds (shared nodes counted once; a reference 1)."""
-    seen: set[int] = set()
+    """About how many NFA states ``expr`` builds (shared nodes counted once; a reference 2)."""
     total = 0
-    todo = [expr]
-    while todo:
-        e = todo.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in nodes(expr):
         if isinstance(e, Automaton):
             total += e.dfa.n_states
         elif isinstance(e, (Seq, Alt, Repeat)):
             total += 1
-            todo.extend(children(e))
         elif isinstance(e, Bytes):
             total += sum(len(sequence) for sequence in e.sequences)
         else:
             total += 2
     return total
+
+
+def _bump(c: int, lo: int, hi: int | None) -> int:
+    """Members counted after one more: exactly under ``maxProperties``, else capped where
+    nothing depends on the count any more (``minProperties``, or 1 for the comma)."""
+    return c + 1 if hi is not None else min(c + 1, max(lo, 1))
 
 
 @lru_cache(maxsize=1)
