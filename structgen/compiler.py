@@ -24,7 +24,7 @@ from .constraints.regular import EAGER_MASK_STATES, RegularConstraint
 from .errors import CompileBudgetError, GrammarError, RegexError
 from .grammar.gbnf import parse_gbnf
 from .automata.expr_nfa import expr_to_nfa
-from .grammar.ir import Grammar, Repeat, lower, regular_expr
+from .grammar.ir import Grammar, Repeat, lower, regular_expr, rule_graph
 from .grammar.lark_frontend import lark_to_ir
 from .json_schema.compiler import ONE_DFA_STATES
 from .tokenizers.vocabulary import Vocabulary
@@ -66,7 +66,8 @@ def compile_ir(
     context-free result builds now what requests would build on first use (see
     :meth:`GrammarConstraint.prebuild`), within what is left of ``timeout_s``."""
     started = time.monotonic()
-    expr = regular_expr(grammar)
+    graph = rule_graph(grammar)
+    expr = regular_expr(grammar, graph)
     if expr is not None and parser is None:
         try:
             dfa = ByteDFA.from_nfa(expr_to_nfa(expr, max_states=max_nfa_states), what=grammar.source, max_states=max_states, timeout_s=timeout_s)
@@ -77,7 +78,7 @@ def compile_ir(
         constraint = RegularConstraint(dfa, vocab, description=f"grammar {grammar.source}", share_masks=share_masks, shadow=string_body)
         constraint.precompute_masks(eager_masks)
         return constraint
-    bnf = lower(grammar)
+    bnf = lower(grammar, graph)
     remaining = max(0.1, timeout_s - (time.monotonic() - started))
     lexer = build_lexer(bnf.terminals, bnf.terminal_names, max_states=max_states, timeout_s=remaining)
     constraint = GrammarConstraint(

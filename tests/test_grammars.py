@@ -613,3 +613,28 @@ def test_boundary_records_group_alike_by_counting_and_by_sorting():
         by_counting = _bucket_by_counting(records, r, n_terminals, node_byte)
         by_sorting = _bucket_by_sorting(records, r, n_terminals, node_byte)
         assert all(np.array_equal(a, b) for a, b in zip(by_counting, by_sorting))
+
+
+def test_runs_of_the_same_shape_share_one_terminal():
+    """Regular runs built afresh in different rules (as the JSON Schema front end builds a
+    property's ``"key": value`` in each object) become one terminal, and the language is
+    unchanged: sentences are accepted iff lark parses them with the same grammar."""
+    from structgen.compiler import compile_ir
+    from structgen.grammar.ir import Alt, Grammar, Pattern, Ref, Repeat, Seq, literal, lower
+
+    def run():  # a new object each time, of the same shape
+        return Seq((literal(b'"k":'), Repeat(Pattern("[0-9]"), 1, 3)))
+
+    rules = {
+        "start": Alt((Ref("x"), Ref("y"), literal(b"0"))),
+        "x": Seq((literal(b"("), Ref("start"), run())),
+        "y": Seq((literal(b"["), Ref("start"), run())),
+    }
+    grammar = Grammar(rules, "start")
+    bnf = lower(grammar)
+    assert len(bnf.terminals) == 4  # ( [ 0 and one run, used by both rules
+    reference = lark.Lark('start: "0" | "(" start R | "[" start R\nR: /"k":[0-9]{1,3}/\n', parser="earley", lexer="dynamic_complete")
+    constraint = compile_ir(grammar, BYTES)
+    texts = ['0', '(0"k":1', '[(0"k":12"k":123', '(0"k":1234', '(0', '[0"k":', '(0"k":1"k":2', '[[0"k":9"k":99', '0"k":1']
+    for text in texts:
+        assert accepts(constraint, text.encode()) == lark_accepts(reference, text.encode()), text

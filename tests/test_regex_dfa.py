@@ -278,3 +278,47 @@ def test_subset_construction_agrees_with_nfa_simulation(nfa_parts, words):
                 live.add(q)
                 grew = True
     assert live == set(range(dfa.n_states))
+
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(regexes() | st.just("(?:a){0}"), min_size=1, max_size=5), st.lists(TEXT, min_size=10, max_size=10), st.data())
+def test_lexer_agrees_with_python_re(patterns, texts, data):
+    """The lexer of several terminals, nullable ones included (a lexer matches non-empty
+    words only): after each text, the accepted terminals are those whose pattern ``re``
+    fully matches (none after the empty text), and the live ones are those of which the
+    text is a prefix of a non-empty word (each pattern's own minimal DFA decides).
+    ``(?:a){0}`` matches only the empty word: never live."""
+    from structgen.automata.lexer import build_lexer
+    from structgen.errors import GrammarError
+    from structgen.grammar.ir import Pattern
+
+    own = [ByteDFA.from_regex(p) for p in patterns]
+    try:
+        lexer = build_lexer([Pattern(p) for p in patterns], [f"T{t}" for t in range(len(patterns))])
+    except GrammarError:
+        assert not any((dfa.transitions[0] >= 0).any() for dfa in own), patterns
+        return
+    words = ["", *texts, *(data.draw(st.from_regex(re.compile(p), fullmatch=True)) for p in patterns)]
+    for text in words:
+        data_bytes = text.encode("utf-8")
+        state = lexer.initial
+        for byte in data_bytes:
+            state = int(lexer.transitions[state, byte])
+            if state < 0:
+                break
+        accepted = {t for t, p in enumerate(patterns) if text and re.fullmatch(p, text, re.ASCII)}
+        live = set()
+        for t, dfa in enumerate(own):
+            q = 0
+            for byte in data_bytes:
+                q = int(dfa.transitions[q, byte])
+                if q < 0:
+                    break
+            if q >= 0 and (text or (dfa.transitions[0] >= 0).any()):
+                live.add(t)
+        if state < 0:
+            assert not live, (patterns, text)
+            continue
+        assert {t for t in range(len(patterns)) if lexer.accepts_int(state) >> t & 1} == accepted, (patterns, text)
+        assert {t for t in range(len(patterns)) if lexer.live_int(state) >> t & 1} == live, (patterns, text)

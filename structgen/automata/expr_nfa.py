@@ -29,7 +29,7 @@ def expr_to_nfa(expr: Expr, resolve: Resolver | None = None, max_states: int | N
     """The NFA of a regular expression tree; ``resolve`` replaces ``Ref``/``Terminal`` leaves
     by their definitions (it must not recurse forever: only regular parts are built here).
     Raises :class:`CompileBudgetError` as soon as the NFA has more than ``max_states`` states."""
-    builder = _Builder(resolve, max_states)
+    builder = NfaBuilder(resolve, max_states)
     builder.count(expr)
     nfa = builder.nfa
     nfa.start = nfa.new_state()
@@ -48,8 +48,11 @@ def _pattern_nfa(regex: str) -> ByteNFA:
     return regex_to_nfa(regex)
 
 
-class _Builder:
-    def __init__(self, resolve: Resolver | None, max_states: int | None = None) -> None:
+class NfaBuilder:
+    """Builds expressions into one NFA (``.nfa``): :meth:`count` every expression first (so
+    shared nodes are known), then :meth:`into` each between a pair of its states."""
+
+    def __init__(self, resolve: Resolver | None = None, max_states: int | None = None) -> None:
         self.nfa = ByteNFA()
         self.resolve = resolve
         self.max_states = sys.maxsize if max_states is None else max_states

@@ -19,8 +19,7 @@ from ..errors import GrammarError, RegexError
 from .byte_dfa import DEAD, DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, determinize, fold_byte_columns, refine
 from .subset_kernel import moore_refine, nfa_co_reachable, quotient_table, restricted_representatives, subset_terminals
 from ..grammar.ir import Expr
-from .nfa import ByteNFA
-from .expr_nfa import expr_to_nfa
+from .expr_nfa import NfaBuilder
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,37 +99,41 @@ def build_lexer(
     non-empty strings). A pattern that cannot be compiled raises :class:`GrammarError`
     naming its terminal."""
     deadline = time.monotonic() + timeout_s
-    union = ByteNFA()
-    start = union.new_state()
+    builder = NfaBuilder()  # every terminal in one NFA: no NFA object per terminal
+    for pattern in patterns:
+        builder.count(pattern)
+    union = builder.nfa
+    start = union.start = union.new_state()
     finals: dict[int, int] = {}
-    owner = [np.full(1, -1, dtype=np.int64)]
-    start_live = 0  # the terminals with a non-empty word: what is live before any byte
+    sizes = [1]  # states per owner: the start (-1), then each terminal's
     for t, pattern in enumerate(patterns):
+        first = union.n_states
+        t_start, t_final = union.new_state(), union.new_state()
         try:
-            nfa = expr_to_nfa(pattern)
+            builder.into(pattern, t_start, t_final)
         except RegexError as exc:
             raise GrammarError(f"terminal {names[t]}: {exc}") from exc
-        offset = union.embed(nfa)
-        owner.append(np.full(nfa.n_states, t, dtype=np.int64))
-        finals[nfa.final + offset] = t
-        # non-empty: the union's start takes the byte moves of the terminal's start closure
-        _, _, edge_ptr, lo, hi, dst = nfa.arrays()
-        for s in nfa.closure(nfa.start):
-            for j in range(edge_ptr[s], edge_ptr[s + 1]):
-                union.add_edge(start, int(lo[j]), int(hi[j]), int(dst[j]) + offset)
-                start_live |= 1 << t
+        # no construct moves into its start state: after a byte, the union's start
+        # closure is never met again (the DFA's state 0 has no incoming moves)
+        union.add_epsilon(start, t_start)
+        sizes.append(union.n_states - first)
+        finals[t_final] = t
     union.final = -1
     transitions, _, subsets = determinize(union, max_states, deadline, what="the grammar's lexer")
     words = max(1, (len(patterns) + 63) // 64)
     eps_ptr, eps_dst, edge_ptr, _, _, edge_dst = union.arrays()
     co_reachable = nfa_co_reachable(eps_ptr, eps_dst, edge_ptr, edge_dst, np.array(list(finals), dtype=np.int64))
-    live_term = np.where(co_reachable, np.concatenate(owner), -1)
+    owner = np.repeat(np.arange(-1, len(patterns), dtype=np.int64), sizes)
+    live_term = np.where(co_reachable, owner, -1)
     final_term = np.full(union.n_states, -1, dtype=np.int64)
     for x, t in finals.items():
         final_term[x] = t
-    live, accepts = subset_terminals(
-        subsets.members, subsets.offsets, live_term, final_term, start, bits_to_words(start_live, words), words
-    )
+    live, accepts = subset_terminals(subsets.members, subsets.offsets, live_term, final_term, -1, np.zeros(words, np.uint64), words)
+    # terminals are restricted to non-empty words: state 0 accepts nothing, and what is live
+    # there is what is live after its first byte
+    accepts[0] = 0
+    targets = np.unique(transitions[0])
+    live[0] = np.bitwise_or.reduce(live[targets[targets >= 0]], axis=0) if (targets >= 0).any() else 0
     return _minimize(transitions, live, accepts, len(patterns))
 
 

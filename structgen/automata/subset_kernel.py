@@ -120,7 +120,7 @@ def subset_construction(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, 
     buf = np.empty(n, dtype=np.int64)
     stack = np.empty(n, dtype=np.int64)
     seeds = np.empty(max(16, len(edge_dst)), dtype=np.int64)
-    members = np.empty(1024, dtype=np.int64)
+    members = np.empty(max(1024, n), dtype=np.int64)  # (the start's closure may hold them all)
     cap = min(max(64, n + 1), max_states + 1)
     offsets = np.zeros(cap + 1, dtype=np.int64)
     trans = np.empty((cap, 256), dtype=np.int32)

@@ -138,19 +138,17 @@ class Bnf:
         return len(self.terminals)
 
 
-def lower(grammar: Grammar) -> Bnf:
+def lower(grammar: Grammar, graph: "RuleGraph | None" = None) -> Bnf:
     """Checks ``grammar`` and lowers it to BNF. Raises :class:`GrammarError` (with line and
     column) for undefined rules, rules that can never finish and an empty language; warns
-    about unreachable rules."""
-    _check_references(grammar)
-    return _Lowering(grammar).run()
+    about unreachable rules. ``graph``: the grammar's :func:`rule_graph`, when already made."""
+    return _Lowering(grammar, graph or rule_graph(grammar)).run()
 
 
-def regular_expr(grammar: Grammar) -> Expr | None:
+def regular_expr(grammar: Grammar, graph: "RuleGraph | None" = None) -> Expr | None:
     """The whole language as one closed regular expression when the grammar has no ignored
     terminals and its start rule does not recurse (no parser at run time), else None."""
-    _check_references(grammar)
-    lowering = _Lowering(grammar)
+    lowering = _Lowering(grammar, graph or rule_graph(grammar))
     if not lowering.lift or grammar.start in lowering.recursive:
         return None
     return lowering.closed(grammar.rules[grammar.start])
@@ -180,46 +178,85 @@ def nodes(expr: Expr):
         todo.extend(children(e))
 
 
-def _leaves(expr: Expr):
-    """Every leaf object of an expression DAG once."""
-    return (e for e in nodes(expr) if not isinstance(e, (Seq, Alt, Repeat)))
+_NONE: frozenset[str] = frozenset()
+_NOTHING: tuple[frozenset[str], frozenset[str]] = (_NONE, _NONE)
 
 
-def _refs(expr: Expr):
-    return (e for e in _leaves(expr) if isinstance(e, Ref))
+def _names_below(expr: Expr, memo: dict[int, tuple]) -> tuple[frozenset[str], frozenset[str]]:
+    """The names of the rules ``expr`` refers to and of the named terminals it uses.
+    ``memo`` (node id → (node kept alive, answer)) is shared by every rule of a grammar:
+    front ends share sub-expressions between rules, and each is walked once."""
+    todo: list[Expr] = [expr]
+    while todo:
+        e = todo[-1]
+        if id(e) in memo:
+            todo.pop()
+            continue
+        kind = type(e)
+        if kind is Ref:
+            memo[id(e)] = (e, (frozenset((e.name,)), _NONE))
+            todo.pop()
+            continue
+        if kind is Terminal:
+            memo[id(e)] = (e, (_NONE, frozenset((e.name,))))
+            todo.pop()
+            continue
+        below = children(e)
+        missing = [c for c in below if id(c) not in memo]
+        if missing:
+            todo.extend(missing)
+            continue
+        todo.pop()
+        found = [f for f in (memo[id(c)][1] for c in below) if f is not _NOTHING]
+        if not found:
+            answer = _NOTHING
+        elif len(found) == 1 or all(f is found[0] for f in found):
+            answer = found[0]
+        else:
+            answer = (frozenset().union(*(f[0] for f in found)), frozenset().union(*(f[1] for f in found)))
+            if not answer[0] and not answer[1]:
+                answer = _NOTHING
+        memo[id(e)] = (e, answer)
+    return memo[id(expr)][1]
 
 
-def _names_used(expr: Expr) -> tuple[dict[str, Ref], set[str]]:
-    """The rules an expression refers to (each with its first reference) and the named
-    terminals it uses, in one walk."""
-    refs: dict[str, Ref] = {}
-    terminals: set[str] = set()
-    for e in _leaves(expr):
-        if isinstance(e, Ref):
-            refs.setdefault(e.name, e)
-        elif isinstance(e, Terminal):
-            terminals.add(e.name)
-    return refs, terminals
+@dataclass
+class RuleGraph:
+    """Which rules and named terminals each rule uses, and which rules recurse (take part in
+    a cycle or are kept, or reach one)."""
+
+    refs: dict[str, frozenset[str]]
+    terminals: dict[str, frozenset[str]]
+    recursive: set[str]
+    below: dict[int, tuple]  # node id → (node, (rules it refers to, named terminals)), every node of a rule
 
 
-def _check_references(grammar: Grammar) -> None:
+def rule_graph(grammar: Grammar) -> RuleGraph:
+    """Checks ``grammar``'s references (:class:`GrammarError` for an undefined rule or
+    terminal, a warning for an unreachable rule) and returns its :class:`RuleGraph`."""
+    memo: dict[int, tuple] = {}
+    used = {name: _names_below(expr, memo) for name, expr in grammar.rules.items()}
+    graph = RuleGraph({n: u[0] for n, u in used.items()}, {n: u[1] for n, u in used.items()}, set(), memo)
+    _check_references(grammar, graph)
+    graph.recursive = _recursive_rules(grammar, graph)
+    return graph
+
+
+def _check_references(grammar: Grammar, graph: RuleGraph) -> None:
     if grammar.start not in grammar.rules:
         raise GrammarError(f"{grammar.source}: the start rule {grammar.start!r} is not defined")
-    used: dict[str, dict[str, Ref]] = {}
     for name, expr in grammar.rules.items():
-        refs, terminals = _names_used(expr)
-        used[name] = refs
-        for ref in refs.values():
-            if ref.name not in grammar.rules:
-                where = f"{grammar.source}:{ref.line}:{ref.column}" if ref.line else grammar.where(name)
-                raise GrammarError(f"{where}: rule {ref.name!r} is used in rule {name!r} but never defined")
-        for term in terminals:
+        if not graph.refs[name] <= grammar.rules.keys():
+            ref = next(e for e in nodes(expr) if isinstance(e, Ref) and e.name not in grammar.rules)
+            where = f"{grammar.source}:{ref.line}:{ref.column}" if ref.line else grammar.where(name)
+            raise GrammarError(f"{where}: rule {ref.name!r} is used in rule {name!r} but never defined")
+        for term in sorted(graph.terminals[name]):
             if term not in grammar.terminals:
                 raise GrammarError(f"{grammar.where(name)}: terminal {term!r} is used in rule {name!r} but has no pattern")
     reachable = {grammar.start}
     todo = [grammar.start]
     while todo:
-        for target in used[todo.pop()]:
+        for target in graph.refs[todo.pop()]:
             if target not in reachable:
                 reachable.add(target)
                 todo.append(target)
@@ -232,10 +269,10 @@ class GrammarWarning(UserWarning):
     """A grammar that compiles but has something odd about it (an unreachable rule)."""
 
 
-def _recursive_rules(grammar: Grammar) -> set[str]:
+def _recursive_rules(grammar: Grammar, rules: RuleGraph) -> set[str]:
     """Rules that take part in a cycle or are kept, or reach one (so are not turned into a
     single terminal)."""
-    graph = {name: {r.name for r in _refs(expr)} for name, expr in grammar.rules.items()}
+    graph = {name: set(refs) for name, refs in rules.refs.items()}
     # Tarjan's strongly connected components, iteratively
     index: dict[str, int] = {}
     low: dict[str, int] = {}
@@ -297,10 +334,11 @@ class _Lowering:
     consecutive regular items becomes one terminal: fewer lexemes, and a grammar whose start
     rule is regular needs no parser at all (see :attr:`Bnf` users)."""
 
-    def __init__(self, grammar: Grammar) -> None:
+    def __init__(self, grammar: Grammar, graph: RuleGraph) -> None:
         self.g = grammar
         self.lift = not grammar.ignore
-        self.recursive = _recursive_rules(grammar) if self.lift else set(grammar.rules)
+        self.recursive = graph.recursive if self.lift else set(grammar.rules)
+        self.below = graph.below
         self.closed_rule: dict[str, Expr] = {}
         self.closed_node: dict[int, tuple[Expr, Expr]] = {}  # id → (node kept alive, closed)
         self.nonterminals: list[str] = []
@@ -308,7 +346,9 @@ class _Lowering:
         self.productions: list[tuple[int, tuple[int, ...]]] = []
         self.terminals: list[Expr] = []
         self.terminal_names: list[str] = []
-        self.term_index: dict[Expr, int] = {}
+        self.term_index: dict[int, int] = {}  # shape → terminal
+        self.shapes: dict[tuple, int] = {}
+        self.shape_of: dict[int, tuple[Expr, int]] = {}  # id → (node kept alive, shape)
         self.helpers: dict[tuple, int] = {}
         self.recursive_below: dict[int, tuple[Expr, bool]] = {}  # id → (node kept alive, answer)
 
@@ -319,6 +359,9 @@ class _Lowering:
     def _reaches_recursive(self, expr: Expr) -> bool:
         """Whether ``expr`` refers to a recursive rule, remembered per node (the lowering
         asks for every sub-expression)."""
+        known = self.below.get(id(expr))
+        if known is not None:  # a node of a rule: its references are known
+            return not known[1][0].isdisjoint(self.recursive)
         memo = self.recursive_below
         found = memo.get(id(expr))
         if found is not None:
@@ -377,12 +420,35 @@ class _Lowering:
         return found
 
     def terminal(self, expr: Expr, name: str) -> int:
-        found = self.term_index.get(expr)
+        """The terminal of a closed expression; expressions of the same shape (front ends
+        build a JSON object's ``"key": value`` runs afresh in each rule) share one."""
+        shape = self.shape(expr)
+        found = self.term_index.get(shape)
         if found is None:
-            found = self.term_index[expr] = len(self.terminals)
+            found = self.term_index[shape] = len(self.terminals)
             self.terminals.append(expr)
             self.terminal_names.append(name)
         return found
+
+    def shape(self, expr: Expr) -> int:
+        """A number per structure of a closed expression: equal numbers, equal languages
+        (leaves compare by value, an :class:`Automaton` by its DFA object)."""
+        done = self.shape_of.get(id(expr))
+        if done is not None:
+            return done[1]
+        if isinstance(expr, Seq):
+            key: tuple = (0, *(self.shape(i) for i in expr.items))
+        elif isinstance(expr, Alt):
+            key = (1, *(self.shape(o) for o in expr.options))
+        elif isinstance(expr, Repeat):
+            key = (2, self.shape(expr.item), expr.min, expr.max, None if expr.separator is None else self.shape(expr.separator))
+        elif isinstance(expr, Automaton):
+            key = (3, id(expr.dfa))
+        else:
+            key = (4, expr)
+        number = self.shapes.setdefault(key, len(self.shapes))
+        self.shape_of[id(expr)] = (expr, number)
+        return number
 
     def helper(self, key: tuple, name: str, alternatives) -> int:
         found = self.helpers.get(key)

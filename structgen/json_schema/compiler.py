@@ -470,6 +470,9 @@ class _Compiler:
         values = s["enum"]
         if not isinstance(values, list):
             raise UnsupportedSchemaError("enum", loc.pointer, "must be an array")
+        # each value is checked against the keywords beside the enum (not against the enum:
+        # that would compare every value with every other)
+        sources = [{k: x for k, x in src.items() if k != "enum"} if isinstance(src, dict) and src.get("enum") is values else src for src in sources]
         kept = [v for v in values if all(self.validates(v, src) for src in sources) and self._type_ok(v, s.get("type"))]
         if "x-not-values" in s:
             kept = [v for v in kept if not any(json_equal(v, x) for x in s["x-not-values"])]
@@ -755,9 +758,9 @@ class _Compiler:
             raise Unsatisfiable(loc.pointer)
         states = 1 << n  # (slots used, members so far): the count follows from the slots
         if self.o.property_order == "any" and 2 <= n <= ANY_ORDER_MAX_PROPERTIES and states <= self.any_order_left:
-            # every state but the last copies the members not used yet: half of them on average
-            copies = states * sum(_expr_size(entry) for entry, _ in slots) // 2
-            if not self.o.split and copies > ANY_ORDER_COPIES:
+            # every state but the last copies the members not used yet: half of them on
+            # average (a split build shares them: a rule per state)
+            if not self.o.split and states * sum(_expr_size(entry) for entry, _ in slots) // 2 > ANY_ORDER_COPIES:
                 raise CompileBudgetError(f"{loc.pointer or '/'}: properties in any order need the grammar engine")
             self.any_order_left -= states
             return self.any_order_body(slots, extras, lo, hi, depth, loc)

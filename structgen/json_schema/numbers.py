@@ -177,8 +177,9 @@ def _at_most(bound: Decimal, strict: bool) -> ByteDFA:
     return _dfa(Seq((literal(b"-"), Automaton(negative))))
 
 
+@lru_cache(maxsize=1024)
 def decimal_range(lo: Decimal | None, lo_strict: bool, hi: Decimal | None, hi_strict: bool) -> ByteDFA:
-    """Numbers (no exponent, no ``-0``) within the bounds."""
+    """Numbers (no exponent, no ``-0``) within the bounds (remembered: schemas repeat bounds)."""
     parts = []
     if lo is not None:
         parts.append(_at_least(lo, lo_strict))
