@@ -328,6 +328,41 @@ def test_counted_strings_in_the_shadow_on_the_grammar_path_equal_brute_force(tok
     assert sum(d >= 16 for d in constraint._shadow._depths.values()) > 10
 
 
+RECURSIVE_WITH_FORMATS = {
+    "$defs": {
+        "node": {
+            "type": "object",
+            "properties": {
+                "severity": {"type": "string", "enum": ["low", "high"]},
+                "seen": {"type": "string", "format": "date"},
+                "id": {"type": "string", "format": "uuid"},
+                "note": {"type": "string"},
+                "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+            },
+        }
+    },
+    "$ref": "#/$defs/node",
+}
+
+
+@pytest.mark.parametrize("tokenizer, step", [("smollm2", 1), ("tekken", 3)])
+def test_key_masks_read_in_the_string_body_shadow_equal_brute_force(tokenizer, step):
+    """On the grammar path, a key being written (undeclared keys allowed, beside string
+    values of other shapes: formats, enums) is walked in the plain string body's shadow:
+    masks at every position equal the brute-force ones, and the shadow served key states."""
+    vocab = load_case(tokenizer).vocab
+    constraint = compile_json_schema(RECURSIVE_WITH_FORMATS, vocab)
+    assert type(constraint).__name__ == "GrammarConstraint"
+    value = {"seen": "2024-01-31", "severity": "high", "kids": [{"id": "123e4567-e89b-12d3-a456-426655440000", "notes": "é中"}], "sev": "x y"}
+    data = json.dumps(value, ensure_ascii=False).encode()
+    for cut in range(1, len(data), step):
+        state = constraint.advance_bytes(constraint.initial_state, data[:cut])
+        assert state is not None, data[:cut]
+        fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+        assert fast == brute_force_mask(constraint, state), f"prefix {data[:cut]!r}"
+    assert sum(d >= 16 for d in constraint._shadow._depths.values()) > 5
+
+
 def test_grammar_path_masks_equal_brute_force():
     """A big schema on the grammar path (JSONSchemaBench Github_hard o10495: objects as
     rules, a lexer too large to merge per view) whose instance leaves several parses in one

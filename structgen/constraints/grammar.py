@@ -433,21 +433,25 @@ class GrammarConstraint(Constraint):
             return part
         trie = self.vocab.trie
         marks = self._lexeme_marks
-        # a landing state live under these terminals, accepting or not: every token of a
-        # clean subtree is read inside the lexeme, so a boundary there (a CSV field or
+        reach, body = 0, None
+        if q != 0 and self._shadow is not None:
+            # a JSON string (a key or a value) that reads what the plain string body reads:
+            # the body's slice skips more than the landing state's would, whose component
+            # strings of other shapes (formats, patterns, the declared keys) leave; and it
+            # is built once per tokenizer, not once per schema
+            reach, body = self._shadow.reach(
+                self._trans, q, trie, self._n_words, allowed, self.lexer.live, bits_to_words(allowed, self.lexer.words)
+            )
+        # else a landing state live under these terminals, accepting or not: every token of
+        # a clean subtree is read inside the lexeme, so a boundary there (a CSV field or
         # markup text could end at any byte) could only lead to tokens already allowed
-        landing, found = self._landing_slice(q, allowed)
+        landing, found = (-1, None) if body is not None else self._landing_slice(q, allowed)
         clean, path_in = (NO_NODES, NO_NODES) if found is None else (found.clean, found.path_in)
         deep, below = self._deep_slice(q, landing, found)
         chain, chain_reach, chain_in, chain_clean = NO_CHAIN, 0, NO_NODES, NO_NODES
         start_words = None if found is None else found.words
-        reach = 0
-        if found is None and q != 0 and self._shadow is not None:
-            reach, body = self._shadow.reach(
-                self._trans, q, trie, self._n_words, allowed, self.lexer.live, bits_to_words(allowed, self.lexer.words)
-            )
-            if body is not None:
-                clean, path_in, start_words = body.clean, body.path_in, body.words
+        if body is not None:
+            clean, path_in, start_words = body.clean, body.path_in, body.words
         if found is None and q != 0 and not reach:
             chain, chain_reach, chained, start_words = self._chain(q, allowed)
             if chained is not None:
