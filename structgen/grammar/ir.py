@@ -387,6 +387,9 @@ class _Lowering:
         each rule is closed once and shared, so the automaton builder can reuse it."""
         if isinstance(expr, (Pattern, Bytes, Automaton)):
             return expr
+        known = self.below.get(id(expr))
+        if known is not None and known[1] is _NOTHING:  # no reference, no named terminal below
+            return expr
         done = self.closed_node.get(id(expr))
         if done is not None:
             return done[1]
