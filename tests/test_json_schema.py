@@ -319,13 +319,18 @@ def test_counted_strings_in_the_shadow_on_the_grammar_path_equal_brute_force(tok
     constraint = compile_json_schema(RECURSIVE_COUNTED, vocab)
     assert type(constraint).__name__ == "GrammarConstraint"
     value = {"name": "a" * 40 + "é中文🦙 " + "b" * 12, "tag": "xé", "kids": [{"name": "k" * 20, "kids": []}]}
-    data = json.dumps(value, ensure_ascii=False).encode()
-    for cut in range(2, len(data), step):
+    _masks_equal_brute_force_at_prefixes(constraint, vocab, json.dumps(value, ensure_ascii=False).encode(), 2, step)
+    assert sum(d >= 16 for d in constraint._shadow._depths.values()) > 10
+
+
+def _masks_equal_brute_force_at_prefixes(constraint, vocab, data: bytes, first: int, step: int) -> None:
+    """At every ``step``-th prefix of ``data`` from ``first`` bytes on, the constraint's mask
+    equals the brute-force one."""
+    for cut in range(first, len(data), step):
         state = constraint.advance_bytes(constraint.initial_state, data[:cut])
         assert state is not None, data[:cut]
         fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
         assert fast == brute_force_mask(constraint, state), f"prefix {data[:cut]!r}"
-    assert sum(d >= 16 for d in constraint._shadow._depths.values()) > 10
 
 
 RECURSIVE_WITH_FORMATS = {
@@ -354,12 +359,7 @@ def test_key_masks_read_in_the_string_body_shadow_equal_brute_force(tokenizer, s
     constraint = compile_json_schema(RECURSIVE_WITH_FORMATS, vocab)
     assert type(constraint).__name__ == "GrammarConstraint"
     value = {"seen": "2024-01-31", "severity": "high", "kids": [{"id": "123e4567-e89b-12d3-a456-426655440000", "notes": "é中"}], "sev": "x y"}
-    data = json.dumps(value, ensure_ascii=False).encode()
-    for cut in range(1, len(data), step):
-        state = constraint.advance_bytes(constraint.initial_state, data[:cut])
-        assert state is not None, data[:cut]
-        fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
-        assert fast == brute_force_mask(constraint, state), f"prefix {data[:cut]!r}"
+    _masks_equal_brute_force_at_prefixes(constraint, vocab, json.dumps(value, ensure_ascii=False).encode(), 1, step)
     assert sum(d >= 16 for d in constraint._shadow._depths.values()) > 5
 
 

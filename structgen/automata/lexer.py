@@ -128,12 +128,12 @@ def build_lexer(
     final_term = np.full(union.n_states, -1, dtype=np.int64)
     for x, t in finals.items():
         final_term[x] = t
-    live, accepts = subset_terminals(subsets.members, subsets.offsets, live_term, final_term, -1, np.zeros(words, np.uint64), words)
+    live, accepts = subset_terminals(subsets.members, subsets.offsets, live_term, final_term, words)
     # terminals are restricted to non-empty words: state 0 accepts nothing, and what is live
     # there is what is live after its first byte
     accepts[0] = 0
-    targets = np.unique(transitions[0])
-    live[0] = np.bitwise_or.reduce(live[targets[targets >= 0]], axis=0) if (targets >= 0).any() else 0
+    targets = transitions[0][transitions[0] >= 0]
+    live[0] = np.bitwise_or.reduce(live[targets], axis=0) if targets.size else 0
     return _minimize(transitions, live, accepts, len(patterns))
 
 

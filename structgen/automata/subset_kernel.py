@@ -311,10 +311,10 @@ def subsets_meeting(members, offsets, flags):
 
 
 @njit(cache=True)
-def subset_terminals(members, offsets, live_term, final_term, start, start_words, words):
+def subset_terminals(members, offsets, live_term, final_term, words):
     """Per DFA state (NFA subsets ``members[offsets[q]:offsets[q + 1]]``), the terminals still
     live and the terminals accepted, as rows of uint64 words: NFA state ``x`` makes terminal
-    ``live_term[x]`` live and accepts ``final_term[x]`` (-1: none); ``start`` adds ``start_words``."""
+    ``live_term[x]`` live and accepts ``final_term[x]`` (-1: none)."""
     n = len(offsets) - 1
     live = np.zeros((n, words), dtype=np.uint64)
     acc = np.zeros((n, words), dtype=np.uint64)
@@ -322,13 +322,9 @@ def subset_terminals(members, offsets, live_term, final_term, start, start_words
     for q in range(n):
         for k in range(offsets[q], offsets[q + 1]):
             x = members[k]
-            if x == start:
-                for w in range(words):
-                    live[q, w] |= start_words[w]
-            else:
-                t = live_term[x]
-                if t >= 0:
-                    live[q, t >> 6] |= one << np.uint64(t & 63)
+            t = live_term[x]
+            if t >= 0:
+                live[q, t >> 6] |= one << np.uint64(t & 63)
             t = final_term[x]
             if t >= 0:
                 acc[q, t >> 6] |= one << np.uint64(t & 63)
@@ -432,7 +428,7 @@ def warm_up() -> None:
     distinct_columns(np.zeros((1, 256), dtype=np.int32))
     repeat_table(np.zeros((1, 256), dtype=np.int64), np.zeros(1, dtype=np.bool_), np.zeros(2, dtype=np.int64), 1, False)
     quotient_table(np.zeros((1, 256), dtype=np.int32), ones * 0, np.zeros(1, dtype=np.int32))  # as build_lexer calls it
-    subset_terminals(ones * 0, np.array([0, 1]), ones * 0, ones * 0, 1, np.zeros(1, dtype=np.uint64), 1)
+    subset_terminals(ones * 0, np.array([0, 1]), ones * 0, ones * 0, 1)
     words = np.ones((1, 1), dtype=np.uint64)
     restricted_representatives(np.zeros((1, 1), dtype=np.int64), words, words, words[0])
 

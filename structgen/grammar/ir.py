@@ -214,8 +214,6 @@ def _names_below(expr: Expr, memo: dict[int, tuple]) -> tuple[frozenset[str], fr
             answer = found[0]
         else:
             answer = (frozenset().union(*(f[0] for f in found)), frozenset().union(*(f[1] for f in found)))
-            if not answer[0] and not answer[1]:
-                answer = _NOTHING
         memo[id(e)] = (e, answer)
     return memo[id(expr)][1]
 
