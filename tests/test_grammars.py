@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import os
 import random
+import re
 import warnings
 
 import lark
@@ -638,3 +639,40 @@ def test_runs_of_the_same_shape_share_one_terminal():
     texts = ['0', '(0"k":1', '[(0"k":12"k":123', '(0"k":1234', '(0', '[0"k":', '(0"k":1"k":2', '[[0"k":9"k":99', '0"k":1']
     for text in texts:
         assert accepts(constraint, text.encode()) == lark_accepts(reference, text.encode()), text
+
+
+def test_covered_subtrees_hold_only_tokens_of_the_mask():
+    """Per trie node, whether every token at or below it is in the mask (a byte a node,
+    kept by lexeme parts with many boundaries): checked on Tekken's trie against the tokens
+    below each node, with masks that hold each token at rates from none to all."""
+    from structgen.automata.grammar_kernels import covered_subtrees
+
+    trie = load_case("tekken").vocab.trie
+    rng = np.random.default_rng(1)
+    n_words = (int(trie.node_token.max()) + 32) // 32
+    for rate in (0.0, 0.5, 0.97, 1.0):
+        bits = rng.random(n_words * 32) < rate
+        words = np.bitwise_or.reduce(bits.reshape(-1, 32).astype(np.uint32) << np.arange(32, dtype=np.uint32), axis=1)
+        covered = covered_subtrees(trie.node_token, trie.subtree_end, words)
+        nodes = np.concatenate([[0], rng.choice(trie.n_nodes, 400, replace=False), np.flatnonzero(trie.depth >= 6)[:200]])
+        for i in nodes.tolist():
+            below = trie.node_token[i : trie.subtree_end[i]]
+            assert covered[i] == bool(bits[below[below >= 0]].all()), (rate, i)
+
+
+@pytest.mark.parametrize("tokenizer", ["smollm2", "tekken"])
+def test_masks_after_a_keyword_run_equal_brute_force(tokenizer):
+    """c.gbnf reads ``"int" ws identifier`` as one lexeme: after ``int``, lexeme walks have no
+    landing state and go through the state a name's body reaches after two bytes (its
+    slice marks whole subtrees of names). Masks at every cut equal the brute-force ones,
+    and such a walk did run."""
+    vocab = load_case(tokenizer).vocab
+    constraint = compile_grammar_file(os.path.join(GBNF_DIR, "c.gbnf"), vocab)
+    data = b"int f(int a){float b = a*2;char c = f(b);return c;}"
+    after_keywords = {m.end() for m in re.finditer(rb"int|float|char|return", data)}
+    for cut in sorted(after_keywords | set(range(0, len(data) + 1, 2 if tokenizer == "smollm2" else 5))):
+        state = constraint.advance_bytes(constraint.initial_state, data[:cut])
+        assert state is not None, data[:cut]
+        fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+        assert fast == brute_force_mask(constraint, state), f"prefix {data[:cut]!r}"
+    assert any(q != 0 and deep >= 0 for q, deep in constraint._deep_landings.items())

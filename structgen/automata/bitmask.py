@@ -22,26 +22,38 @@ def allocate_token_bitmask(batch_size: int, logits_width: int) -> torch.Tensor:
     return torch.zeros((batch_size, bitmask_width(logits_width)), dtype=torch.int32)
 
 
-_cpu_views: dict[int, tuple[weakref.ref, int, np.ndarray]] = {}
+_cpu_views: dict[int, tuple[weakref.ref, int, np.ndarray, dict[tuple[int, int], np.ndarray]]] = {}
 
 
-def cpu_rows(bitmask: Any) -> np.ndarray | None:
-    """The int32 bitmask as uint32 words sharing its memory (a CPU tensor's view is kept
-    per tensor and storage address, so that a decode loop filling one bitmask every step
-    makes it once), or None for a tensor on a device."""
-    if type(bitmask) is np.ndarray:
-        return bitmask.view(np.uint32)
+def _cpu_entry(bitmask: Any) -> tuple | None:
+    """``(ref, address, rows, row views)`` for a CPU tensor, kept per tensor and storage
+    address; None for a tensor on a device."""
     key = id(bitmask)
     found = _cpu_views.get(key)
     if found is not None and found[0]() is bitmask and found[1] == bitmask.data_ptr():
-        return found[2]
+        return found
     if not bitmask.is_cpu:
         return None
-    rows = bitmask.numpy().view(np.uint32)
     if len(_cpu_views) > 64:
         _cpu_views.clear()
-    _cpu_views[key] = (weakref.ref(bitmask), bitmask.data_ptr(), rows)
-    return rows
+    found = _cpu_views[key] = (weakref.ref(bitmask), bitmask.data_ptr(), bitmask.numpy().view(np.uint32), {})
+    return found
+
+
+def cpu_row(bitmask: Any, row: int, width: int) -> np.ndarray | None:
+    """The first ``width`` words of row ``row`` as uint32 words sharing the bitmask's memory,
+    or None for a tensor on a device. A CPU tensor's views are kept per tensor and storage
+    address, so that a decode loop filling one bitmask every step makes them once."""
+    if type(bitmask) is np.ndarray:
+        return bitmask.view(np.uint32)[row, :width]
+    found = _cpu_entry(bitmask)
+    if found is None:
+        return None
+    views = found[3]
+    view = views.get((row, width))
+    if view is None:
+        view = views[(row, width)] = found[2][row, :width]
+    return view
 
 
 def unpack_bitmask(bitmask: torch.Tensor, logits_width: int) -> torch.Tensor:

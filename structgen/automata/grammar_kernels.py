@@ -482,31 +482,35 @@ def bucket_records(
 
 
 @njit(cache=True, nogil=True)
-def subtree_gaps(node_token: np.ndarray, words: np.ndarray) -> np.ndarray:
-    """Counts, in trie order, the nodes whose token ``words`` lacks: the subtree of node
-    ``i`` holds only tokens ``words`` has iff ``gaps[subtree_end[i]] == gaps[i]``."""
+def covered_subtrees(node_token: np.ndarray, subtree_end: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """Per trie node, whether every token at or below it is in ``words`` (a byte a node:
+    a quarter of the per-node counts it is derived from, which a part kept before)."""
     n = node_token.shape[0]
-    gaps = np.zeros(n + 1, dtype=np.int32)
-    count = np.int32(0)
+    count = np.empty(n + 1, dtype=np.int32)  # nodes whose token ``words`` lacks, before each node
+    count[0] = 0
+    c = np.int32(0)
     for i in range(n):  # branch-free: which nodes lack is as good as random
         t = node_token[i]
         has = np.int32(t >= 0)
         u = max(t, 0)
         bit = np.int32((words[u >> 5] >> np.uint32(u & 31)) & np.uint32(1))
-        count += has & (1 - bit)
-        gaps[i + 1] = count
-    return gaps
+        c += has & (1 - bit)
+        count[i + 1] = c
+    covered = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        covered[i] = count[subtree_end[i]] == count[i]
+    return covered
 
 
 @njit(cache=True, nogil=True)
-def drop_covered_records(records: np.ndarray, r: int, gaps: np.ndarray, subtree_end: np.ndarray) -> int:
+def drop_covered_records(records: np.ndarray, r: int, covered: np.ndarray) -> int:
     """Drops the boundary records whose trie node's subtree holds only tokens the lexeme
-    walk marked (see :func:`subtree_gaps`): walking on from there adds nothing. Keeps the
-    others in order; returns how many."""
+    walk marked (``covered``, see :func:`covered_subtrees`): walking on from there adds
+    nothing. Keeps the others in order; returns how many."""
     kept = 0
     for x in range(r):
         i = records[x, 1]
-        if gaps[subtree_end[i]] != gaps[i]:
+        if not covered[i]:
             records[kept, 0] = records[x, 0]
             records[kept, 1] = i
             records[kept, 2] = records[x, 2]
@@ -573,7 +577,7 @@ def boundary_walk(
     uncovered: np.ndarray,
     groups: np.ndarray,
     in_order: np.ndarray,
-    gaps: np.ndarray,
+    covered: np.ndarray,
     loop_slot: np.ndarray,
     slot0: np.ndarray,
     slot1: np.ndarray,
@@ -618,7 +622,7 @@ def boundary_walk(
     after it, are dropped as a whole. The other boundaries become seeds (trie node, the
     configuration after it), and one pass in trie order walks below all of them, so that
     configurations reaching the same node are merged instead of walked again. A subtree
-    whose tokens the lexeme walk marked already (``gaps`` from :func:`subtree_gaps`; empty:
+    whose tokens the lexeme walk marked already (``covered`` from :func:`covered_subtrees`; empty:
     no such check) is skipped with the seeds in it: a token it holds is in the mask anyway,
     and so is every longer one (a run of names that could also read as keywords). So is a
     subtree below a node where some configuration holds a lexer state that loops on every
@@ -633,7 +637,7 @@ def boundary_walk(
     n_req = 0
     status = OK
     n_seeds = 0
-    check_gaps = gaps.shape[0] > 0  # (then seeds in covered subtrees cost little: no child is asked for to drop them)
+    check_covered = covered.shape[0] > 0  # (then seeds in covered subtrees cost little: no child is asked for to drop them)
     for k in range(n_groups):
         t = keys[k] >> 8
         b = keys[k] & 255
@@ -662,7 +666,7 @@ def boundary_walk(
             asked = n_req
             simulated, n_req, low = _simulated(
                 child, child_low, live, allowed, ignored, aid, transitions[0, b], c, p, walk_view, requests, n_req,
-                n_covered >= 64 and not check_gaps, low,
+                n_covered >= 64 and not check_covered, low,
             )
             if n_req > asked:
                 status = NEEDS_CHILDREN
@@ -706,7 +710,7 @@ def boundary_walk(
     i = order_nodes[0]
     n_nodes = node_byte.shape[0]
     while i < n_nodes:
-        if check_gaps and gaps[subtree_end[i]] == gaps[i]:  # (the loop ends if the subtree did)
+        if check_covered and covered[i]:  # (the loop ends if the subtree did)
             s = _seeds_from(order_nodes, s, n_seeds, subtree_end[i])
             i = subtree_end[i]
             continue
@@ -827,7 +831,7 @@ def warm_up() -> None:
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child
         boundary_walk(
-            keys, starts, nodes, uncovered, groups, in_order, subtree_gaps(trie.node_token, np.zeros(1, dtype=np.uint32)),
+            keys, starts, nodes, uncovered, groups, in_order, covered_subtrees(trie.node_token, trie.subtree_end, np.zeros(1, dtype=np.uint32)),
             np.full(2, -1, dtype=np.int32), *[np.zeros(0, dtype=np.int32)] * LOOP_SLOTS, 0, 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
             follow_ok, child, np.zeros_like(child),
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests, 1,

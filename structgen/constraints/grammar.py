@@ -56,7 +56,8 @@ CONFIG_CACHE_SIZE = 1024  # (16 KB a mask at 131k tokens)
 MAX_TABLE_NODES = 1 << 18
 SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
 SPARE_CELLS = 1 << 20  # at most this many cells of spare rows (JSON Schemas have many terminals)
-GAPS_FROM_RECORDS = 256  # parts with this many boundaries let walks skip subtrees they cover
+COVERED_FROM_RECORDS = 256  # parts with this many boundaries let walks skip subtrees they cover
+NO_COVERED = np.zeros(0, dtype=np.bool_)
 
 State = frozenset  # of (lexer state, parse node)
 ParseNode = EarleyNode | LRNode
@@ -83,7 +84,7 @@ class LexemePart:
     uncovered: np.ndarray
     groups: np.ndarray
     in_order: np.ndarray
-    gaps: np.ndarray  # see grammar_kernels.subtree_gaps; empty for parts with few boundaries
+    covered: np.ndarray  # see grammar_kernels.covered_subtrees; empty for parts with few boundaries
     view: int  # the lexer view the walk ran under
 
 
@@ -123,8 +124,8 @@ class GrammarConstraint(Constraint):
         # lexer states alike for as many bytes as the longest token share lexeme walks
         self._horizon = lexer.horizon_classes(vocab.trie.max_depth).tolist()
         self._follow_ok = self._follow_table()
-        self._deep_landing = -2  # see _deep_slice (-2: not looked for yet)
-        self._deep_loop_slice: TokenSlice | None = None
+        self._deep_landings: dict[int, int] = {}  # see _deep_slice
+        self._deep_loop_slices: dict[int, TokenSlice | None] = {}
         self._landings: dict[int, int] = {}  # see _landing_slice
         self._closed_slices: dict[int, TokenSlice] = {}
         self._chains: dict[int, tuple[np.ndarray, np.ndarray, bool]] = {}  # see _chain
@@ -472,11 +473,11 @@ class GrammarConstraint(Constraint):
         marks.flush_into(words, trie)
         if status == gk.TOO_MANY_CONFIGS:
             return None
-        gaps = NO_COUNTS
-        if r >= GAPS_FROM_RECORDS:  # (names that could also read as keywords: most boundaries add nothing)
-            gaps = gk.subtree_gaps(trie.node_token, words)
-            r = gk.drop_covered_records(self._records, r, gaps, trie.subtree_end)
-        part = LexemePart(words, *gk.bucket_records(self._records, r, max(1, self.bnf.n_terminals), trie.byte), gaps, v)
+        covered = NO_COVERED
+        if r >= COVERED_FROM_RECORDS:  # (names that could also read as keywords: most boundaries add nothing)
+            covered = gk.covered_subtrees(trie.node_token, trie.subtree_end, words)
+            r = gk.drop_covered_records(self._records, r, covered)
+        part = LexemePart(words, *gk.bucket_records(self._records, r, max(1, self.bnf.n_terminals), trie.byte), covered, v)
         self._lexeme_parts[key] = part
         if len(self._lexeme_parts) > LEXEME_CACHE_SIZE:
             self._lexeme_parts.popitem(last=False)
@@ -565,26 +566,36 @@ class GrammarConstraint(Constraint):
         """The state whose slice lexeme walks from ``q`` use below the first bytes (see
         :func:`structgen.automata.grammar_kernels.lexeme_walk`), and its counts of nodes
         outside the set: the landing state's when there is one and it accepts (a name, a
-        field), else the state most walks reach after two bytes from no open lexeme (``q``
-        0); (-1, empty) when none or its slice is not built yet."""
+        field), else the state most walks from ``q`` reach after two bytes (a name's body,
+        from no open lexeme, or after a keyword's run of spaces in lexers that merge views
+        if it accepts), both kept per state; (-1, empty) when none or its slice is not built yet."""
         if found is not None:
             self._keep_loop(landing, found)
             # (inside lexemes that cannot end, such as JSON strings, the root slice is enough
             # and marking subtrees one by one measured slower than walking them)
             return (landing, found.outside_before) if self._accepting[landing] else (-1, NO_COUNTS)
-        if q != 0:
-            return -1, NO_COUNTS
-        if self._deep_landing == -2:
-            self._deep_landing = deep_landing_state(self._trans, 0)
-        deep = self._deep_landing
+        deep = self._deep_landings.get(q)
+        if deep is None:
+            deep = -1
+            # (from an open lexeme: only in lexers small enough to merge views, whose states
+            # are few and met often; JSON Schemas' thousands of states would pay the search
+            # on more first walks than it saves, measured. And one that accepts, as for
+            # landing states above)
+            if q == 0 or self._views.merged:
+                deep = deep_landing_state(self._trans, q)
+            if q != 0 and deep >= 0 and not self._accepting[deep]:
+                deep = -1
+            self._deep_landings[q] = deep
         if deep < 0:
             return -1, NO_COUNTS
-        other = self._deep_loop_slice
+        if deep not in self._deep_loop_slices:
+            self._deep_loop_slices[deep] = self_loop_slice(
+                self.vocab.trie, self._trans[deep], deep, self._n_words, eager=bool(self._accepting[deep])
+            )
+        other = self._deep_loop_slices[deep]
         if other is None:
-            other = self_loop_slice(self.vocab.trie, self._trans[deep], deep, self._n_words, eager=bool(self._accepting[deep]))
-            if other is None:
-                return -1, NO_COUNTS
-            self._deep_loop_slice = other
+            del self._deep_loop_slices[deep]  # (not built yet: asked for again, it is)
+            return -1, NO_COUNTS
         self._keep_loop(deep, other)
         return deep, other.outside_before
 
@@ -609,7 +620,7 @@ class GrammarConstraint(Constraint):
         while True:
             self._reserve(self._spare_rows)
             status, marks.count, n_req, low = gk.boundary_walk(
-                part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.gaps,
+                part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.covered,
                 self._loop_slot, *self._slot_outside, *[NO_COUNTS] * (gk.LOOP_SLOTS - len(self._slot_outside)), p, part.view, only, self._trans, self._aid,
                 *self._lexer_rows(), self._follow_ok, self._child, self._child_low, *trie_arrays(trie), MAX_CONFIGS,
                 marks.ok, marks.visited, marks.count, requests, low,

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..automata.bitmask import cpu_rows, words_to_ids
+from ..automata.bitmask import cpu_row, words_to_ids
 from ..constraints.base import Constraint
 
 _TERMINATED = object()  # the state after EOS
@@ -156,13 +156,13 @@ class Matcher:
     def fill_bitmask(self, bitmask: Any, row: int = 0) -> None:
         """Writes this matcher's mask into row ``row`` of an int32 bitmask (torch or numpy)."""
         words = self.mask_words()
-        rows = cpu_rows(bitmask)
-        if rows is None:
+        target = cpu_row(bitmask, row, words.shape[0])
+        if target is None:
             import torch
 
             bitmask[row, : words.shape[0]].copy_(torch.from_numpy(words.view(np.int32)), non_blocking=True)
             return
-        rows[row, : words.shape[0]] = words
+        target[...] = words
 
     def allowed_token_ids(self) -> np.ndarray:
         """Sorted ids of the tokens allowed now (EOS included where the output may end)."""
