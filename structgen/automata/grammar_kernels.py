@@ -483,8 +483,8 @@ def bucket_records(
 
 @njit(cache=True, nogil=True)
 def covered_subtrees(node_token: np.ndarray, subtree_end: np.ndarray, words: np.ndarray) -> np.ndarray:
-    """Per trie node, whether every token at or below it is in ``words`` (a byte a node:
-    a quarter of the per-node counts it is derived from, which a part kept before)."""
+    """Per trie node, whether every token at or below it is in ``words`` (a byte a node;
+    the per-node counts it is derived from are not kept)."""
     n = node_token.shape[0]
     count = np.empty(n + 1, dtype=np.int32)  # nodes whose token ``words`` lacks, before each node
     count[0] = 0

@@ -125,7 +125,7 @@ class GrammarConstraint(Constraint):
         self._horizon = lexer.horizon_classes(vocab.trie.max_depth).tolist()
         self._follow_ok = self._follow_table()
         self._deep_landings: dict[int, int] = {}  # see _deep_slice
-        self._deep_loop_slices: dict[int, TokenSlice | None] = {}
+        self._deep_loop_slices: dict[int, TokenSlice] = {}
         self._landings: dict[int, int] = {}  # see _landing_slice
         self._closed_slices: dict[int, TokenSlice] = {}
         self._chains: dict[int, tuple[np.ndarray, np.ndarray, bool]] = {}  # see _chain
@@ -588,14 +588,12 @@ class GrammarConstraint(Constraint):
             self._deep_landings[q] = deep
         if deep < 0:
             return -1, NO_COUNTS
-        if deep not in self._deep_loop_slices:
-            self._deep_loop_slices[deep] = self_loop_slice(
-                self.vocab.trie, self._trans[deep], deep, self._n_words, eager=bool(self._accepting[deep])
-            )
-        other = self._deep_loop_slices[deep]
+        other = self._deep_loop_slices.get(deep)
         if other is None:
-            del self._deep_loop_slices[deep]  # (not built yet: asked for again, it is)
-            return -1, NO_COUNTS
+            other = self_loop_slice(self.vocab.trie, self._trans[deep], deep, self._n_words, eager=bool(self._accepting[deep]))
+            if other is None:
+                return -1, NO_COUNTS  # (not built yet: asked for again, it is)
+            self._deep_loop_slices[deep] = other
         self._keep_loop(deep, other)
         return deep, other.outside_before
 

@@ -40,7 +40,7 @@ from ..grammar.ir import EMPTY, Alt, Automaton, Bytes, Expr, Grammar, Ref, Repea
 from . import formats, numbers, overlap
 from .document import Location, SchemaDocument
 from .merge import ANNOTATIONS, TYPES, is_type, json_equal, merge, normalize
-from .strings import PatternError, any_char, encode_text, pattern_expr, quoted, regex_chars_expr
+from .strings import PatternError, any_char, encode_text, has_one_encoding, pattern_expr, quoted, regex_chars_expr
 
 ENFORCED = {
     "type", "enum", "const", "nullable", "properties", "required", "additionalProperties", "patternProperties",
@@ -1040,15 +1040,9 @@ def _any_key() -> ByteDFA:
 def _declared_keys(names: tuple[str, ...]) -> ByteDFA:
     """Every JSON encoding of the quoted ``names`` (escapes included). Cached, as the next:
     a schema compiles twice when it does not fit one DFA, and definitions recur."""
-    if all(_one_encoding(n) for n in names):
+    if all(has_one_encoding(ch) for n in names for ch in n):
         return ByteDFA.from_strings(b'"' + n.encode() + b'"' for n in names)
     return ByteDFA.from_nfa(expr_to_nfa(Alt(tuple(quoted(encode_text(n)) for n in names))))
-
-
-def _one_encoding(name: str) -> bool:
-    """Whether ``name`` has one JSON encoding (printable ASCII but quote and backslash; see
-    :func:`strings.encode_text`)."""
-    return all(" " <= ch < "\x7f" and ch not in '"\\' for ch in name)
 
 
 @lru_cache(maxsize=512)

@@ -87,6 +87,12 @@ def any_char() -> Expr:
     return encode_chars(ALL_CHARS)
 
 
+def has_one_encoding(ch: str) -> bool:
+    """Whether a JSON string holds ``ch`` one way only: printable ASCII but quote and
+    backslash (every other character may also be written escaped)."""
+    return " " <= ch < "\x7f" and ch not in '"\\'
+
+
 def encode_text(text: str) -> Expr:
     """Every JSON encoding of the characters of ``text`` (without the quotes)."""
     if not text:
@@ -94,14 +100,13 @@ def encode_text(text: str) -> Expr:
     parts: list[Expr] = []
     run = bytearray()
     for ch in text:
-        c = ord(ch)
-        if 0x20 <= c < 0x7F and ch not in '"\\':
-            run.extend(ch.encode())  # printable ASCII has one encoding
+        if has_one_encoding(ch):
+            run.extend(ch.encode())
             continue
         if run:
             parts.append(literal(bytes(run)))
             run = bytearray()
-        parts.append(encode_chars(((c, c),)))
+        parts.append(encode_chars(((ord(ch), ord(ch)),)))
     if run:
         parts.append(literal(bytes(run)))
     return parts[0] if len(parts) == 1 else Seq(tuple(parts))
