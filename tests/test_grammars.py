@@ -642,22 +642,31 @@ def test_runs_of_the_same_shape_share_one_terminal():
 
 
 def test_covered_subtrees_hold_only_tokens_of_the_mask():
-    """Per trie node, whether every token at or below it is in the mask (a byte a node,
-    kept by lexeme parts with many boundaries): checked on Tekken's trie against the tokens
-    below each node, with masks that hold each token at rates from none to all."""
+    """Per trie node below a boundary record, whether every token at or below it is in the
+    mask (a byte a node, kept by lexeme parts with many boundaries): checked on Tekken's
+    trie against the tokens below each node, with masks that hold each token at rates from
+    none to all, for a record at the root (the whole trie) and for records at a few nested
+    and disjoint nodes (False outside their subtrees)."""
     from structgen.automata.grammar_kernels import covered_subtrees
 
     trie = load_case("tekken").vocab.trie
     rng = np.random.default_rng(1)
     n_words = (int(trie.node_token.max()) + 32) // 32
+    deep = np.flatnonzero(trie.depth >= 2)
+    seeds = rng.choice(deep, 40, replace=False)
+    seeds = np.sort(np.concatenate([seeds, seeds[:5] + 1]))  # (some nested in others; in trie order, as walks write them)
     for rate in (0.0, 0.5, 0.97, 1.0):
         bits = rng.random(n_words * 32) < rate
         words = np.bitwise_or.reduce(bits.reshape(-1, 32).astype(np.uint32) << np.arange(32, dtype=np.uint32), axis=1)
-        covered = covered_subtrees(trie.node_token, trie.subtree_end, words)
         nodes = np.concatenate([[0], rng.choice(trie.n_nodes, 400, replace=False), np.flatnonzero(trie.depth >= 6)[:200]])
-        for i in nodes.tolist():
-            below = trie.node_token[i : trie.subtree_end[i]]
-            assert covered[i] == bool(bits[below[below >= 0]].all()), (rate, i)
+        for records in (np.zeros((1, 3), np.int32), np.stack([np.zeros_like(seeds), seeds, np.zeros_like(seeds)], 1).astype(np.int32)):
+            covered = covered_subtrees(trie.node_token, trie.subtree_end, words, records, len(records))
+            inside = np.zeros(trie.n_nodes, dtype=bool)
+            for a in records[:, 1].tolist():
+                inside[a : trie.subtree_end[a]] = True
+            for i in np.concatenate([nodes, seeds, seeds + 2]).tolist():
+                below = trie.node_token[i : trie.subtree_end[i]]
+                assert covered[i] == (inside[i] and bool(bits[below[below >= 0]].all())), (rate, i)
 
 
 @pytest.mark.parametrize("tokenizer", ["smollm2", "tekken"])

@@ -22,7 +22,9 @@ equivalent lexer states merge into one representative, and a state's allowed end
 lookup; ``follow_ok[t, b]`` says whether byte ``b`` can begin a lexeme that may follow
 terminal ``t`` anywhere in the grammar (a static filter: boundaries it rules out cost no
 parser step). The parser is a table: ``aid[p]`` (the view of node ``p``) and ``child[p, t]`` (the
-node after terminal ``t``: >= 0, -2 not allowed, -1 not computed yet). A child not computed
+node after terminal ``t``, stored plus one: >= 1 that node, -1 not allowed, 0 not computed yet,
+so that spare rows are zeros and cost no memory until the walk writes them; the kernels read
+it through :func:`_child`, as the node: >= 0, -2 not allowed, -1 not computed). A child not computed
 yet is asked for through a callback; when the caller has no room left, the walk records the
 request and leaves that branch out, and the caller walks again, so the final mask is exact.
 """
@@ -482,23 +484,31 @@ def bucket_records(
 
 
 @njit(cache=True, nogil=True)
-def covered_subtrees(node_token: np.ndarray, subtree_end: np.ndarray, words: np.ndarray) -> np.ndarray:
-    """Per trie node, whether every token at or below it is in ``words`` (a byte a node;
-    the per-node counts it is derived from are not kept)."""
+def covered_subtrees(node_token: np.ndarray, subtree_end: np.ndarray, words: np.ndarray, records: np.ndarray, r: int) -> np.ndarray:
+    """Per trie node at or below the node of one of the boundary records ``records[:r]``
+    (in trie order, as :func:`lexeme_walk` writes them), whether every token at or below it
+    is in ``words`` (a byte a node); False elsewhere: walks on from those boundaries read
+    nothing else (all of the trie: a record at the root, node 0)."""
     n = node_token.shape[0]
-    count = np.empty(n + 1, dtype=np.int32)  # nodes whose token ``words`` lacks, before each node
-    count[0] = 0
-    c = np.int32(0)
-    for i in range(n):  # branch-free: which nodes lack is as good as random
-        t = node_token[i]
-        has = np.int32(t >= 0)
-        u = max(t, 0)
-        bit = np.int32((words[u >> 5] >> np.uint32(u & 31)) & np.uint32(1))
-        c += has & (1 - bit)
-        count[i + 1] = c
-    covered = np.empty(n, dtype=np.bool_)
-    for i in range(n):
-        covered[i] = count[subtree_end[i]] == count[i]
+    covered = np.zeros(n, dtype=np.bool_)
+    count = np.empty(n + 1, dtype=np.int32)  # nodes whose token ``words`` lacks, in the range, before each node
+    end = 0
+    for x in range(r):
+        a = records[x, 1]
+        if a < end:
+            continue  # (inside the range already counted)
+        end = subtree_end[a]
+        c = np.int32(0)
+        count[a] = 0
+        for i in range(a, end):  # branch-free: which nodes lack is as good as random
+            t = node_token[i]
+            has = np.int32(t >= 0)
+            u = max(t, 0)
+            bit = np.int32((words[u >> 5] >> np.uint32(u & 31)) & np.uint32(1))
+            c += has & (1 - bit)
+            count[i + 1] = c
+        for i in range(a, end):
+            covered[i] = count[subtree_end[i]] == count[i]
     return covered
 
 
@@ -520,7 +530,9 @@ def drop_covered_records(records: np.ndarray, r: int, covered: np.ndarray) -> in
 
 @njit(cache=True)
 def _child(child: np.ndarray, p: int, t: int) -> int:
-    c = child[p, t]
+    """The child of node ``p`` after terminal ``t`` (see the module docstring), asked for
+    through the callback when not computed yet."""
+    c = child[p, t] - 1
     if c == -1:
         with objmode(c="int32"):
             c = _expand(p, t)
@@ -549,8 +561,8 @@ def _simulated(child, child_low, live, allowed, ignored, aid, begun, c, p, vp, r
         while may != 0:
             t = w * 64 + trailing_zeros(may)
             may &= may - np.uint64(1)
-            after = child[c, t]
-            before = child[p, t]
+            after = child[c, t] - 1
+            before = child[p, t] - 1
             low = min(low, child_low[c, t], child_low[p, t])
             if after == -1 or before == -1:
                 answer = False
@@ -815,7 +827,7 @@ def warm_up() -> None:
     ends = np.ones((1, 1), dtype=np.uint64)
     ignored = np.zeros((1, 1), dtype=np.uint64)
     follow_ok = np.ones((1, 256), dtype=bool)
-    child = np.array([[1], [-1]], dtype=np.int32)  # node 1's child is asked for: objmode runs
+    child = np.array([[2], [0]], dtype=np.int32)  # node 1's child is asked for: objmode runs
     trie = TokenTrie.build([b"a", b"aa", b"aaa"], np.array([0, 1, 2]))  # "aaa" crosses a boundary mid-walk
     marks = TokenMarks(1)
     records = np.zeros((4, 3), dtype=np.int32)
@@ -829,9 +841,9 @@ def warm_up() -> None:
     )  # fmt: skip
     keys, starts, nodes, uncovered, groups, in_order = bucket_records(records, r, 1, trie.byte)
     for first_child in (1, -1):  # each call site of the callback compiles its own
-        child[0, 0] = first_child
+        child[0, 0] = first_child + 1
         boundary_walk(
-            keys, starts, nodes, uncovered, groups, in_order, covered_subtrees(trie.node_token, trie.subtree_end, np.zeros(1, dtype=np.uint32)),
+            keys, starts, nodes, uncovered, groups, in_order, covered_subtrees(trie.node_token, trie.subtree_end, np.zeros(1, dtype=np.uint32), records, r),
             np.full(2, -1, dtype=np.int32), *[np.zeros(0, dtype=np.int32)] * LOOP_SLOTS, 0, 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
             follow_ok, child, np.zeros_like(child),
             *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests, 1,

@@ -82,6 +82,15 @@ def words_to_ints(rows: np.ndarray) -> list[int]:
     return ints
 
 
+def grown(rows: np.ndarray, n: int, used: int) -> np.ndarray:
+    """``rows`` with ``n`` rows, its first ``used`` copied and the rest zeros (as ``rows``'
+    own rows past ``used`` must be). The zero rows are left untouched (calloc'd pages): a
+    table grown ahead of use costs memory as rows are written, not when it grows."""
+    out = np.zeros((n,) + rows.shape[1:], dtype=rows.dtype)
+    out[:used] = rows[:used]
+    return out
+
+
 def bits_to_words(bits: int, words: int) -> np.ndarray:
     """A Python-int bitset as uint64 words."""
     return np.frombuffer(bits.to_bytes(8 * words, "little"), dtype="<u8").astype(np.uint64)
@@ -212,10 +221,9 @@ class LexerViews:
     def reserve(self, spare: int) -> None:
         need = len(self.ids) + spare
         if need > self.reps.shape[0]:
-            grow = max(need, 2 * self.reps.shape[0]) - self.reps.shape[0]
+            n = max(need, 2 * self.reps.shape[0])
             for name in ("reps", "allowed", "ends", "ignored"):
-                rows = getattr(self, name)
-                setattr(self, name, np.concatenate([rows, np.zeros((grow, rows.shape[1]), rows.dtype)]))
+                setattr(self, name, grown(getattr(self, name), n, len(self.ids)))
 
     def view_of(self, allowed: int) -> int:
         """The id of the view under the terminal bitset ``allowed`` (added if new)."""

@@ -85,11 +85,12 @@ def landing_state(transitions: np.ndarray, q: int) -> int:
     row = transitions[q]
     if _loop_count(transitions, q) >= MIN_SLICE_BYTES:
         return q
-    targets, counts = np.unique(row[row >= 0], return_counts=True)
-    if targets.size == 0 or counts.max() < MIN_SLICE_BYTES:
+    targets = row[row >= 0]
+    if targets.size == 0:
         return -1
-    r = int(targets[counts.argmax()])
-    return r if _loop_count(transitions, r) >= MIN_SLICE_BYTES else -1
+    counts = np.bincount(targets)
+    r = int(counts.argmax())
+    return r if counts[r] >= MIN_SLICE_BYTES and _loop_count(transitions, r) >= MIN_SLICE_BYTES else -1
 
 
 def deep_landing_state(transitions: np.ndarray, q: int) -> int:

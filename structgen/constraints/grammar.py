@@ -42,7 +42,7 @@ from ..automata.token_slices import (
 )
 from ..automata.earley import EarleyGrammar, EarleyNode
 from ..automata.lr import LRNode, lalr_table
-from ..automata.lexer import Lexer, LexerViews, bits_to_words, words_to_ints
+from ..automata.lexer import Lexer, LexerViews, bits_to_words, grown, words_to_ints
 from ..grammar.ir import Bnf
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
@@ -165,7 +165,7 @@ class GrammarConstraint(Constraint):
     def _reset_table(self) -> None:
         self._nodes: list[ParseNode] = []
         self._aid = np.zeros(64, dtype=np.int32)  # each node's lexer view
-        self._child = np.full((64, max(1, self.bnf.n_terminals)), -1, dtype=np.int32)
+        self._child = np.zeros((64, max(1, self.bnf.n_terminals)), dtype=np.int32)  # child + 1 (see grammar_kernels)
         # the lowest stack height each child was decided from (0, all of it, for Earley nodes)
         self._child_low = np.zeros_like(self._child)
 
@@ -175,10 +175,10 @@ class GrammarConstraint(Constraint):
         self._views.reserve(min(rows, 64))
         need = len(self._nodes) + rows
         if need > self._child.shape[0]:
-            grow = max(need, 2 * self._child.shape[0]) - self._child.shape[0]
-            self._aid = np.concatenate([self._aid, np.zeros(grow, np.int32)])
-            self._child = np.concatenate([self._child, np.full((grow, self._child.shape[1]), -1, np.int32)])
-            self._child_low = np.concatenate([self._child_low, np.zeros((grow, self._child.shape[1]), np.int32)])
+            n, used = max(need, 2 * self._child.shape[0]), len(self._nodes)
+            self._aid = grown(self._aid, n, used)
+            self._child = grown(self._child, n, used)
+            self._child_low = grown(self._child_low, n, used)
 
     def _index(self, node: ParseNode) -> int:
         if node.index >= 0 and node.index < len(self._nodes) and self._nodes[node.index] is node:
@@ -194,7 +194,7 @@ class GrammarConstraint(Constraint):
     def _expand(self, p: int, t: int) -> None:
         node = self._nodes[p]
         nxt = node.scan(t)
-        self._child[p, t] = -2 if nxt is None else self._index(nxt)
+        self._child[p, t] = -1 if nxt is None else self._index(nxt) + 1
         if self._lr is not None:
             self._child_low[p, t] = node.reads[t]
 
@@ -204,7 +204,7 @@ class GrammarConstraint(Constraint):
         if len(self._nodes) >= self._child.shape[0] or not self._views.has_room:
             return -1
         self._expand(p, t)
-        return int(self._child[p, t])
+        return int(self._child[p, t]) - 1
 
     # ---- the Constraint interface ---------------------------------------------------------
     @property
@@ -475,7 +475,7 @@ class GrammarConstraint(Constraint):
             return None
         covered = NO_COVERED
         if r >= COVERED_FROM_RECORDS:  # (names that could also read as keywords: most boundaries add nothing)
-            covered = gk.covered_subtrees(trie.node_token, trie.subtree_end, words)
+            covered = gk.covered_subtrees(trie.node_token, trie.subtree_end, words, self._records, r)
             r = gk.drop_covered_records(self._records, r, covered)
         part = LexemePart(words, *gk.bucket_records(self._records, r, max(1, self.bnf.n_terminals), trie.byte), covered, v)
         self._lexeme_parts[key] = part
@@ -567,8 +567,9 @@ class GrammarConstraint(Constraint):
         :func:`structgen.automata.grammar_kernels.lexeme_walk`), and its counts of nodes
         outside the set: the landing state's when there is one and it accepts (a name, a
         field), else the state most walks from ``q`` reach after two bytes (a name's body,
-        from no open lexeme, or after a keyword's run of spaces in lexers that merge views
-        if it accepts), both kept per state; (-1, empty) when none or its slice is not built yet."""
+        from no open lexeme, or after a keyword's run of spaces in lexers that merge views,
+        where the name may also sit inside a longer lexeme: ``"(" type name ")"``), both
+        kept per state; (-1, empty) when none or its slice is not built yet."""
         if found is not None:
             self._keep_loop(landing, found)
             # (inside lexemes that cannot end, such as JSON strings, the root slice is enough
@@ -579,12 +580,10 @@ class GrammarConstraint(Constraint):
             deep = -1
             # (from an open lexeme: only in lexers small enough to merge views, whose states
             # are few and met often; JSON Schemas' thousands of states would pay the search
-            # on more first walks than it saves, measured. And one that accepts, as for
-            # landing states above)
+            # on more first walks than it saves, measured. One that accepts nothing serves
+            # as well: every token below it stays inside the lexeme)
             if q == 0 or self._views.merged:
                 deep = deep_landing_state(self._trans, q)
-            if q != 0 and deep >= 0 and not self._accepting[deep]:
-                deep = -1
             self._deep_landings[q] = deep
         if deep < 0:
             return -1, NO_COUNTS
@@ -628,7 +627,7 @@ class GrammarConstraint(Constraint):
             if status == gk.TOO_MANY_CONFIGS:
                 return None
             for p2, t in requests[:n_req].tolist():
-                if self._child[p2, t] == -1:
+                if self._child[p2, t] == 0:
                     self._expand(p2, t)
 
     def _mask_by_advancing(self, state: State) -> np.ndarray:
