@@ -191,20 +191,23 @@ class GrammarConstraint(Constraint):
         self._aid[k] = self._views.view_of(node.allowed)
         return k  # its child row is all -1 (not computed yet); kernels ask only for allowed terminals
 
-    def _expand(self, p: int, t: int) -> None:
+    def _expand(self, p: int, t: int) -> int:
+        """Fills in the child of node ``p`` after terminal ``t`` and returns it as the
+        kernels read it (the node, or -2 for a terminal not allowed)."""
         node = self._nodes[p]
         nxt = node.scan(t)
-        self._child[p, t] = -1 if nxt is None else self._index(nxt) + 1
+        c = -2 if nxt is None else self._index(nxt)
+        self._child[p, t] = c + 1  # (stored plus one, see grammar_kernels)
         if self._lr is not None:
             self._child_low[p, t] = node.reads[t]
+        return c
 
     def _expand_in_walk(self, p: int, t: int) -> int:
         """The kernel's callback: the child of node ``p`` after terminal ``t``, numbered in a
         spare row (-1 when none is left: the kernel then asks for another round)."""
         if len(self._nodes) >= self._child.shape[0] or not self._views.has_room:
             return -1
-        self._expand(p, t)
-        return int(self._child[p, t]) - 1
+        return self._expand(p, t)
 
     # ---- the Constraint interface ---------------------------------------------------------
     @property
@@ -627,7 +630,7 @@ class GrammarConstraint(Constraint):
             if status == gk.TOO_MANY_CONFIGS:
                 return None
             for p2, t in requests[:n_req].tolist():
-                if self._child[p2, t] == 0:
+                if self._child[p2, t] == 0:  # (not computed yet)
                     self._expand(p2, t)
 
     def _mask_by_advancing(self, state: State) -> np.ndarray:
