@@ -38,6 +38,7 @@ from numba import njit, objmode
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .kernels import trie_arrays
+from .lr_kernels import find_view, scan as lr_scan
 from .token_slices import unmark_node, unmark_subtree
 from .token_marks import TokenMarks, mark_below, mark_node
 from .token_trie import TokenTrie
@@ -528,14 +529,34 @@ def drop_covered_records(records: np.ndarray, r: int, covered: np.ndarray) -> in
     return kept
 
 
-@njit(cache=True)
-def _child(child: np.ndarray, p: int, t: int) -> int:
-    """The child of node ``p`` after terminal ``t`` (see the module docstring), asked for
-    through the callback when not computed yet."""
+@njit(cache=True, nogil=True, inline="always")
+def _known_child(child: np.ndarray, aid: np.ndarray, p: int, t: int) -> int:
+    """The child of node ``p`` after terminal ``t`` as kernels read it (see the module
+    docstring), or -1 where it is not computed yet or has no lexer view yet: the caller
+    then asks :func:`_new_child` (in its own body: a helper that passed the LR store on
+    would pay a reference count per array of it at every call)."""
     c = child[p, t] - 1
-    if c == -1:
-        with objmode(c="int32"):
-            c = _expand(p, t)
+    if c >= 0 and aid[c] < 0:
+        return -1
+    return c
+
+
+@njit(cache=True)
+def _new_child(lr, child: np.ndarray, aid: np.ndarray, allowed: np.ndarray, p: int, t: int) -> int:
+    """A child not computed yet, stepped here with LR tables (``lr``, see
+    :mod:`structgen.automata.lr_kernels`; an empty ``meta`` for the Earley parser), with its
+    lexer view (views are ``allowed``'s rows), else, and where that step has no row left or
+    the child no view yet, asked for through the callback."""
+    c = child[p, t] - 1
+    if lr[15].shape[0] > 0:
+        if c == -1:
+            c = lr_scan(lr, p, t)[0]  # (FULL, -1, where no row is left)
+        if c >= 0 and aid[c] < 0:
+            aid[c] = find_view(lr, c, allowed)
+    if c == -1 or (c >= 0 and aid[c] < 0):
+        with objmode(e="int32"):
+            e = _expand(p, t)
+        c = e
     return c
 
 
@@ -621,6 +642,7 @@ def boundary_walk(
     n: int,
     requests: np.ndarray,
     low: int,
+    lr,
 ) -> tuple[int, int, int, int]:
     """Marks the tokens of parser node ``p`` that cross one of the boundaries that
     :func:`bucket_records` grouped, for the terminals in the bitset ``only``. Returns (status,
@@ -655,7 +677,9 @@ def boundary_walk(
         b = keys[k] & 255
         if not (only[t >> 6] >> np.uint64(t & 63)) & np.uint64(1):
             continue
-        c = _child(child, p, t)
+        c = _known_child(child, aid, p, t)
+        if c == -1:
+            c = _new_child(lr, child, aid, allowed, p, t)
         low = min(low, child_low[p, t])
         if c == -1:
             if n_req < requests.shape[0]:
@@ -756,7 +780,9 @@ def boundary_walk(
                         ended &= ended - np.uint64(1)
                         if not follow_ok[t, b]:
                             continue
-                        c = _child(child, pp, t)
+                        c = _known_child(child, aid, pp, t)
+                        if c == -1:
+                            c = _new_child(lr, child, aid, allowed, pp, t)
                         low = min(low, child_low[pp, t])
                         if c == -1:
                             if n_req < requests.shape[0]:
@@ -840,12 +866,18 @@ def warm_up() -> None:
         marks.ok, marks.visited, records,
     )  # fmt: skip
     keys, starts, nodes, uncovered, groups, in_order = bucket_records(records, r, 1, trie.byte)
+    from .lr import LRTable, no_store
+
+    # S: "a" (state 1 reduces it before the end, state 2 accepts): the LR kernels compile too
+    table = LRTable([{0: 1}, {}, {}], [{0: 2}, {}, {}], [[], [(0b10, 0, 1)], []], [False] * 3, 0, 2, 1, 0)
+    table.root().scan(0)
+    store = no_store()
     for first_child in (1, -1):  # each call site of the callback compiles its own
         child[0, 0] = first_child + 1
         boundary_walk(
             keys, starts, nodes, uncovered, groups, in_order, covered_subtrees(trie.node_token, trie.subtree_end, np.zeros(1, dtype=np.uint32), records, r),
             np.full(2, -1, dtype=np.int32), *[np.zeros(0, dtype=np.int32)] * LOOP_SLOTS, 0, 0, np.ones(1, dtype=np.uint64), transitions, aid, live, accepts, reps, allowed, ends, ignored,
             follow_ok, child, np.zeros_like(child),
-            *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests, 1,
+            *trie_arrays(trie), 8, marks.ok, marks.visited, marks.count, requests, 1, store,
         )  # fmt: skip
     marks.flush_into(np.zeros(1, dtype=np.uint32), trie)

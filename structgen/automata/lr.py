@@ -19,7 +19,13 @@ from that height up (see :func:`top_states`), which lets masks be shared between
 
 from __future__ import annotations
 
+import threading
+
+import numpy as np
+
 from ..grammar.ir import Bnf
+from . import lr_kernels as lk
+from .lexer import bits_to_words, grown
 
 MAX_PRODUCTIONS = 4000  # larger grammars stay with the Earley parser (building tables costs more)
 
@@ -115,110 +121,207 @@ class LRTable:
     ``end`` stands for the end of input, which state ``accept`` (the start symbol read from
     the start state) takes.
 
-    Reductions run on *virtual* stacks, a state over a node (``(state, below)``): only the
-    stack that shifts becomes a node, so a step through a chain of precedence levels builds
-    one or two objects, not one per level."""
+    The stacks live in the rows of :mod:`structgen.automata.lr_kernels` (``store``: the tuple
+    the kernels read, so that the grammar kernels step the parser without calling Python);
+    :meth:`node` gives a row's Python handle. Reductions run on *virtual* stacks, a state
+    over a row: only the stack that shifts is pushed, so a step through a chain of
+    precedence levels adds one or two rows, not one per level. Rows are never dropped (a
+    handle may be held by any matcher state); ``lock`` guards every step and growth."""
 
     def __init__(
         self, shifts: list[dict[int, int]], gotos: list[dict[int, int]], reduces: list[list[tuple[int, int, int]]],
         runs: list[bool], start: int, accept: int, end: int, ignore_bits: int,
     ) -> None:
-        self.shifts = shifts
-        self.gotos = gotos
         self.reduces = reduces
-        self.runs = runs  # see _collapsible
-        self.reduce_on: list[dict[int, tuple[int, int]]] = [  # per state: terminal -> (left-hand side, length)
-            {t: (lhs, length) for lookahead, lhs, length in row for t in range(end + 1) if lookahead >> t & 1} for row in reduces
-        ]
         self.shift_bits = [sum(1 << t for t in row) for row in shifts]
         self.shift_bits[accept] |= 1 << end
         self.start = start
         self.end = end
         self.terminal_bits = (1 << end) - 1
         self.ignore_bits = ignore_bits
-        # (a plain dict: a node stays reachable from the root through the children of the
-        # nodes before it anyway, and weak values cost a Python call per lookup)
-        self.nodes: dict[tuple[int, LRNode | None], LRNode] = {}
-        self._over_root: dict[int, tuple[int, int]] = {}  # viable terminals of one-state stacks
+        self.lock = threading.RLock()
+        self.words = end // 64 + 1  # (terminals and the end of input)
+        self._tables = _table_arrays(shifts, gotos, reduces, runs, self.shift_bits, self.words)
+        self.meta = np.zeros(4, dtype=np.int64)
+        self.meta[lk.M_END] = end
+        self._ignore = bits_to_words(ignore_bits, max(1, (end + 63) // 64))
+        self._handles: dict[int, LRNode] = {}
+        self._rows: tuple[np.ndarray, ...] = ()
+        self._version = 0
+        self._hash: tuple[np.ndarray, np.ndarray] = (np.zeros(128, dtype=np.int64), np.zeros(128, dtype=np.int32))
+        self._store: tuple = ()
+        self._grow(64)
 
     @property
     def n_states(self) -> int:
-        return len(self.shifts)
+        return self._tables[0].shape[0]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.meta[lk.M_ROWS])
+
+    @property
+    def aid(self) -> np.ndarray:
+        return self._rows[2]
+
+    @property
+    def child(self) -> np.ndarray:
+        return self._rows[3]
+
+    @property
+    def child_low(self) -> np.ndarray:
+        return self._rows[4]
+
+    @property
+    def store(self) -> tuple:
+        """What the kernels read (see :mod:`structgen.automata.lr_kernels`); replaced on growth."""
+        return self._store
+
+    @property
+    def version(self) -> int:
+        """How many times the store grew (a store taken before is stale after)."""
+        return self._version
+
+    def reserve(self, spare: int) -> None:
+        """Makes room for ``spare`` more rows (kernels must not see the arrays move)."""
+        if self.n_rows + spare > self._rows[0].shape[0]:
+            self._grow(max(self.n_rows + spare, 2 * self._rows[0].shape[0]))
+
+    def _grow(self, n: int) -> None:
+        used = self.n_rows
+        if not self._rows:
+            cols = max(1, self.end)
+            self._rows = (
+                np.zeros((0, lk.N_FIELDS), np.int32), np.zeros((0, self.words), np.uint64), np.zeros(0, np.int32),
+                np.zeros((0, cols), np.int32), np.zeros((0, cols), np.int32),
+            )  # fmt: skip
+        self._rows = tuple(grown(a, n, used) for a in self._rows)
+        self._version += 1
+        size = self._hash[0].shape[0]
+        rehash = 2 * n > size
+        while 2 * n > size:
+            size *= 2
+        if rehash:
+            self._hash = (np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int32))
+        self._store = (*self._tables, *self._rows, *self._hash, self.meta, self._ignore)
+        if rehash:
+            lk.rehash(self._store)
+
+    def _check(self) -> None:
+        if self.meta[lk.M_ERROR]:
+            raise RuntimeError("LR tables: a cycle of empty reductions (the grammar is not LALR(1) as built)")
 
     def root(self) -> "LRNode":
-        return self.push(None, self.start)
+        with self.lock:
+            while True:
+                row = lk.push(self.store, -1, self.start)
+                if row >= 0 and lk.viable(self.store, row):
+                    return self.node(row)
+                self._check()
+                self.reserve(64)
 
-    def push(self, below: "LRNode | None", state: int) -> "LRNode":
-        """The (interned) stack ``below`` with ``state`` on top (``below`` itself for a
-        state that runs, see :func:`_collapsible`)."""
-        if self._runs_onto(below, state):
-            return below
-        key = (state, below)
-        node = self.nodes.get(key)
+    def step(self, row: int, terminal: int, grow: bool = True) -> tuple[int, int]:
+        """The row after ``terminal`` on stack ``row`` and the lowest height the step read
+        (see :func:`structgen.automata.lr_kernels.scan`; without ``grow``, FULL where the
+        rows ran out)."""
+        with self.lock:
+            while True:
+                if grow:
+                    self.reserve(64)
+                found = lk.scan(self.store, row, terminal)
+                self._check()
+                if found[0] != lk.FULL or not grow:
+                    return found
+                self.reserve(2 * self._rows[0].shape[0])
+
+    def node(self, row: int) -> "LRNode":
+        """The handle of ``row`` (one object per row)."""
+        node = self._handles.get(row)
         if node is None:
-            node = LRNode(self, state, below)
-            self.nodes[key] = node  # (before its terminals: an empty reduction there pushes it again)
-            bits, node.low = self._viable(state, below)
-            node.accepting = bool(bits >> self.end & 1)
-            node.scannable = bits & self.terminal_bits
-            node.allowed = node.scannable | self.ignore_bits
+            if self._rows[0][row, lk.FLAG] != lk.DONE:
+                with self.lock:
+                    while not lk.viable(self.store, row):
+                        self._check()
+                        self.reserve(64)
+            node = self._handles[row] = LRNode(self, row)
         return node
 
-    def reduce(self, state: int, below: "LRNode | None", lhs: int, length: int) -> "tuple[int, LRNode | None, int]":
-        """The virtual stack after reducing ``length`` symbols on top of ``(state, below)``
-        to ``lhs``, and the height of the lowest state read (the one the goto leaves from)."""
-        if length == 0:
-            base = self.push(below, state)
-        else:
-            base = below
-            for _ in range(length - 1):
-                base = base.below
-        top = self.gotos[base.state][lhs]
-        return ((top, base.below) if self._runs_onto(base, top) else (top, base)) + (base.height,)
 
-    def _runs_onto(self, below: "LRNode | None", state: int) -> bool:
-        """Whether ``state`` pushed on ``below`` is ``below`` itself (see :func:`_collapsible`)."""
-        return below is not None and below.state == state and self.runs[state]
+def no_store() -> tuple:
+    """A store of the kernels' types with no ``meta``: what they get for the Earley parser."""
+    table = LRTable([{}], [{}], [[]], [False], 0, 0, 1, 0)
+    return (*table.store[:-2], np.zeros(0, dtype=np.int64), table.store[-1])
 
-    def _viable(self, state: int, below: "LRNode | None") -> tuple[int, int]:
-        """The terminals (end of input included) that the stack ``(state, below)`` shifts
-        after its reductions, and the lowest stack height read for them; kept per stack on
-        the node below."""
-        memo = self._over_root if below is None else below.over
-        found = memo.get(state)
-        if found is None:
-            bits = self.shift_bits[state]
-            low = 1 if below is None else below.height + 1
-            for lookahead, lhs, length in self.reduces[state]:
-                if not lookahead & ~bits:
-                    continue  # (it could add no terminal: nothing below is read for it)
-                top, base, read = self.reduce(state, below, lhs, length)
-                more, deeper = self._viable(top, base)
-                bits |= lookahead & more
-                low = min(low, read, deeper)
-            found = memo[state] = (bits, low)
-        return found
+
+def _table_arrays(
+    shifts: list[dict[int, int]], gotos: list[dict[int, int]], reduces: list[list[tuple[int, int, int]]], runs: list[bool],
+    shift_bits: list[int], words: int,
+) -> tuple[np.ndarray, ...]:
+    """The tables as :mod:`structgen.automata.lr_kernels` reads them (action, rule,
+    goto, runs, shift_words, red_ptr, red_rule, red_look)."""
+    n = len(shifts)
+    rules: dict[tuple[int, int], int] = {}
+    red_ptr, red_rule, red_look = [0], [], []
+    for row in reduces:
+        for bits, lhs, length in row:
+            red_rule.append(rules.setdefault((lhs, length), len(rules)))
+            red_look.append(bits_to_words(bits, words))
+        red_ptr.append(len(red_rule))
+    action = np.full((n, 64 * words), -1, dtype=np.int32)
+    for s, row in enumerate(reduces):
+        for bits, lhs, length in row:
+            for t in _bits(bits):
+                action[s, t] = -2 - rules[(lhs, length)]
+    for s, row in enumerate(shifts):
+        for t, target in row.items():
+            action[s, t] = target
+    n_lhs = 1 + max([lhs for lhs, _ in rules] + [k for row in gotos for k in row] + [0])
+    goto = np.full((n, n_lhs), -1, dtype=np.int32)
+    for s, row in enumerate(gotos):
+        for lhs, target in row.items():
+            goto[s, lhs] = target
+    by_id = sorted(rules, key=rules.get)
+    return (
+        action, np.array(by_id or [(0, 0)], dtype=np.int32).reshape(-1, 2), goto, np.array(runs, dtype=np.bool_), np.array([bits_to_words(b, words) for b in shift_bits], dtype=np.uint64).reshape(n, words),
+        np.array(red_ptr, dtype=np.int32), np.array(red_rule or [0], dtype=np.int32),
+        np.array(red_look, dtype=np.uint64).reshape(len(red_look), words) if red_look else np.zeros((1, words), dtype=np.uint64),
+    )  # fmt: skip
+
+
+def _bits(bits: int):
+    while bits:
+        low = bits & -bits
+        yield low.bit_length() - 1
+        bits ^= low
 
 
 class LRNode:
-    """One parse stack (see the module docstring)."""
+    """One parse stack: the Python handle of a row of :class:`LRTable` (see the module
+    docstring), with the steps taken from it kept."""
 
     __slots__ = (
-        "table", "state", "below", "height", "low", "over", "children", "reads", "index", "scannable", "allowed", "accepting",
+        "table", "state", "height", "low", "children", "reads", "index", "scannable", "allowed", "accepting", "_below", "_tops",
     )  # fmt: skip
 
-    def __init__(self, table: LRTable, state: int, below: "LRNode | None") -> None:
+    def __init__(self, table: LRTable, row: int) -> None:
+        state, below, height, low, _ = table._rows[0][row].tolist()
         self.table = table
+        self.index = row
         self.state = state
-        self.below = below
-        self.height = 1 if below is None else below.height + 1
-        self.low = self.height  # the lowest height its terminals were read from (set by LRTable.push)
-        self.over: dict[int, tuple[int, int]] = {}  # see LRTable._viable
+        self._below = below
+        self.height = height
+        self.low = low  # the lowest height its terminals were read from
+        bits = int.from_bytes(table._rows[1][row].tobytes(), "little")
+        self.accepting = bool(bits >> table.end & 1)
+        self.scannable = bits & table.terminal_bits
+        self.allowed = self.scannable | table.ignore_bits
         self.children: dict[int, LRNode | None] = {}
         self.reads: dict[int, int] = {}  # per terminal scanned: the lowest height the scan and its result read
-        self.index = -1
-        self.accepting = False  # (set by LRTable.push)
-        self.scannable = self.allowed = 0
+        self._tops: tuple[int, ...] = ()  # see top_states
+
+    @property
+    def below(self) -> "LRNode | None":
+        return None if self._below < 0 else self.table.node(self._below)
 
     def scan(self, terminal: int) -> "LRNode | None":
         """The stack after ``terminal``, or None if the grammar does not allow it here."""
@@ -226,21 +329,16 @@ class LRNode:
             return self.children[terminal]
         except KeyError:
             pass
-        nxt = None
-        low = self.low  # (whether the terminal is scannable at all)
         if self.scannable >> terminal & 1:
             table = self.table
-            state, below = self.state, self.below
-            while nxt is None:
-                shifted = table.shifts[state].get(terminal)
-                if shifted is not None:
-                    under = self if below is self.below and state == self.state else table.push(below, state)
-                    nxt = table.push(under, shifted)
-                    low = min(low, nxt.low, under.height if below is None else below.height)
-                    break
-                # (each reduction reads no deeper than the stack it leaves, and the shift's
-                # push reads that stack's top: below.height above)
-                state, below, _ = table.reduce(state, below, *table.reduce_on[state][terminal])
+            row = int(table.child[self.index, terminal]) - 1  # (stepped already where a kernel asked for it)
+            if row == -1:
+                row, low = table.step(self.index, terminal)
+            else:
+                low = int(table.child_low[self.index, terminal])
+            nxt = None if row < 0 else table.node(row)
+        else:
+            nxt, low = None, self.low
         self.children[terminal] = nxt
         self.reads[terminal] = low
         return nxt
@@ -248,12 +346,16 @@ class LRNode:
     def top_states(self, depth: int) -> tuple[int, ...]:
         """The states of the stack's top ``depth`` entries, top first (all of them when the
         stack is shallower)."""
-        out = []
-        node = self
-        while node is not None and len(out) < depth:
-            out.append(node.state)
-            node = node.below
-        return tuple(out)
+        tops = self._tops
+        if len(tops) < min(depth, self.height):  # (kept as deep as asked for so far)
+            rows = self.table._rows[0]
+            out = []
+            row = self.index
+            while row >= 0 and len(out) < depth:
+                state, row = rows[row, :2].tolist()
+                out.append(state)
+            tops = self._tops = tuple(out)
+        return tops[:depth]
 
     def __repr__(self) -> str:
         return f"LRNode(state={self.state}, accepting={self.accepting}, scannable={bin(self.scannable)})"

@@ -41,7 +41,8 @@ from ..automata.token_slices import (
     landing_state, self_loop_slice,
 )
 from ..automata.earley import EarleyGrammar, EarleyNode
-from ..automata.lr import LRNode, lalr_table
+from ..automata import lr_kernels
+from ..automata.lr import LRNode, LRTable, lalr_table, no_store
 from ..automata.lexer import Lexer, LexerViews, bits_to_words, grown, words_to_ints
 from ..grammar.ir import Bnf
 from ..tokenizers.vocabulary import Vocabulary
@@ -107,7 +108,9 @@ class GrammarConstraint(Constraint):
         self.earley = EarleyGrammar(bnf)
         table = lalr_table(bnf, self.earley.ignore_bits) if lalr else None
         self._root = self.earley.root() if table is None else table.root()
-        self._lr = table
+        self._lr: LRTable | None = table
+        self._store, self._store_version = (None, -1) if table is None else (table.store, table.version)  # see _lr_store
+        self._no_store = None if table is not None else no_store()
         self._initial: State = frozenset({(0, self._root)})
         self._trans = lexer.transitions
         self._live = words_to_ints(lexer.live)
@@ -115,7 +118,7 @@ class GrammarConstraint(Constraint):
         self._accepting = lexer.accepts.any(axis=1)  # whether a state accepts any terminal
         self._ignore = self.earley.ignore_bits
         self._flat, self._offsets = vocab.flat_bytes
-        self._lock = threading.RLock()
+        self._lock = threading.RLock() if table is None else table.lock
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
         self._lexeme_parts: OrderedDict[tuple[int, int], LexemePart] = OrderedDict()
         self._config_masks: OrderedDict[tuple, np.ndarray] = OrderedDict()  # see _config_mask
@@ -162,25 +165,57 @@ class GrammarConstraint(Constraint):
         return table
 
     # ---- the parser table the kernel reads -------------------------------------------------
+    # (with LR tables the table is the parser's own: its rows are the stacks, stepped in the
+    # kernels, see structgen.automata.lr_kernels; Earley nodes are numbered here)
     def _reset_table(self) -> None:
         self._nodes: list[ParseNode] = []
-        self._aid = np.zeros(64, dtype=np.int32)  # each node's lexer view
-        self._child = np.zeros((64, max(1, self.bnf.n_terminals)), dtype=np.int32)  # child + 1 (see grammar_kernels)
-        # the lowest stack height each child was decided from (0, all of it, for Earley nodes)
-        self._child_low = np.zeros_like(self._child)
+        self._e_aid = np.zeros(64, dtype=np.int32)  # each node's lexer view
+        self._e_child = np.zeros((64, max(1, self.bnf.n_terminals)), dtype=np.int32)  # child + 1 (see grammar_kernels)
+        self._e_child_low = np.zeros_like(self._e_child)  # (0, all of the stack, for Earley nodes)
+
+    @property
+    def _aid(self) -> np.ndarray:
+        """Each node's lexer view (-1: none yet)."""
+        return self._e_aid if self._lr is None else self._lr.aid
+
+    @property
+    def _child(self) -> np.ndarray:
+        """Each node's child after each terminal, plus one (see grammar_kernels)."""
+        return self._e_child if self._lr is None else self._lr.child
+
+    @property
+    def _child_low(self) -> np.ndarray:
+        """The lowest stack height each child was decided from."""
+        return self._e_child_low if self._lr is None else self._lr.child_low
+
+    def _lr_store(self) -> tuple:
+        """What the kernels read of the LR tables (an empty store for the Earley parser)."""
+        if self._lr is None:
+            return self._no_store
+        if self._store_version != self._lr.version:
+            self._store, self._store_version = self._lr.store, self._lr.version
+        self._lr.meta[lr_kernels.M_VIEWS] = len(self._views)
+        return self._store
 
     def _reserve(self, rows: int) -> None:
         """Makes room for ``rows`` more nodes and views (the kernel's arrays must not move
         mid-walk)."""
         self._views.reserve(min(rows, 64))
+        if self._lr is not None:
+            self._lr.reserve(rows)
+            return
         need = len(self._nodes) + rows
-        if need > self._child.shape[0]:
-            n, used = max(need, 2 * self._child.shape[0]), len(self._nodes)
-            self._aid = grown(self._aid, n, used)
-            self._child = grown(self._child, n, used)
-            self._child_low = grown(self._child_low, n, used)
+        if need > self._e_child.shape[0]:
+            n, used = max(need, 2 * self._e_child.shape[0]), len(self._nodes)
+            self._e_aid = grown(self._e_aid, n, used)
+            self._e_child = grown(self._e_child, n, used)
+            self._e_child_low = grown(self._e_child_low, n, used)
 
     def _index(self, node: ParseNode) -> int:
+        if self._lr is not None:
+            if self._lr.aid[node.index] < 0:
+                self._lr.aid[node.index] = self._views.view_of(node.allowed)
+            return node.index
         if node.index >= 0 and node.index < len(self._nodes) and self._nodes[node.index] is node:
             return node.index
         k = len(self._nodes)
@@ -194,17 +229,35 @@ class GrammarConstraint(Constraint):
     def _expand(self, p: int, t: int) -> int:
         """Fills in the child of node ``p`` after terminal ``t`` and returns it as the
         kernels read it (the node, or -2 for a terminal not allowed)."""
+        if self._lr is not None:
+            return self._expand_lr(p, t, grow=True)
         node = self._nodes[p]
         nxt = node.scan(t)
         c = -2 if nxt is None else self._index(nxt)
         self._child[p, t] = c + 1  # (stored plus one, see grammar_kernels)
-        if self._lr is not None:
-            self._child_low[p, t] = node.reads[t]
+        return c
+
+    def _expand_lr(self, p: int, t: int, grow: bool) -> int:
+        """:meth:`_expand` with LR tables: the kernels step the parser themselves and ask
+        here where no row was left or the child has no lexer view yet. Without ``grow``
+        (mid-walk), -1 where that needs more room."""
+        table = self._lr
+        c = int(table.child[p, t]) - 1
+        if c == -1:
+            c = table.step(p, t, grow=grow)[0]
+            if c == lr_kernels.FULL:
+                return -1
+        if c >= 0 and table.aid[c] < 0:
+            if not grow and not self._views.has_room:
+                return -1
+            table.aid[c] = self._views.view_of(table.node(c).allowed)
         return c
 
     def _expand_in_walk(self, p: int, t: int) -> int:
         """The kernel's callback: the child of node ``p`` after terminal ``t``, numbered in a
         spare row (-1 when none is left: the kernel then asks for another round)."""
+        if self._lr is not None:
+            return self._expand_lr(p, t, grow=False)
         if len(self._nodes) >= self._child.shape[0] or not self._views.has_room:
             return -1
         return self._expand(p, t)
@@ -289,7 +342,7 @@ class GrammarConstraint(Constraint):
     def _compute_mask(self, state: State) -> np.ndarray:
         """The union of the configurations' masks: for each, its lexeme part (cached per
         lexer state and allowed terminals) and the tokens crossing a boundary."""
-        if len(self._nodes) > MAX_TABLE_NODES:
+        if self._lr is None and len(self._nodes) > MAX_TABLE_NODES:
             self._reset_table()
         configs = self._with_ends_before(state)
         if self._lr is not None and self._views.merged and len(configs) <= SHARED_CONFIGS:
@@ -623,14 +676,14 @@ class GrammarConstraint(Constraint):
                 part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.covered,
                 self._loop_slot, *self._slot_outside, *[NO_COUNTS] * (gk.LOOP_SLOTS - len(self._slot_outside)), p, part.view, only, self._trans, self._aid,
                 *self._lexer_rows(), self._follow_ok, self._child, self._child_low, *trie_arrays(trie), MAX_CONFIGS,
-                marks.ok, marks.visited, marks.count, requests, low,
+                marks.ok, marks.visited, marks.count, requests, low, self._lr_store(),
             )  # fmt: skip
             if status == gk.OK:
                 return low
             if status == gk.TOO_MANY_CONFIGS:
                 return None
             for p2, t in requests[:n_req].tolist():
-                if self._child[p2, t] == 0:  # (not computed yet)
+                if self._child[p2, t] == 0 or self._lr is not None:  # (not computed yet, or with no view)
                     self._expand(p2, t)
 
     def _mask_by_advancing(self, state: State) -> np.ndarray:
