@@ -28,6 +28,9 @@ from . import lr_kernels as lk
 from .lexer import bits_to_words, grown
 
 MAX_PRODUCTIONS = 4000  # larger grammars stay with the Earley parser (building tables costs more)
+# rows a table starts with: zeros that cost no memory until written (calloc'd pages), so that
+# a request rarely meets a growth (which copies the rows in use: about a millisecond at 10k)
+INITIAL_ROWS = 1 << 14
 
 
 def lalr_table(bnf: Bnf, ignore_bits: int = 0) -> "LRTable | None":
@@ -150,7 +153,7 @@ class LRTable:
         self._version = 0
         self._hash: tuple[np.ndarray, np.ndarray] = (np.zeros(128, dtype=np.int64), np.zeros(128, dtype=np.int32))
         self._store: tuple = ()
-        self._grow(64)
+        self._grow(INITIAL_ROWS)
 
     @property
     def n_states(self) -> int:
