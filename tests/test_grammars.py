@@ -28,7 +28,9 @@ from structgen import (
 )
 from structgen.automata.bitmask import words_to_ids
 from structgen.automata import lexer as lexer_module
+from structgen.automata import lr as lr_module
 from structgen.automata import token_slices
+from structgen.constraints import grammar as grammar_module
 from structgen.grammar.ir import GrammarWarning
 from tokenizer_cases import REPO, SHARED_DATA
 
@@ -255,6 +257,24 @@ def test_masks_equal_brute_force(tokenizer, name, kind, text):
         assert state is not None
         fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
         assert fast == brute_force_mask(constraint, state), f"prefix {text[:cut]!r}"
+
+
+def test_masks_equal_brute_force_when_parser_rows_run_out(monkeypatch):
+    """LR stacks are rows the kernels add while they walk (see lr_kernels). With a table of
+    one row and one spare row a walk, steps run out of rows mid-walk, mid-reduction and
+    mid-growth (the walk asks the caller, which grows the table and walks again): masks at
+    every cut still equal the brute-force ones, and the table did grow many times."""
+    monkeypatch.setattr(lr_module, "INITIAL_ROWS", 1)
+    monkeypatch.setattr(lr_module, "STEP_ROOM", 1)
+    monkeypatch.setattr(grammar_module, "SPARE_ROWS", 1)
+    vocab = load_case("smollm2").vocab
+    constraint = compile_grammar_file(os.path.join(REPO, "grammars", "python_expr.lark"), vocab)
+    text = MORE_MASK_CASES[0][2]
+    for cut in range(0, len(text) + 1, 3):
+        state = constraint.advance_bytes(constraint.initial_state, text[:cut])
+        fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+        assert fast == brute_force_mask(constraint, state), f"prefix {text[:cut]!r}"
+    assert constraint._lr.version > 8
 
 
 # quoted text with multi-byte characters, escapes and doubled quotes: lexeme walks inside it

@@ -24,9 +24,11 @@ terminal ``t`` anywhere in the grammar (a static filter: boundaries it rules out
 parser step). The parser is a table: ``aid[p]`` (the view of node ``p``) and ``child[p, t]`` (the
 node after terminal ``t``, stored plus one: >= 1 that node, -1 not allowed, 0 not computed yet,
 so that spare rows are zeros and cost no memory until the walk writes them; the kernels read
-it through :func:`_child`, as the node: >= 0, -2 not allowed, -1 not computed). A child not computed
-yet is asked for through a callback; when the caller has no room left, the walk records the
-request and leaves that branch out, and the caller walks again, so the final mask is exact.
+it through :func:`_known_child`, as the node: >= 0, -2 not allowed, -1 not computed). A child
+not computed yet is stepped in the kernel with LR tables (the parser's stacks are rows of
+:mod:`structgen.automata.lr_kernels`), else, and for a child whose lexer view is new, asked
+for through a callback; when no room is left, the walk records the request and leaves that
+branch out, and the caller walks again, so the final mask is exact.
 """
 
 from __future__ import annotations
@@ -648,6 +650,7 @@ def boundary_walk(
     :func:`bucket_records` grouped, for the terminals in the bitset ``only``. Returns (status,
     nodes marked, child requests written to ``requests``, the lowest parse-stack height read).
 
+    ``lr``: the LR store the missing children are stepped in (see :func:`_new_child`).
     ``child_low[p, t]``: the lowest stack height that the child ``child[p, t]`` was decided
     from (with its terminals); ``low`` comes in as ``p``'s own and goes down with every
     child the walk looks at, so that the marks hold for any stack alike from there up.

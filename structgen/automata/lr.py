@@ -5,9 +5,11 @@ It offers what :class:`structgen.automata.earley.EarleyNode` offers (``allowed``
 tables exist, a step past a terminal is a few reductions and a shift instead of an Earley
 closure: the token masks of a new parse state ask for dozens of such steps.
 
-A node is one stack: its top LR state and the node below. Nodes are interned by (state,
-node below), so equal stacks are one object, a node never changes once built, and forking or
-rolling back a parse costs nothing. A node's ``allowed`` terminals are exact: a terminal the
+A node is one stack: its top LR state and the node below. Stacks are rows of numba arrays
+(:mod:`structgen.automata.lr_kernels`), interned by (state, row below), so that the grammar
+kernels step the parser themselves; :class:`LRNode` is a row's Python handle, one per row.
+Equal stacks are one row, a row never changes once built, and forking or rolling back a
+parse costs nothing. A node's ``allowed`` terminals are exact: a terminal the
 top state would reduce on counts only if the reductions end in a shift of it (LALR tables may
 reduce on a lookahead that the stack then refuses).
 
@@ -31,6 +33,7 @@ MAX_PRODUCTIONS = 4000  # larger grammars stay with the Earley parser (building 
 # rows a table starts with: zeros that cost no memory until written (calloc'd pages), so that
 # a request rarely meets a growth (which copies the rows in use: about a millisecond at 10k)
 INITIAL_ROWS = 1 << 14
+STEP_ROOM = 64  # free rows a step from Python makes sure of first
 
 
 def lalr_table(bnf: Bnf, ignore_bits: int = 0) -> "LRTable | None":
@@ -127,9 +130,9 @@ class LRTable:
     The stacks live in the rows of :mod:`structgen.automata.lr_kernels` (``store``: the tuple
     the kernels read, so that the grammar kernels step the parser without calling Python);
     :meth:`node` gives a row's Python handle. Reductions run on *virtual* stacks, a state
-    over a row: only the stack that shifts is pushed, so a step through a chain of
-    precedence levels adds one or two rows, not one per level. Rows are never dropped (a
-    handle may be held by any matcher state); ``lock`` guards every step and growth."""
+    over a row: only the stack that shifts is pushed (a virtual stack has a row too, which
+    keeps its viable terminals, but no handle). Rows are never dropped (a handle may be held
+    by any matcher state); ``lock`` guards every step and growth."""
 
     def __init__(
         self, shifts: list[dict[int, int]], gotos: list[dict[int, int]], reduces: list[list[tuple[int, int, int]]],
@@ -221,7 +224,7 @@ class LRTable:
                 if row >= 0 and lk.viable(self.store, row):
                     return self.node(row)
                 self._check()
-                self.reserve(64)
+                self.reserve(STEP_ROOM)
 
     def step(self, row: int, terminal: int, grow: bool = True) -> tuple[int, int]:
         """The row after ``terminal`` on stack ``row`` and the lowest height the step read
@@ -230,7 +233,7 @@ class LRTable:
         with self.lock:
             while True:
                 if grow:
-                    self.reserve(64)
+                    self.reserve(STEP_ROOM)
                 found = lk.scan(self.store, row, terminal)
                 self._check()
                 if found[0] != lk.FULL or not grow:
@@ -245,7 +248,7 @@ class LRTable:
                 with self.lock:
                     while not lk.viable(self.store, row):
                         self._check()
-                        self.reserve(64)
+                        self.reserve(STEP_ROOM)
             node = self._handles[row] = LRNode(self, row)
         return node
 

@@ -140,7 +140,7 @@ class GrammarConstraint(Constraint):
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
         self._lexeme_marks = TokenMarks(self._n_words)  # tokens inside lexemes
         self._records = np.zeros((vocab.trie.n_nodes, 3), dtype=np.int32)
-        self._spare_rows = max(64, min(SPARE_ROWS, SPARE_CELLS // max(1, bnf.n_terminals)))
+        self._spare_rows = min(SPARE_ROWS, max(64, SPARE_CELLS // max(1, bnf.n_terminals)))
         self._reset_table()
 
     @property
