@@ -23,6 +23,7 @@ def allocate_token_bitmask(batch_size: int, logits_width: int) -> torch.Tensor:
 
 
 _cpu_views: dict[int, tuple[weakref.ref, int, np.ndarray, dict[tuple[int, int], np.ndarray]]] = {}
+_last_view: tuple = (None, -1, -1, -1, None)  # (tensor, row, width, storage address, view): see cpu_row
 
 
 def _cpu_entry(bitmask: Any) -> tuple | None:
@@ -44,8 +45,12 @@ def cpu_row(bitmask: Any, row: int, width: int) -> np.ndarray | None:
     """The first ``width`` words of row ``row`` as uint32 words sharing the bitmask's memory,
     or None for a tensor on a device. A CPU tensor's views are kept per tensor and storage
     address, so that a decode loop filling one bitmask every step makes them once."""
+    global _last_view
     if type(bitmask) is np.ndarray:
         return bitmask.view(np.uint32)[row, :width]
+    last = _last_view  # (a decode loop asks for the same row of the same tensor every step)
+    if last[0] is bitmask and last[1] == row and last[2] == width and last[3] == bitmask.data_ptr():
+        return last[4]
     found = _cpu_entry(bitmask)
     if found is None:
         return None
@@ -53,6 +58,7 @@ def cpu_row(bitmask: Any, row: int, width: int) -> np.ndarray | None:
     view = views.get((row, width))
     if view is None:
         view = views[(row, width)] = found[2][row, :width]
+    _last_view = (bitmask, row, width, found[1], view)
     return view
 
 
