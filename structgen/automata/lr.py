@@ -244,12 +244,13 @@ class LRTable:
         """The handle of ``row`` (one object per row)."""
         node = self._handles.get(row)
         if node is None:
-            if self._rows[0][row, lk.FLAG] != lk.DONE:
-                with self.lock:
-                    while not lk.viable(self.store, row):
+            with self.lock:  # (one handle per row, read from rows that do not move meanwhile)
+                node = self._handles.get(row)
+                if node is None:
+                    while self._rows[0][row, lk.FLAG] != lk.DONE and not lk.viable(self.store, row):
                         self._check()
                         self.reserve(STEP_ROOM)
-            node = self._handles[row] = LRNode(self, row)
+                    node = self._handles[row] = LRNode(self, row)
         return node
 
 
