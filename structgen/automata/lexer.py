@@ -91,6 +91,14 @@ def grown(rows: np.ndarray, n: int, used: int) -> np.ndarray:
     return out
 
 
+def set_bits(bits: int):
+    """The positions of the set bits of a Python-int bitset, lowest first."""
+    while bits:
+        low = bits & -bits
+        yield low.bit_length() - 1
+        bits ^= low
+
+
 def bits_to_words(bits: int, words: int) -> np.ndarray:
     """A Python-int bitset as uint64 words."""
     return np.frombuffer(bits.to_bytes(8 * words, "little"), dtype="<u8").astype(np.uint64)

@@ -22,12 +22,13 @@ from that height up (see :func:`top_states`), which lets masks be shared between
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 
 import numpy as np
 
 from ..grammar.ir import Bnf
 from . import lr_kernels as lk
-from .lexer import bits_to_words, grown
+from .lexer import bits_to_words, grown, set_bits
 
 MAX_PRODUCTIONS = 4000  # larger grammars stay with the Earley parser (building tables costs more)
 # rows a table starts with: zeros that cost no memory until written (calloc'd pages), so that
@@ -254,8 +255,10 @@ class LRTable:
         return node
 
 
+@lru_cache(maxsize=1)
 def no_store() -> tuple:
-    """A store of the kernels' types with no ``meta``: what they get for the Earley parser."""
+    """A store of the kernels' types with no ``meta``: what they get for the Earley parser
+    (one per process: the kernels never write it)."""
     table = LRTable([{}], [{}], [[]], [False], 0, 0, 1, 0)
     return (*table.store[:-2], np.zeros(0, dtype=np.int64), table.store[-1])
 
@@ -277,7 +280,7 @@ def _table_arrays(
     action = np.full((n, 64 * words), -1, dtype=np.int32)
     for s, row in enumerate(reduces):
         for bits, lhs, length in row:
-            for t in _bits(bits):
+            for t in set_bits(bits):
                 action[s, t] = -2 - rules[(lhs, length)]
     for s, row in enumerate(shifts):
         for t, target in row.items():
@@ -293,13 +296,6 @@ def _table_arrays(
         np.array(red_ptr, dtype=np.int32), np.array(red_rule or [0], dtype=np.int32),
         np.array(red_look, dtype=np.uint64).reshape(len(red_look), words) if red_look else np.zeros((1, words), dtype=np.uint64),
     )  # fmt: skip
-
-
-def _bits(bits: int):
-    while bits:
-        low = bits & -bits
-        yield low.bit_length() - 1
-        bits ^= low
 
 
 class LRNode:

@@ -43,7 +43,7 @@ from ..automata.token_slices import (
 from ..automata.earley import EarleyGrammar, EarleyNode
 from ..automata import lr_kernels
 from ..automata.lr import LRNode, LRTable, lalr_table, no_store
-from ..automata.lexer import Lexer, LexerViews, bits_to_words, grown, words_to_ints
+from ..automata.lexer import Lexer, LexerViews, bits_to_words, grown, set_bits, words_to_ints
 from ..grammar.ir import Bnf
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
@@ -62,14 +62,6 @@ NO_COVERED = np.zeros(0, dtype=np.bool_)
 
 State = frozenset  # of (lexer state, parse node)
 ParseNode = EarleyNode | LRNode
-
-
-def _set_bits(bits: int):
-    """The positions of the set bits of a Python-int bitset, lowest first."""
-    while bits:
-        low = bits & -bits
-        yield low.bit_length() - 1
-        bits ^= low
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,8 +101,6 @@ class GrammarConstraint(Constraint):
         table = lalr_table(bnf, self.earley.ignore_bits) if lalr else None
         self._root = self.earley.root() if table is None else table.root()
         self._lr: LRTable | None = table
-        self._store, self._store_version = (None, -1) if table is None else (table.store, table.version)  # see _lr_store
-        self._no_store = None if table is not None else no_store()
         self._initial: State = frozenset({(0, self._root)})
         self._trans = lexer.transitions
         self._live = words_to_ints(lexer.live)
@@ -191,11 +181,9 @@ class GrammarConstraint(Constraint):
     def _lr_store(self) -> tuple:
         """What the kernels read of the LR tables (an empty store for the Earley parser)."""
         if self._lr is None:
-            return self._no_store
-        if self._store_version != self._lr.version:
-            self._store, self._store_version = self._lr.store, self._lr.version
+            return no_store()
         self._lr.meta[lr_kernels.M_VIEWS] = len(self._views)
-        return self._store
+        return self._lr.store
 
     def _reserve(self, rows: int) -> None:
         """Makes room for ``rows`` more nodes and views (the kernel's arrays must not move
@@ -301,7 +289,7 @@ class GrammarConstraint(Constraint):
                 continue
             if ended & ignore and live[first] & allowed:
                 out.add((self._views.rep(allowed, first), node))
-            for t in _set_bits(ended & node.scannable):
+            for t in set_bits(ended & node.scannable):
                 nxt = node.scan(t)
                 if nxt is not None and live[first] & nxt.allowed:
                     out.add((self._views.rep(nxt.allowed, first), nxt))
@@ -316,7 +304,7 @@ class GrammarConstraint(Constraint):
             ended = self._accepts[q] & node.allowed
             if ended & self._ignore and node.accepting:
                 return True
-            for t in _set_bits(ended & node.scannable):
+            for t in set_bits(ended & node.scannable):
                 nxt = node.scan(t)
                 if nxt is not None and nxt.accepting:
                     return True
@@ -368,7 +356,7 @@ class GrammarConstraint(Constraint):
             over = self._dominating(q, node, configs)
             if over is None:
                 words |= part.words
-                only = self._all_terminals if walked == node.allowed else self._terminal_words(_set_bits(node.allowed))
+                only = self._all_terminals if walked == node.allowed else self._terminal_words(set_bits(node.allowed))
             else:  # its own tokens are the other's, but for boundaries leading elsewhere
                 only = self._terminal_words(
                     t
@@ -461,7 +449,7 @@ class GrammarConstraint(Constraint):
             ended = self._accepts[q] & node.allowed
             if ended & self._ignore:
                 configs.add((0, node))
-            for t in _set_bits(ended & node.scannable):
+            for t in set_bits(ended & node.scannable):
                 nxt = node.scan(t)
                 if nxt is not None:
                     configs.add((0, nxt))
