@@ -331,3 +331,48 @@ def test_token_slices_are_kept_least_recently_used_first(monkeypatch):
     assert self_loop_slice(vocab.trie, rows[0], 5, width) is first
     again = self_loop_slice(vocab.trie, rows[1], 5, width, eager=True)
     assert again is not second and np.array_equal(again.words, second.words)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_shadow_depths_against_enumerated_strings(data):
+    """``shadow_depths`` (the search that lets counted strings be walked in the string body's
+    shadow, with its first-byte exit) against every string over three bytes: ``q``'s depth is
+    one less than the shortest string the shadow reads and ``q`` does not (capped at the
+    search depth), and every state it returns reads every shadow string as deep as it says."""
+    alphabet = [ord("a"), ord("b"), ord("c")]
+    n = data.draw(st.integers(1, 6))
+    m = data.draw(st.integers(1, 3))
+    transitions = np.full((n, 256), -1, dtype=np.int32)
+    shadow = np.full((m, 256), -1, dtype=np.int32)
+    for table, size in ((transitions, n), (shadow, m)):
+        for s in range(size):
+            for x in alphabet:
+                table[s, x] = data.draw(st.integers(-1, size - 1))
+    words = data.draw(st.integers(0, 1))
+    live = np.array([[data.draw(st.integers(0, 3))] for _ in range(n)], dtype=np.uint64)[:, :words]
+    allowed = np.array([data.draw(st.integers(1, 3))], dtype=np.uint64)[:words]
+    q = data.draw(st.integers(0, n - 1))
+    max_depth, min_depth = 5, data.draw(st.integers(0, 4))
+
+    def read_depth(start: int, cap: int) -> int:
+        """How many bytes deep every shadow string is read from ``start`` (at most ``cap``)."""
+        frontier = [(start, 0)]
+        for depth in range(cap):
+            nxt = []
+            for s, b in frontier:
+                for x in alphabet:
+                    if shadow[b, x] < 0:
+                        continue
+                    t = int(transitions[s, x])
+                    if t < 0 or (words and not int(live[t, 0]) & int(allowed[0])):
+                        return depth
+                    nxt.append((t, int(shadow[b, x])))
+            frontier = nxt
+        return cap
+
+    states, depths = token_slices.shadow_depths(transitions, q, shadow, max_depth, min_depth, 4096, live, allowed)
+    assume(len(states) > 0)  # (past the search's budget: no answer)
+    assert states[0] == q and depths[0] == read_depth(q, max_depth)
+    for s, d in zip(states.tolist(), depths.tolist()):
+        assert read_depth(s, d) == d
