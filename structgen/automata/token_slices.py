@@ -476,6 +476,15 @@ def shadow_depths(
                         break
             if dead:
                 return np.full(1, q, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    read_ptr = np.zeros(width + 1, dtype=np.int32)  # the bytes each shadow state reads (a few of 256 in most)
+    read = np.empty(width * 256, dtype=np.int32)
+    for b in range(width):
+        k = read_ptr[b]
+        for x in range(256):
+            if shadow[b, x] >= 0:
+                read[k] = x
+                k += 1
+        read_ptr[b + 1] = k
     n_slots = 1
     while n_slots < 2 * max_pairs:
         n_slots *= 2
@@ -499,12 +508,14 @@ def shadow_depths(
         if first[i] < max_depth:
             s = keys[i] // width
             b = keys[i] % width
-            last = -1
-            for x in range(256):
+            last_t, last_nb = -2, -2
+            for e in range(read_ptr[b], read_ptr[b + 1]):
+                x = read[e]
                 nb = shadow[b, x]
-                if nb < 0:
-                    continue
                 t = transitions[s, x]
+                if t == last_t and nb == last_nb:  # the byte before's move (a run of letters): done
+                    continue
+                last_t, last_nb = t, nb
                 if t >= 0 and check_live:
                     alive = False
                     for w in range(live.shape[1]):
@@ -519,9 +530,6 @@ def shadow_depths(
                         return np.full(1, q, dtype=np.int64), np.full(1, first[i], dtype=np.int64)
                     continue
                 key = t * width + nb
-                if key == last:
-                    continue
-                last = key
                 slot = (key * 40503) & (n_slots - 1)
                 while slots[slot] >= 0 and keys[slots[slot]] != key:
                     slot = (slot + 1) & (n_slots - 1)
