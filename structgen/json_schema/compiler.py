@@ -4,12 +4,9 @@ Every schema node becomes a byte-level expression of the grammar IR; ``$ref`` cy
 rules (so only recursive schemas need a parser at run time). Semantics:
 
 * declared properties (``properties``, then required names it does not declare) come in any
-  order, each at most once (``property_order="any"``, for objects with at most
-  ``ANY_ORDER_MAX_PROPERTIES`` declared ones, within the ``ANY_ORDER_*`` budgets), or in the
-  schema's order; additional properties come after them, and in the top-level object (and
-  objects of its definition) before them too where nothing counts the members (no
-  ``maxProperties``, ``minProperties`` at most 1); every declared property is optional
-  unless required;
+  order, each at most once, then any additional properties (``property_order="any"``, for
+  objects with at most ``ANY_ORDER_MAX_PROPERTIES`` declared ones, within the ``ANY_ORDER_*``
+  budgets), or in the schema's order; every declared property is optional unless required;
 * additional properties are allowed as the specification says unless ``strict`` (or
   ``additionalProperties: false``); free-form values (``{}``, ``true``, undeclared
   properties) nest at most ``any_depth`` levels in a schema compiled to one DFA, and to any
@@ -33,7 +30,6 @@ import math
 import re
 from functools import lru_cache
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -807,22 +803,7 @@ class _Compiler:
         body = state(0, 0)
         if body is None:
             raise Unsatisfiable(loc.pointer)
-        return Seq((literal(b"{"), self.leading_extras(body, extras if depth == 0 else None, lo, hi, lambda: state(0, 1))))
-
-    @staticmethod
-    def leading_extras(body: Expr, extras: Expr | None, lo: int, hi, after_one: Callable[[], Expr | None]) -> Expr:
-        """``body`` (the members from the first), or undeclared members first and then the
-        rest as after one member (``after_one()``): ``{"$schema": ..., "name": ...}`` with
-        ``name`` declared. Only where nothing counts the members (no ``maxProperties``, and a
-        ``minProperties`` of at most 1); callers pass ``extras`` for the top-level object
-        only (one more copy of them in a one-DFA build: in every object, +15% compile time
-        at the median, measured)."""
-        if extras is None or hi is not None or lo > 1:
-            return body
-        rest = after_one()
-        if rest is None:
-            return body
-        return Alt((body, Seq((Repeat(extras, 1, None, literal(b",")), rest))))
+        return Seq((literal(b"{"), body))
 
     def extras_tail(self, extras: Expr | None, lo: int, hi, depth: int) -> dict[int, Expr | None]:
         """What may follow the declared members once ``c`` members are written (c capped as
@@ -871,7 +852,7 @@ class _Compiler:
         body = after.get(0)
         if body is None:
             raise Unsatisfiable(loc.pointer)
-        return Seq((literal(b"{"), self.leading_extras(body, extras if depth == 0 else None, lo, hi, lambda: after.get(1))))
+        return Seq((literal(b"{"), body))
 
     # ---- arrays ----------------------------------------------------------------------------
     def array(self, s: dict, loc: Location, depth: int) -> Expr:
