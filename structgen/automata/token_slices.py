@@ -440,6 +440,20 @@ def byte_chain(
     return best_on, best, best_dies
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _dead(t: int, live: np.ndarray, allowed: np.ndarray) -> bool:
+    """Whether lexer state ``t`` is dead: none, or (with ``live`` columns) no terminal of
+    ``allowed`` live in it."""
+    if t < 0:
+        return True
+    if live.shape[1] == 0:
+        return False
+    for w in range(live.shape[1]):
+        if live[t, w] & allowed[w]:
+            return False
+    return True
+
+
 @njit(cache=True, nogil=True)
 def shadow_depths(
     transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth: int, min_depth: int, max_pairs: int, live: np.ndarray,
@@ -463,18 +477,9 @@ def shadow_depths(
     unless its row of ``live`` meets ``allowed`` (the terminals the walk allows; rows
     without columns: every state is live)."""
     width = shadow.shape[0]
-    check_live = live.shape[1] > 0
-    for x in range(256):  # a first byte that kills ``q`` (most states: a key's names), before any allocation
-        if shadow[0, x] >= 0:
-            t = transitions[q, x]
-            dead = t < 0
-            if not dead and check_live:
-                dead = True
-                for w in range(live.shape[1]):
-                    if live[t, w] & allowed[w]:
-                        dead = False
-                        break
-            if dead:
+    if min_depth > 0:  # a first byte that kills ``q`` (most states: a key's names), before any allocation
+        for x in range(256):
+            if shadow[0, x] >= 0 and _dead(transitions[q, x], live, allowed):
                 return np.full(1, q, dtype=np.int64), np.zeros(1, dtype=np.int64)
     read_ptr = np.zeros(width + 1, dtype=np.int32)  # the bytes each shadow state reads (a few of 256 in most)
     read = np.empty(width * 256, dtype=np.int32)
@@ -516,15 +521,7 @@ def shadow_depths(
                 if t == last_t and nb == last_nb:  # the byte before's move (a run of letters): done
                     continue
                 last_t, last_nb = t, nb
-                if t >= 0 and check_live:
-                    alive = False
-                    for w in range(live.shape[1]):
-                        if live[t, w] & allowed[w]:
-                            alive = True
-                            break
-                    if not alive:
-                        t = -1
-                if t < 0:
+                if _dead(t, live, allowed):
                     fails[i] = True
                     if first[i] < min_depth:
                         return np.full(1, q, dtype=np.int64), np.full(1, first[i], dtype=np.int64)
