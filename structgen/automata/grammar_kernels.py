@@ -652,8 +652,10 @@ def boundary_walk(
 
     ``lr``: the LR store the missing children are stepped in (see :func:`_new_child`).
     ``child_low[p, t]``: the lowest stack height that the child ``child[p, t]`` was decided
-    from (with its terminals); ``low`` comes in as ``p``'s own and goes down with every
-    child the walk looks at, so that the marks hold for any stack alike from there up.
+    from (with its terminals; whether ``p`` allows ``t`` aside: the caller keys the marks by
+    the terminals the lexeme walk ran under, and every terminal the walk steps ``p`` with is
+    one of them); ``low`` comes in as ``p``'s height and goes down with every child the walk
+    looks at, so that the marks hold for any stack alike from there up.
 
     The groups whose terminal the parser refuses here, or whose byte cannot start a lexeme
     after it, are dropped as a whole. The other boundaries become seeds (trie node, the

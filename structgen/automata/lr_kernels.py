@@ -18,7 +18,8 @@ Everything the kernels read travels as one tuple, :data:`Store` (see :func:`stor
   terminals were read from, and whether its viable terminals are computed), ``bits`` (those
   terminals: what it shifts after reductions, end of input included), ``aid`` (its lexer
   view, -1 until set), ``child`` / ``child_low`` (per terminal: the row after it, stored
-  plus one as the grammar kernels read it, and the lowest height that step read);
+  plus one as the grammar kernels read it, and the lowest height that step and the child's
+  terminals read, whether ``t`` is allowed aside: ``low`` covers that);
 - 13-16: the hash (``h_keys``, ``h_rows``), ``meta`` (rows used, the terminal count, an
   error flag, the lexer views the caller has) and ``ignore`` (the ignored terminals' words).
 
@@ -178,7 +179,9 @@ def _scan(
 ) -> tuple[int, int]:
     if not _viable(shift_words, red_ptr, red_rule, red_look, rule, goto, runs, rows, bits, h_keys, h_rows, aid, meta, row):
         return FULL, 0
-    low = rows[row, LOW]
+    # (whether ``t`` is allowed here was read from ``rows[row, LOW]`` up; callers that
+    # need it add that themselves: the grammar's walks key their results by the allowed set)
+    low = rows[row, HEIGHT]
     nxt = REFUSED
     if bits[row, t >> 6] >> np.uint64(t & 63) & np.uint64(1):
         state, below = rows[row, STATE], rows[row, BELOW]

@@ -386,7 +386,7 @@ class GrammarConstraint(Constraint):
         part = self._lexeme_part(q, node.allowed)
         if part is None:
             return None
-        low = node.low
+        low = node.height  # (the node's own allowed set, read deeper, is in the key)
         words = part.words
         if part.keys.size:
             low = self._boundary_part(part, self._index(node), self._all_terminals, low)
@@ -652,7 +652,7 @@ class GrammarConstraint(Constraint):
     def _boundary_part(self, part: "LexemePart", p: int, only: np.ndarray, low: int = 0) -> int | None:
         """Marks the tokens of parser node ``p`` that cross one of ``part``'s boundaries
         whose terminal is in the bitset ``only``. Returns the lowest stack height the walk
-        read (``low`` at most: pass the node's own), or None when it met too many
+        read (``low`` at most: pass the node's height), or None when it met too many
         configurations at once."""
         trie = self.vocab.trie
         marks = self._marks
