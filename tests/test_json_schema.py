@@ -27,7 +27,7 @@ from structgen.errors import CompileBudgetError
 from structgen.grammar.ir import Repeat
 from structgen.json_schema import numbers
 from structgen.json_schema.compiler import ONE_DFA_STATES
-from structgen.json_schema.strings import any_char, encode_text, pattern_expr, quoted, regex_chars_expr
+from structgen.json_schema.strings import EmptyPattern, any_char, encode_text, pattern_expr, quoted, regex_chars_expr
 
 from conftest import load_case
 from test_grammars import brute_force_mask, words_to_ids
@@ -173,6 +173,52 @@ def test_patterns_are_unanchored_searches(pattern, text):
     expected = re.search(ecma, text, flags=re.ASCII) is not None
     assert dfa.accepts(json.dumps(text).encode()) == expected
     assert dfa.accepts(json.dumps(text, ensure_ascii=False).encode()) == expected
+
+
+_LOOK_FRAGMENTS = ["", "a", "b", "[ab]", "[^a]", ".", "a*", "b+", "c?", "(?:ab|c)", "[bc]{1,2}", "a.", "(b)"]
+
+
+@st.composite
+def _lookahead_patterns(draw) -> str:
+    """Branches of fragments and lookaheads (with their own ``$``, alternatives and nested
+    lookaheads), some inside a plain group, anchored or not at either end."""
+    def fragment() -> str:
+        return draw(st.sampled_from(_LOOK_FRAGMENTS))
+
+    def lookahead(depth: int) -> str:
+        bodies = [fragment() + fragment() + draw(st.sampled_from(["", "$"])) for _ in range(draw(st.integers(1, 2)))]
+        if depth and draw(st.booleans()):
+            bodies[0] = lookahead(depth - 1) + bodies[0]
+        return draw(st.sampled_from(["(?=", "(?!"])) + "|".join(bodies) + ")"
+
+    pieces = [fragment()]
+    for _ in range(draw(st.integers(1, 2))):
+        pieces += [lookahead(1), fragment()]
+    if draw(st.booleans()):  # a plain group around the middle dissolves
+        cut = draw(st.integers(1, len(pieces) - 1))
+        pieces = pieces[:cut] + ["(" + "".join(pieces[cut:]) + ")"]
+    return draw(st.sampled_from(["", "^"])) + "".join(pieces) + draw(st.sampled_from(["", "$"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_lookahead_patterns(), st.lists(st.text(alphabet="abc\n", max_size=6), min_size=1, max_size=8))
+def test_lookaheads_equal_python_re(pattern, texts):
+    """Patterns with lookaheads (at the top level or inside plain groups) against Python's
+    re.search, ``$`` read as ECMA-262's end of input."""
+    reference = re.compile(pattern.replace("$", r"\Z"))
+    try:
+        dfa = _dfa(quoted(pattern_expr(pattern)))
+    except EmptyPattern:
+        assert not any(reference.search(text) for text in texts), pattern
+        return
+    for text in texts:
+        assert dfa.accepts(json.dumps(text).encode()) == (reference.search(text) is not None), (pattern, text)
+
+
+@pytest.mark.parametrize("pattern", ["(a(?=b))*", "(?:x|(?!a)b)", "(?<=a)b", "a(?=b)+", "(?i:(?=a)a)"])
+def test_lookaheads_whose_scope_is_not_the_rest_are_refused(pattern):
+    with pytest.raises(UnsupportedSchemaError, match="lookahead|lookbehind"):
+        compile_json_schema({"type": "string", "pattern": pattern}, load_case("smollm2").vocab)
 
 
 def test_uri_template_wide_class_equals_python_re():

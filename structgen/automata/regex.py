@@ -63,6 +63,17 @@ def _unicode_escapes_to_literals(body: str) -> str:
     return "".join(out)
 
 
+def class_members_start(body: str, i: int) -> int:
+    """Where the members of the character class opened at ``body[i]`` begin that a "]"
+    closes: past a "^", and past a "]" right after "[" or "[^" (a literal there)."""
+    j = i + 1
+    if body[j : j + 1] == "^":
+        j += 1
+    if body[j : j + 1] == "]":
+        j += 1
+    return j
+
+
 def is_escaped(text: str, index: int) -> bool:
     backslashes = 0
     i = index - 1
@@ -96,13 +107,7 @@ def _check_constructs(pattern: str, body: str, offset: int) -> None:
             continue
         if c == "[":
             in_class = True
-            # a ']' right after '[' or '[^' is a literal
-            j = i + 1
-            if body[j : j + 1] == "^":
-                j += 1
-            if body[j : j + 1] == "]":
-                j += 1
-            i = j
+            i = class_members_start(body, i)
             continue
         if c == "(":
             for opener, name in _LOOKAROUND.items():

@@ -40,7 +40,7 @@ from ..grammar.ir import EMPTY, Alt, Automaton, Bytes, Expr, Grammar, Ref, Repea
 from . import formats, numbers, overlap
 from .document import Location, SchemaDocument
 from .merge import ANNOTATIONS, TYPES, is_type, json_equal, merge, normalize
-from .strings import PatternError, any_char, encode_text, has_one_encoding, pattern_expr, quoted, regex_chars_expr
+from .strings import EmptyPattern, PatternError, any_char, encode_text, has_one_encoding, pattern_expr, quoted, regex_chars_expr
 
 ENFORCED = {
     "type", "enum", "const", "nullable", "properties", "required", "additionalProperties", "patternProperties",
@@ -602,6 +602,8 @@ class _Compiler:
             try:
                 pattern_expr(p)
                 patterns.append(p)
+            except EmptyPattern:
+                raise Unsatisfiable(loc.pointer) from None
             except PatternError as exc:
                 self.unsupported("pattern", loc, str(exc))
         fmt = s.get("format") if s.get("format") in formats.FORMATS else None
@@ -698,6 +700,8 @@ class _Compiler:
         for p, p_schema in patterns.items():
             try:
                 key = ByteDFA.from_nfa(expr_to_nfa(quoted(pattern_expr(p))))
+            except EmptyPattern:
+                continue  # (no name matches it)
             except PatternError as exc:
                 self.unsupported("patternProperties", loc, str(exc))
                 continue

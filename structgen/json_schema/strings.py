@@ -16,10 +16,13 @@ from functools import lru_cache
 
 from interegular import patterns as ip
 
+from ..automata.byte_dfa import ByteDFA, product
+from ..automata.expr_nfa import expr_to_nfa
 from ..automata.regex import is_escaped, strip_anchors
 from ..automata.utf8 import MAX_CODE_POINT, merge_ranges, ranges_to_sequences, remove_surrogates
 from ..errors import RegexError
-from ..grammar.ir import EMPTY, Alt, Bytes, Expr, Repeat, Seq, literal
+from ..grammar.ir import EMPTY, Alt, Automaton, Bytes, Expr, Repeat, Seq, literal
+from .pattern_text import Lookahead, LookaroundError, has_lookaround, split_lookaheads, top_level_branches
 from .numbers import digit_ranges
 
 Ranges = tuple[tuple[int, int], ...]
@@ -163,31 +166,93 @@ _DOT_T = type(ip._DOT)
 _ECMA_DOT = tuple(subtract(ALL_CHARS, ((0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029))))
 
 
+LOOKAHEAD_STATES = 16384  # a lookahead's automata (the rest of the pattern, the lookahead) at most
+
+
 class PatternError(ValueError):
     """A ``pattern`` that cannot be compiled exactly (the message says why)."""
+
+
+class EmptyPattern(PatternError):
+    """A ``pattern`` that no string matches (its lookaheads exclude every one)."""
 
 
 @lru_cache(maxsize=1024)
 def pattern_expr(pattern: str) -> Expr:
     """The JSON encodings of the strings in which the ECMA-262 regex ``pattern`` finds a
     match (unanchored search, as JSON Schema specifies); the result excludes the quotes."""
-    options = []
-    for branch in _top_level_branches(pattern):
-        anchored_start = branch.startswith("^")
-        anchored_end = branch.endswith("$") and not is_escaped(branch, len(branch) - 1)
-        try:
-            body = strip_anchors(branch)
-            parsed = ip.parse_pattern(body)
-        except RegexError as exc:
-            raise PatternError(str(exc)) from exc
-        except Exception as exc:  # interegular's parse errors
-            raise PatternError(f"cannot parse pattern {pattern!r}: {exc}") from exc
-        parts = [] if anchored_start else [Repeat(any_char())]
-        parts.append(_convert(parsed, ip.REFlags(0)))
-        if not anchored_end:
-            parts.append(Repeat(any_char()))
-        options.append(Seq(tuple(parts)))
+    options = _nonempty(top_level_branches(pattern), "", pattern)
+    if not options:
+        raise EmptyPattern(f"pattern {pattern!r} matches no string")
     return options[0] if len(options) == 1 else Alt(tuple(options))
+
+
+def _nonempty(branches: list[str], prefix: str, pattern: str) -> list[Expr]:
+    """The expressions of the branches some string matches (``prefix`` put before each)."""
+    out = []
+    for branch in branches:
+        try:
+            out.append(_branch_expr(prefix + branch, pattern))
+        except EmptyPattern:
+            pass
+    return out
+
+
+def _branch_expr(branch: str, pattern: str) -> Expr:
+    """One top-level alternative of ``pattern``, unanchored ends read as any characters."""
+    anchored_start = branch.startswith("^")
+    anchored_end = branch.endswith("$") and not is_escaped(branch, len(branch) - 1)
+    tail = EMPTY if anchored_end else Repeat(any_char())
+    body = branch[1 if anchored_start else 0 : len(branch) - 1 if anchored_end else len(branch)]
+    try:
+        pieces = split_lookaheads(body) if has_lookaround(body) else [body]
+    except LookaroundError as exc:
+        raise PatternError(f"pattern {pattern!r}: {exc}") from exc
+    rest = tail
+    for piece in reversed(pieces):
+        if isinstance(piece, Lookahead):
+            rest = _with_lookahead(rest, piece, pattern)
+        elif piece:
+            rest = Seq((_fragment_expr(piece, pattern), rest))
+    return rest if anchored_start else Seq((Repeat(any_char()), rest))
+
+
+def _fragment_expr(fragment: str, pattern: str) -> Expr:
+    """A piece of ``pattern`` with no lookaround and no anchor, matched in full."""
+    try:
+        if strip_anchors(fragment) != fragment:
+            raise PatternError(f"pattern {pattern!r}: an anchor next to a lookahead is not supported")
+        parsed = ip.parse_pattern(fragment)
+    except RegexError as exc:
+        raise PatternError(str(exc)) from exc
+    except PatternError:
+        raise
+    except Exception as exc:  # interegular's parse errors
+        raise PatternError(f"cannot parse pattern {pattern!r}: {exc}") from exc
+    return _convert(parsed, ip.REFlags(0))
+
+
+def _with_lookahead(rest: Expr, lookahead: Lookahead, pattern: str) -> Expr:
+    """The strings of ``rest`` that begin with a match of the lookahead's body (with
+    ``negative``: that do not), as one automaton."""
+    bodies = top_level_branches(lookahead.body)
+    if any(body.startswith("^") for body in bodies):
+        raise PatternError(f"pattern {pattern!r}: an anchor at the start of a lookahead is not supported")
+    branches = _nonempty(bodies, "^", pattern)
+    if not branches:  # a lookahead no string passes
+        if lookahead.negative:
+            return rest
+        raise EmptyPattern(f"pattern {pattern!r} matches no string")
+    begins = branches[0] if len(branches) == 1 else Alt(tuple(branches))
+    what = f"pattern {pattern!r}"
+    dfa = product(
+        ByteDFA.from_nfa(expr_to_nfa(rest), what=what, max_states=LOOKAHEAD_STATES),
+        ByteDFA.from_nfa(expr_to_nfa(begins), what=what, max_states=LOOKAHEAD_STATES),
+        difference=lookahead.negative, max_states=LOOKAHEAD_STATES,
+    )
+    if dfa is None:
+        raise EmptyPattern(f"pattern {pattern!r} matches no string")
+    return Automaton(dfa)
 
 
 @lru_cache(maxsize=64)
@@ -196,31 +261,6 @@ def regex_chars_expr(regex: str, wide: tuple[tuple[str, Ranges], ...] = ()) -> E
     ``wide``: (character, code-point ranges) pairs, each character of the regex standing
     for any character of its ranges."""
     return _convert(ip.parse_pattern(regex), ip.REFlags(0), dict(wide))
-
-
-def _top_level_branches(pattern: str) -> list[str]:
-    branches, depth, start, i, in_class = [], 0, 0, 0, False
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            if pattern[i + 1 : i + 2] == "]":
-                i += 1
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            branches.append(pattern[start:i])
-            start = i + 1
-        i += 1
-    branches.append(pattern[start:])
-    return branches
 
 
 def _convert(node, flags, wide: dict[str, Ranges] | None = None) -> Expr:
