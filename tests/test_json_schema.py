@@ -620,6 +620,35 @@ def test_properties_in_any_order_match_the_validator(build, schema, members):
         assert accepted == validator.is_valid(instance), (schema, text)
 
 
+@pytest.mark.parametrize("build", ["one DFA", "grammar engine"])
+@settings(max_examples=20, deadline=None)
+@given(_object_schemas(), st.lists(st.lists(st.tuples(st.sampled_from(_NAMES + ["zz"]), _MEMBER_VALUES), max_size=4), min_size=3, max_size=3),
+       st.one_of(st.text("xy:/", max_size=4), st.integers(0, 9)))
+def test_a_leading_schema_key_matches_the_validator(build, schema, members, leading):
+    """A top-level object without member-count bounds may begin with a "$schema" member
+    (config files name their schema first) wherever the schema allows that key undeclared:
+    accepted exactly when the validator accepts the instance."""
+    from jsonschema import Draft202012Validator
+
+    schema = {k: v for k, v in schema.items() if k not in ("minProperties", "maxProperties")}
+    validator = Draft202012Validator(schema)
+    try:
+        with _one_dfa_budget(1 if build == "grammar engine" else ONE_DFA_STATES):
+            constraint = compile_json_schema(schema, load_case("smollm2").vocab)
+    except UnsupportedSchemaError as exc:
+        assert "no JSON value satisfies" in str(exc)
+        return
+    for pairs in members:
+        drawn = dict(pairs)
+        instance = {"$schema": leading}
+        instance.update((k, v) for k, v in drawn.items() if k in schema["properties"])
+        instance.update((k, v) for k, v in drawn.items() if k not in schema["properties"])
+        text = json.dumps(instance, separators=(",", ":"))
+        state = constraint.advance_bytes(constraint.initial_state, text.encode())
+        accepted = state is not None and constraint.is_accepting(state)
+        assert accepted == validator.is_valid(instance), (schema, text)
+
+
 def test_property_order_options_and_duplicate_keys(smol_vocab):
     """A declared key twice is refused, undeclared keys come after the declared ones;
     ``property_order="schema"`` and objects past the

@@ -231,9 +231,14 @@ class _Compiler:
                 parts.append(self._flatten_any(target, tloc, seen | {key}))
             else:
                 parts.append(self._flatten_any(sub, sub_loc, seen))
-        for part, part_sources in parts:
-            s = merge(s, part, loc.pointer)
-            sources.extend(part_sources)
+        if parts:
+            # (the parts' properties first: a base schema's, then the ones this one adds)
+            base = parts[0][0]
+            for part, _ in parts[1:]:
+                base = merge(base, part, loc.pointer)
+            s = merge(base, s, loc.pointer)
+            for _, part_sources in parts:
+                sources.extend(part_sources)
         return s, sources
 
     def _flatten_any(self, schema, loc: Location, seen: frozenset) -> tuple[dict, list]:
@@ -666,26 +671,42 @@ class _Compiler:
         order = list(props) + [n for n in required if n not in props]
         slots = []
         for name in order:
-            sub = props.get(name)
-            extra_parts = [p_schema for p, p_schema in patterns.items() if _search(p, name, loc)]
-            if sub is None:
-                sub = extra if not extra_parts else True
-            if names_schema is not None and not self.validates(name, names_schema):
-                sub = False
-            for p_schema in extra_parts:
-                sub = p_schema if sub is True else {"allOf": [sub, p_schema]}
-            key_expr = quoted(encode_text(name))
-            ploc = loc.child("properties", name)
+            sub = self.member_schema(name, props.get(name), patterns, extra, names_schema, loc)
             try:
-                value = self.value(sub, ploc, depth + 1)
+                entry = self.member(name, sub, loc.child("properties", name), depth)
             except Unsatisfiable:
                 if name in required:
                     raise
                 continue  # the property can never appear
-            entry = Seq((self.item_ws(depth), key_expr, self.colon(), value))
             slots.append((entry, name in required))
         extras = self.extra_entries(order, patterns, extra, names_schema, loc, depth)
-        return self.object_body(slots, extras, lo, hi, depth, loc)
+        leading = None
+        if depth == 0 and lo == 0 and hi is None and extras is not None and LEADING_KEY not in order:
+            # a document's own "$schema" first, where the schema lets it be (config files)
+            sub = self.member_schema(LEADING_KEY, None, patterns, extra, names_schema, loc)
+            try:
+                leading = self.member(LEADING_KEY, sub, loc.child("additionalProperties"), depth)
+            except Unsatisfiable:
+                pass
+        return self.object_body(slots, extras, lo, hi, depth, loc, leading)
+
+    def member_schema(self, name: str, declared, patterns: dict, extra, names_schema, loc: Location):
+        """The schema of property ``name``'s value: its declared schema (``declared``; else
+        ``additionalProperties``'), with every matching ``patternProperties`` schema;
+        False where ``propertyNames`` refuses the name."""
+        extra_parts = [p_schema for p, p_schema in patterns.items() if _search(p, name, loc)]
+        sub = declared
+        if sub is None:
+            sub = extra if not extra_parts else True
+        if names_schema is not None and not self.validates(name, names_schema):
+            sub = False
+        for p_schema in extra_parts:
+            sub = p_schema if sub is True else {"allOf": [sub, p_schema]}
+        return sub
+
+    def member(self, name: str, sub, loc: Location, depth: int) -> Expr:
+        """``name: value`` (raises Unsatisfiable when no value fits)."""
+        return Seq((self.item_ws(depth), quoted(encode_text(name)), self.colon(), self.value(sub, loc, depth + 1)))
 
     def extra_entries(self, declared: list, patterns: dict, extra, names_schema, loc: Location, depth: int) -> Expr | None:
         """One undeclared member (``key: value``), or None when none may appear."""
@@ -754,25 +775,40 @@ class _Compiler:
         except Unsatisfiable:
             return None
 
-    def object_body(self, slots: list, extras: Expr | None, lo: int, hi, depth: int, loc: Location) -> Expr:
+    def object_body(
+        self, slots: list, extras: Expr | None, lo: int, hi, depth: int, loc: Location, leading: Expr | None = None
+    ) -> Expr:
         """``{ ... }``: the declared slots in any order where that stays within budget, else in
-        the schema's order (see :meth:`any_order_body` and :meth:`ordered_body`)."""
+        the schema's order (see :meth:`any_order_body` and :meth:`ordered_body`); with
+        ``leading`` (an undeclared member, when ``lo`` is 0 and ``hi`` None), that member may
+        also come first."""
         n = len(slots)
         if hi is not None and hi < lo:
             raise Unsatisfiable(loc.pointer)
         states = 1 << n  # (slots used, members so far): the count follows from the slots
-        if self.o.property_order == "any" and 2 <= n <= ANY_ORDER_MAX_PROPERTIES and states <= self.any_order_left:
+        any_order = self.o.property_order == "any" and 2 <= n <= ANY_ORDER_MAX_PROPERTIES and states <= self.any_order_left
+        if any_order:
             # every state but the last copies the members not used yet: half of them on
             # average (a split build shares them: a rule per state)
             if not self.o.split and states * sum(_expr_size(entry) for entry, _ in slots) // 2 > ANY_ORDER_COPIES:
                 raise CompileBudgetError(f"{loc.pointer or '/'}: properties in any order need the grammar engine")
             self.any_order_left -= states
-            return self.any_order_body(slots, extras, lo, hi, depth, loc)
-        return self.ordered_body(slots, extras, lo, hi, depth, loc)
+        counts = (0,) if leading is None else (0, 1)
+        if any_order:
+            bodies = self.any_order_body(slots, extras, lo, hi, depth, counts)
+        else:
+            bodies = self.ordered_body(slots, extras, lo, hi, depth)
+        body = bodies.get(0)
+        if body is None:
+            raise Unsatisfiable(loc.pointer)
+        if leading is not None and bodies.get(1) is not None:
+            body = Alt((body, Seq((leading, bodies[1]))))
+        return Seq((literal(b"{"), body))
 
-    def any_order_body(self, slots: list, extras: Expr | None, lo: int, hi, depth: int, loc: Location) -> Expr:
-        """``{ ... }`` with the declared slots in any order, each at most once, then any number
-        of extra members (as :meth:`ordered_body`); ``lo``/``hi`` bound the number of members.
+    def any_order_body(self, slots: list, extras: Expr | None, lo: int, hi, depth: int, counts: tuple[int, ...]) -> dict:
+        """What follows ``{`` once each of ``counts`` members are written, by count (None where
+        nothing fits), with the declared slots in any order, each at most once, then any number
+        of extra members (as :meth:`ordered_body`). ``lo``/``hi`` bound the number of members.
         One state per (set of slots used, members so far), up to 2^n of them: a rule each in
         split builds (the members' lexemes are shared), else shared sub-expressions of one DFA."""
         n = len(slots)
@@ -804,10 +840,7 @@ class _Compiler:
             memo[key] = result
             return result
 
-        body = state(0, 0)
-        if body is None:
-            raise Unsatisfiable(loc.pointer)
-        return Seq((literal(b"{"), body))
+        return {c: state(0, c) for c in counts}
 
     def extras_tail(self, extras: Expr | None, lo: int, hi, depth: int) -> dict[int, Expr | None]:
         """What may follow the declared members once ``c`` members are written (c capped as
@@ -828,8 +861,9 @@ class _Compiler:
             tail[c] = None if not options else options[0] if len(options) == 1 else Alt(tuple(options))
         return tail
 
-    def ordered_body(self, slots: list, extras: Expr | None, lo: int, hi, depth: int, loc: Location) -> Expr:
-        """``{ ... }`` with the declared slots in order, then any number of extra members;
+    def ordered_body(self, slots: list, extras: Expr | None, lo: int, hi, depth: int) -> dict:
+        """What follows ``{`` with the declared slots in order, then any number of extra
+        members, by the count of members written before (see :meth:`any_order_body`);
         ``lo``/``hi`` bound the number of members. Built from the end: the expression after
         slot i with c members so far is shared by every path reaching that point."""
         cap = hi if hi is not None else max(lo, 1)
@@ -853,10 +887,7 @@ class _Compiler:
                     options.append(after[c])
                 current[c] = None if not options else options[0] if len(options) == 1 else Alt(tuple(options))
             after = current
-        body = after.get(0)
-        if body is None:
-            raise Unsatisfiable(loc.pointer)
-        return Seq((literal(b"{"), body))
+        return after
 
     # ---- arrays ----------------------------------------------------------------------------
     def array(self, s: dict, loc: Location, depth: int) -> Expr:
@@ -963,6 +994,7 @@ class _Compiler:
 
 # ---- helpers ------------------------------------------------------------------------------
 ANY_RULE = "any_json_value"
+LEADING_KEY = "$schema"  # may come first in a top-level object that allows it undeclared
 ONE_DFA_STATES = 20_000  # a schema compiled to one DFA has at most this many states
 # Objects take their declared properties in any order when they declare at most this many,
 ANY_ORDER_MAX_PROPERTIES = 8
