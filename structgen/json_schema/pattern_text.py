@@ -43,15 +43,10 @@ class _Group:
     parent: "_Group | None" = None
 
 
-def has_lookaround(body: str) -> bool:
-    """Whether ``body`` holds a lookahead or lookbehind outside character classes."""
-    return any(g.opener in LOOKAHEADS or g.opener in LOOKBEHINDS for g in _groups(body))
-
-
 def split_lookaheads(body: str) -> list[str | Lookahead]:
     """``body`` (one top-level branch, anchors removed) as regex fragments and lookaheads in
-    order, with the plain groups around lookaheads dissolved; raises LookaroundError where a
-    lookaround's scope is not the rest of the pattern."""
+    order, with the plain groups around lookaheads dissolved (``[body]`` when it has none);
+    raises LookaroundError where a lookaround's scope is not the rest of the pattern."""
     groups = _groups(body)
     dissolved: set[int] = set()  # "(" and ")" indexes dropped
     cuts: dict[int, _Group] = {}

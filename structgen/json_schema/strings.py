@@ -22,7 +22,7 @@ from ..automata.regex import is_escaped, strip_anchors
 from ..automata.utf8 import MAX_CODE_POINT, merge_ranges, ranges_to_sequences, remove_surrogates
 from ..errors import RegexError
 from ..grammar.ir import EMPTY, Alt, Automaton, Bytes, Expr, Repeat, Seq, literal
-from .pattern_text import Lookahead, LookaroundError, has_lookaround, split_lookaheads, top_level_branches
+from .pattern_text import Lookahead, LookaroundError, split_lookaheads, top_level_branches
 from .numbers import digit_ranges
 
 Ranges = tuple[tuple[int, int], ...]
@@ -205,7 +205,7 @@ def _branch_expr(branch: str, pattern: str) -> Expr:
     tail = EMPTY if anchored_end else Repeat(any_char())
     body = branch[1 if anchored_start else 0 : len(branch) - 1 if anchored_end else len(branch)]
     try:
-        pieces = split_lookaheads(body) if has_lookaround(body) else [body]
+        pieces = split_lookaheads(body)
     except LookaroundError as exc:
         raise PatternError(f"pattern {pattern!r}: {exc}") from exc
     rest = tail
@@ -220,13 +220,13 @@ def _branch_expr(branch: str, pattern: str) -> Expr:
 def _fragment_expr(fragment: str, pattern: str) -> Expr:
     """A piece of ``pattern`` with no lookaround and no anchor, matched in full."""
     try:
-        if strip_anchors(fragment) != fragment:
-            raise PatternError(f"pattern {pattern!r}: an anchor next to a lookahead is not supported")
-        parsed = ip.parse_pattern(fragment)
+        anchored = strip_anchors(fragment) != fragment
     except RegexError as exc:
         raise PatternError(str(exc)) from exc
-    except PatternError:
-        raise
+    if anchored:
+        raise PatternError(f"pattern {pattern!r}: an anchor next to a lookahead is not supported")
+    try:
+        parsed = ip.parse_pattern(fragment)
     except Exception as exc:  # interegular's parse errors
         raise PatternError(f"cannot parse pattern {pattern!r}: {exc}") from exc
     return _convert(parsed, ip.REFlags(0))
