@@ -75,9 +75,10 @@ class EarleyGrammar:
         for t in bnf.ignore:
             self.ignore_bits |= 1 << t
 
-    def terminal_follow(self) -> list[int]:
+    def terminal_follow(self, end: int = -1) -> list[int]:
         """For each terminal, the bitset of terminals that can come right after it in some
-        sentence (ignored terminals aside): FIRST and FOLLOW sets, to a fixed point."""
+        sentence (ignored terminals aside): FIRST and FOLLOW sets, to a fixed point. With
+        ``end`` >= 0, bit ``end`` stands for the end of the sentence."""
         n = len(self.by_lhs)
         first = [0] * n  # terminals that can begin each nonterminal
         changed = True
@@ -89,6 +90,8 @@ class EarleyGrammar:
                     first[lhs] = bits
                     changed = True
         follow = [0] * n  # terminals that can follow each nonterminal
+        if end >= 0:
+            follow[self.lhs[self.start_production]] = 1 << end
         t_follow = [0] * self.bnf.n_terminals
         changed = True
         while changed:
@@ -105,6 +108,11 @@ class EarleyGrammar:
                             changed = True
                         after = first[s] | (after if s in self.nullable else 0)
         return t_follow
+
+    def last_terminals(self) -> int:
+        """The bitset of terminals that can end a sentence (ignored ones aside)."""
+        end = self.bnf.n_terminals
+        return sum(1 << t for t, after in enumerate(self.terminal_follow(end)) if after >> end & 1)
 
     def _first_of(self, rhs: tuple, first: list[int]) -> int:
         bits = 0

@@ -107,6 +107,7 @@ class GrammarConstraint(Constraint):
         self._accepts = words_to_ints(lexer.accepts)
         self._accepting = lexer.accepts.any(axis=1)  # whether a state accepts any terminal
         self._ignore = self.earley.ignore_bits
+        self._last = self.earley.last_terminals()  # (only these can end a sentence: is_accepting steps no others)
         self._flat, self._offsets = vocab.flat_bytes
         self._lock = threading.RLock() if table is None else table.lock
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
@@ -130,6 +131,8 @@ class GrammarConstraint(Constraint):
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
         self._lexeme_marks = TokenMarks(self._n_words)  # tokens inside lexemes
         self._records = np.zeros((vocab.trie.n_nodes, 3), dtype=np.int32)
+        self._requests = np.zeros((256, 2), dtype=np.int32)  # children a boundary walk asks for
+        self._walk_args: tuple | None = None  # see _walk_tables
         self._spare_rows = min(SPARE_ROWS, max(64, SPARE_CELLS // max(1, bnf.n_terminals)))
         self._reset_table()
 
@@ -304,7 +307,7 @@ class GrammarConstraint(Constraint):
             ended = self._accepts[q] & node.allowed
             if ended & self._ignore and node.accepting:
                 return True
-            for t in set_bits(ended & node.scannable):
+            for t in set_bits(ended & node.scannable & self._last):
                 nxt = node.scan(t)
                 if nxt is not None and nxt.accepting:
                     return True
@@ -332,14 +335,18 @@ class GrammarConstraint(Constraint):
         lexer state and allowed terminals) and the tokens crossing a boundary."""
         if self._lr is None and len(self._nodes) > MAX_TABLE_NODES:
             self._reset_table()
-        configs = self._with_ends_before(state)
-        if self._lr is not None and self._views.merged and len(configs) <= SHARED_CONFIGS:
-            words = np.zeros(self._n_words, dtype=np.uint32)
+        per_config = self._lr is not None and self._views.merged
+        configs = self._with_ends_before(state, ordered=not per_config)
+        if per_config and len(configs) <= SHARED_CONFIGS:
+            words = None
             for q, node in configs:
                 own = self._config_mask(q, node)
                 if own is None:
                     return self._mask_by_advancing(state)
-                words |= own
+                if words is None:
+                    words = own.copy()
+                else:
+                    np.bitwise_or(words, own, out=words)
             if self.is_accepting(state):
                 words |= self.eos_words
             return words
@@ -439,9 +446,14 @@ class GrammarConstraint(Constraint):
             bits |= 1 << t
         return bits_to_words(bits, self.lexer.words)
 
-    def _with_ends_before(self, state: State) -> list:
+    def _with_ends_before(self, state: State, ordered: bool = True) -> list:
         """The configurations of ``state`` plus, for each open lexeme that could end here,
-        the configuration after it with no lexeme open (what the lexeme walk leaves out)."""
+        the configuration after it with no lexeme open (what the lexeme walk leaves out);
+        in a fixed order unless not ``ordered``."""
+        if len(state) == 1 and not ordered:
+            (q, node), = state
+            if q == 0:
+                return [(q, node)]
         configs = set(state)
         for q, node in state:
             if q == 0:
@@ -453,7 +465,7 @@ class GrammarConstraint(Constraint):
                 nxt = node.scan(t)
                 if nxt is not None:
                     configs.add((0, nxt))
-        return sorted(configs, key=lambda c: (c[0], id(c[1])))
+        return sorted(configs, key=lambda c: (c[0], id(c[1]))) if ordered else list(configs)
 
     def _lexer_rows(self) -> tuple[np.ndarray, ...]:
         """What the kernels read of the lexer and its views (live, accepts, reps, allowed,
@@ -654,17 +666,15 @@ class GrammarConstraint(Constraint):
         whose terminal is in the bitset ``only``. Returns the lowest stack height the walk
         read (``low`` at most: pass the node's height), or None when it met too many
         configurations at once."""
-        trie = self.vocab.trie
         marks = self._marks
-        requests = np.zeros((256, 2), dtype=np.int32)
+        requests = self._requests
         gk.set_expander(self._expand_in_walk)
         while True:
             self._reserve(self._spare_rows)
+            slots, tables, lr = self._walk_tables()
             status, marks.count, n_req, low = gk.boundary_walk(
-                part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.covered,
-                self._loop_slot, *self._slot_outside, *[NO_COUNTS] * (gk.LOOP_SLOTS - len(self._slot_outside)), p, part.view, only, self._trans, self._aid,
-                *self._lexer_rows(), self._follow_ok, self._child, self._child_low, *trie_arrays(trie), MAX_CONFIGS,
-                marks.ok, marks.visited, marks.count, requests, low, self._lr_store(),
+                part.keys, part.starts, part.nodes, part.uncovered, part.groups, part.in_order, part.covered, *slots, p,
+                part.view, only, *tables, marks.count, requests, low, lr,
             )  # fmt: skip
             if status == gk.OK:
                 return low
@@ -673,6 +683,23 @@ class GrammarConstraint(Constraint):
             for p2, t in requests[:n_req].tolist():
                 if self._child[p2, t] == 0 or self._lr is not None:  # (not computed yet, or with no view)
                     self._expand(p2, t)
+
+    def _walk_tables(self) -> tuple[tuple, tuple, tuple]:
+        """What :func:`grammar_kernels.boundary_walk` reads besides the lexeme part and the
+        node: the loop slots, then the lexer, parser and trie arrays from ``transitions`` to
+        the marks, then the LR store; kept until one of the arrays moves (views or parser
+        rows grown, a loop slot added)."""
+        lr = self._lr_store()
+        moved, reps, n_slots = lr if self._lr is not None else self._e_child, self._views.reps, len(self._slot_outside)
+        cached = self._walk_args
+        if cached is None or cached[0] is not moved or cached[1] is not reps or cached[2] != n_slots:
+            slots = (self._loop_slot, *self._slot_outside, *[NO_COUNTS] * (gk.LOOP_SLOTS - len(self._slot_outside)))
+            tables = (
+                self._trans, self._aid, *self._lexer_rows(), self._follow_ok, self._child, self._child_low,
+                *trie_arrays(self.vocab.trie), MAX_CONFIGS, self._marks.ok, self._marks.visited,
+            )  # fmt: skip
+            cached = self._walk_args = (moved, reps, n_slots, slots, tables)
+        return cached[3], cached[4], lr
 
     def _mask_by_advancing(self, state: State) -> np.ndarray:
         """The exact mask token by token (slow; only for states with very many
