@@ -514,6 +514,33 @@ def test_masks_shared_across_parses_equal_brute_force():
     assert shared >= 10, shared
 
 
+def test_prebuilt_configuration_masks_equal_brute_force(monkeypatch):
+    """Compiling an LR grammar builds configuration masks for one parse per LR state (see
+    GrammarConstraint._prebuild_configs), and a request reads them where its parse agrees
+    with that one as deep as the masks read: along a C function that no compile walked,
+    masks equal the brute-force ones, and many more prefixes add no configuration mask
+    than on the same grammar compiled without the prebuild."""
+    monkeypatch.setattr(grammar_module, "PREBUILD_CONFIGS_S", 60.0)  # (the count bounds it; machines differ in speed)
+    vocab = load_case("smollm2").vocab
+    path = os.path.join(GBNF_DIR, "c.gbnf")
+    text = b"int g(int a){while(a<3){if(a>1){a = a*2;}a = a+1;}return a;}"
+    checked = set(random.Random(11).sample(range(len(text) + 1), 10))
+    served = {}
+    for prebuild in (True, False):
+        constraint = compile_grammar_file(path, vocab, prebuild=prebuild)
+        assert constraint.parser_kind == "lalr" and (len(constraint._config_masks) >= 100) == prebuild
+        served[prebuild] = 0
+        for cut in range(len(text) + 1):
+            state = constraint.advance_bytes(constraint.initial_state, text[:cut])
+            assert state is not None
+            kept = len(constraint._config_masks)
+            fast = words_to_ids(constraint.mask_words(state), vocab.logits_width).tolist()
+            served[prebuild] += len(constraint._config_masks) == kept
+            if prebuild and cut in checked:
+                assert fast == brute_force_mask(constraint, state), f"prefix {text[:cut]!r}"
+    assert served[True] >= served[False] + 10, served
+
+
 # ---- GBNF ----------------------------------------------------------------------------------
 GBNF_CASES = {
     "arithmetic": (["x=1\n", "a +b *2 = (c -3)\n", "(x)= y\nz = 1\n"], ["x=\n", "a + b = 1\n", "1 + = 2\n", "X=1\n", "x=1"]),

@@ -248,10 +248,14 @@ class LRTable:
             with self.lock:  # (one handle per row, read from rows that do not move meanwhile)
                 node = self._handles.get(row)
                 if node is None:
-                    while self._rows[0][row, lk.FLAG] != lk.DONE and not lk.viable(self.store, row):
+                    fields = self._rows[0][row].tolist()
+                    while fields[lk.FLAG] != lk.DONE:
+                        if lk.viable(self.store, row):
+                            fields = self._rows[0][row].tolist()
+                            break
                         self._check()
                         self.reserve(STEP_ROOM)
-                    node = self._handles[row] = LRNode(self, row)
+                    node = self._handles[row] = LRNode(self, row, fields)
         return node
 
 
@@ -306,8 +310,9 @@ class LRNode:
         "table", "state", "height", "low", "children", "reads", "index", "scannable", "allowed", "accepting", "_below", "_tops",
     )  # fmt: skip
 
-    def __init__(self, table: LRTable, row: int) -> None:
-        state, below, height, low, _ = table._rows[0][row].tolist()
+    def __init__(self, table: LRTable, row: int, fields: list[int]) -> None:
+        """``fields``: the row's (state, row below, height, low, flag)."""
+        state, below, height, low, _ = fields
         self.table = table
         self.index = row
         self.state = state
@@ -349,6 +354,8 @@ class LRNode:
     def top_states(self, depth: int) -> tuple[int, ...]:
         """The states of the stack's top ``depth`` entries, top first (all of them when the
         stack is shallower)."""
+        if depth == 1:
+            return (self.state,)
         tops = self._tops
         if len(tops) < min(depth, self.height):  # (kept as deep as asked for so far)
             rows = self.table._rows[0]

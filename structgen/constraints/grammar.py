@@ -50,10 +50,13 @@ from .base import Constraint
 
 MASK_CACHE_SIZE = 4096
 PREBUILT_PARTS = 32  # lexeme parts built at compile time at most (see GrammarConstraint.prebuild)
+PREBUILT_CONFIGS = 512  # configuration masks built at compile time at most (see GrammarConstraint._prebuild_configs)
+PREBUILD_CONFIGS_S = 0.05  # and for at most this long
 LEXEME_CACHE_SIZE = 1024
+PART_KEYS_SIZE = 1 << 16
 MAX_CONFIGS = 64
 SHARED_CONFIGS = 8  # states with at most this many configurations get their masks per configuration
-CONFIG_CACHE_SIZE = 1024  # (16 KB a mask at 131k tokens)
+CONFIG_CACHE_SIZE = 2048  # (16 KB a mask at 131k tokens)
 MAX_TABLE_NODES = 1 << 18
 SPARE_ROWS = 4096  # parser nodes the walk may add without a new round
 SPARE_CELLS = 1 << 20  # at most this many cells of spare rows (JSON Schemas have many terminals)
@@ -114,6 +117,7 @@ class GrammarConstraint(Constraint):
         self._lexeme_parts: OrderedDict[tuple[int, int], LexemePart] = OrderedDict()
         self._config_masks: OrderedDict[tuple, np.ndarray] = OrderedDict()  # see _config_mask
         self._config_depths: dict[tuple, set[int]] = {}
+        self._part_keys: dict[tuple[int, int], tuple] = {}  # see _part_key
         self._views = LexerViews(lexer, self._ignore, merge=merge_views)
         # lexer states alike for as many bytes as the longest token share lexeme walks
         self._horizon = lexer.horizon_classes(vocab.trie.max_depth).tolist()
@@ -541,13 +545,19 @@ class GrammarConstraint(Constraint):
 
     def _part_key(self, q: int, allowed: int) -> tuple[int, int, tuple[int, int]]:
         """The lexer state and terminals a lexeme walk from ``q`` under ``allowed`` runs
-        with, and the key its part is kept under (see :meth:`_lexeme_part`)."""
-        if q != 0 and not self._live[q] & self._ignore:
-            allowed &= self._live[q]
-            q = self._views.rep(allowed, q)
-        return q, allowed, (self._horizon[q], allowed)
+        with, and the key its part is kept under (see :meth:`_lexeme_part`); kept."""
+        found = self._part_keys.get((q, allowed))
+        if found is None:
+            q0, allowed0 = q, allowed
+            if q != 0 and not self._live[q] & self._ignore:
+                allowed &= self._live[q]
+                q = self._views.rep(allowed, q)
+            found = self._part_keys[(q0, allowed0)] = (q, allowed, (self._horizon[q], allowed))
+            if len(self._part_keys) > PART_KEYS_SIZE:
+                self._part_keys.clear()
+        return found
 
-    def prebuild(self, deadline: float, max_parts: int = PREBUILT_PARTS) -> None:
+    def prebuild(self, deadline: float, max_parts: int = PREBUILT_PARTS, max_configs: int = PREBUILT_CONFIGS) -> None:
         """Builds now what the first requests would otherwise build (each a walk of the
         whole trie, milliseconds at 131k tokens), while ``time.monotonic()`` is before
         ``deadline``: the closed slices of the lexer states where walks land and loop (a
@@ -556,7 +566,8 @@ class GrammarConstraint(Constraint):
         terminals of each LR state that only shifts (its allowed set whatever the stack
         below: the positions after an opening bracket or a keyword), then under all the
         terminals each other state acts on (its allowed set where the stack below refuses
-        none of its reductions' lookaheads), at most ``max_parts``."""
+        none of its reductions' lookaheads), at most ``max_parts``; then, in lexers small
+        enough to merge views, configuration masks (see :meth:`_prebuild_configs`)."""
         for landing in sorted({self._landing(q) for q in range(1, self.lexer.n_states)} - {-1}):
             self._closed_slice(landing, eager=True)
         if self._lr is None:
@@ -572,6 +583,67 @@ class GrammarConstraint(Constraint):
             if time.monotonic() > deadline:
                 break
             self._lexeme_part(0, allowed)
+        if self._views.merged:
+            self._prebuild_configs(min(deadline, time.monotonic() + PREBUILD_CONFIGS_S), max_configs)
+
+    def _prebuild_configs(self, deadline: float, max_configs: int) -> None:
+        """Builds the configuration masks (see :meth:`_config_mask`) of one parse per LR
+        state, met breadth-first from the root, with no lexeme open first, then in every
+        lexer state a lexeme begun there reaches, while ``time.monotonic()`` is before
+        ``deadline`` and at most ``max_configs``: a grammar position first met in a
+        request then costs a lookup wherever its mask reads no deeper than the stack's
+        top (as xgrammar's compile does for every position)."""
+        seen: dict[int, LRNode] = {}
+        queue = [self._root]
+        for node in queue:  # (the queue grows while read)
+            if node.state in seen or len(seen) >= max_configs:
+                continue
+            seen[node.state] = node
+            for t in set_bits(node.scannable):
+                child = node.scan(t)
+                if child is not None and child.state not in seen:
+                    queue.append(child)
+                if time.monotonic() > deadline:
+                    return
+        budget = max_configs
+        for node in seen.values():  # no lexeme open
+            if budget <= 0 or time.monotonic() > deadline or self._config_mask(0, node) is None:
+                return
+            budget -= 1
+        # inside a lexeme: the states one byte in for every LR state first, then two bytes in...
+        by_allowed = {allowed: self._begun_states(allowed) for allowed in {node.allowed for node in seen.values()}}
+        keys = {state: {self._part_key(0, node.allowed)[2]} for state, node in seen.items()}
+        for depth in range(max(map(len, by_allowed.values()), default=0)):
+            for state, node in seen.items():
+                levels = by_allowed[node.allowed]
+                for q in levels[depth] if depth < len(levels) else ():
+                    q = self._views.rep(node.allowed, q)
+                    key = self._part_key(q, node.allowed)[2]
+                    if key in keys[state]:
+                        continue
+                    keys[state].add(key)
+                    if budget <= 0 or time.monotonic() > deadline or self._config_mask(q, node) is None:
+                        return
+                    budget -= 1
+
+    def _begun_states(self, allowed: int) -> list[list[int]]:
+        """The lexer states a lexeme begun under ``allowed`` reaches while some allowed
+        terminal stays live (state 0 aside), by the fewest bytes they take (one, two...)."""
+        trans = self._trans
+        ok = (self.lexer.live & bits_to_words(allowed, self.lexer.words)).any(axis=1)
+        ok[0] = False
+        seen = np.zeros(len(ok), dtype=bool)
+        frontier = np.zeros(1, dtype=np.int64)
+        levels = []
+        while True:
+            nxt = np.unique(trans[frontier])
+            nxt = nxt[nxt > 0]
+            nxt = nxt[ok[nxt] & ~seen[nxt]]
+            if not nxt.size:
+                return levels
+            seen[nxt] = True
+            levels.append(nxt.tolist())
+            frontier = nxt
 
     def _landing_slice(self, q: int, allowed: int) -> "tuple[int, TokenSlice | None]":
         """The landing state of walks from ``q`` and its closed slice (see
