@@ -342,17 +342,18 @@ class GrammarConstraint(Constraint):
         per_config = self._lr is not None and self._views.merged
         configs = self._with_ends_before(state, ordered=not per_config)
         if per_config and len(configs) <= SHARED_CONFIGS:
-            words = None
+            owns = []
             for q, node in configs:
                 own = self._config_mask(q, node)
                 if own is None:
                     return self._mask_by_advancing(state)
-                if words is None:
-                    words = own.copy()
-                else:
-                    np.bitwise_or(words, own, out=words)
+                owns.append(own)
+            # (a lone configuration's mask is shared, not copied: masks are read-only)
+            words = owns[0] if len(owns) == 1 else np.bitwise_or(owns[0], owns[1])
+            for own in owns[2:]:
+                words |= own
             if self.is_accepting(state):
-                words |= self.eos_words
+                words = words | self.eos_words
             return words
         trie = self.vocab.trie
         words = np.zeros(self._n_words, dtype=np.uint32)
