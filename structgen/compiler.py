@@ -8,7 +8,10 @@ other grammar becomes a :class:`GrammarConstraint`.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import gc
 import os
+import sys
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -36,6 +39,37 @@ from .tokenizers.vocabulary import Vocabulary
 ONE_DFA_NFA_RATIO = 2.4
 
 
+# Lowering and shape numbering recurse once per level of nesting, a few frames each: an
+# object with a few hundred optional properties in the schema's order nests that deep.
+COMPILE_RECURSION_LIMIT = 20_000
+
+
+def compiling(compile_fn):
+    """Runs ``compile_fn`` with Python's cyclic garbage collector paused and the recursion
+    limit at least ``COMPILE_RECURSION_LIMIT`` (both as they were, after). A compile allocates
+    hundreds of thousands of small objects (IR nodes, NFA moves) and frees them by reference
+    counting; the collections they would trigger took about a tenth of a typical JSON Schema
+    compile."""
+
+    @functools.wraps(compile_fn)
+    def wrapper(*args, **kwargs):
+        limit = sys.getrecursionlimit()
+        if not gc.isenabled() and limit >= COMPILE_RECURSION_LIMIT:  # (a nested call)
+            return compile_fn(*args, **kwargs)
+        collecting = gc.isenabled()
+        gc.disable()
+        sys.setrecursionlimit(max(limit, COMPILE_RECURSION_LIMIT))
+        try:
+            return compile_fn(*args, **kwargs)
+        finally:
+            sys.setrecursionlimit(limit)
+            if collecting:
+                gc.enable()
+
+    return wrapper
+
+
+@compiling
 def compile_ir(
     grammar: Grammar,
     vocab: Vocabulary,
@@ -115,13 +149,16 @@ def compile_grammar_file(path: str, vocab: Vocabulary, *, start: str = "start", 
     return compile_grammar(text, vocab, start=start, source=path, **budget)
 
 
-def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabulary, **budget) -> Constraint:
+@compiling
+def compile_json_grammar(build: Callable[[bool, bool], Grammar | None], vocab: Vocabulary, **budget) -> Constraint:
     """Compiles a grammar made of JSON Schemas (``build(split, any_rule)`` makes it): one DFA
     when it stays under ``ONE_DFA_STATES`` states (and its NFA under ``ONE_DFA_NFA_RATIO``
     times as many); otherwise rebuilt for the grammar engine
     with ``split`` (one grammar rule per object and array) and ``any_rule`` (free-form values
     as one recursive rule, to any depth, instead of ``any_depth`` unrolled levels, each a copy
-    of every key and value lexeme). The attempts share one time budget."""
+    of every key and value lexeme). ``build(False, False)`` answers None when one DFA would
+    not be exact (its free-form values would nest a bounded depth). The attempts share one
+    time budget."""
     budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
     budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
     budget.setdefault("merge_views", False)  # many sets of allowed terminals, each met a few times
@@ -139,7 +176,10 @@ def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabula
     try:
         states = min(budget.get("max_states", DEFAULT_MAX_STATES), ONE_DFA_STATES)
         one_dfa = {**budget, "max_states": states, "max_nfa_states": int(states * ONE_DFA_NFA_RATIO)}
-        return compile_ir(build(False, False), vocab, timeout_s=timeout_s, **one_dfa)
+        grammar = build(False, False)
+        if grammar is None:
+            raise CompileBudgetError("one DFA would bound the depth of free-form values")
+        return compile_ir(grammar, vocab, timeout_s=timeout_s, **one_dfa)
     except CompileBudgetError:
         remaining = max(0.1, timeout_s - (time.monotonic() - started))
         return compile_ir(build(True, True), vocab, timeout_s=remaining, **budget)
@@ -155,6 +195,7 @@ def _string_body_table() -> np.ndarray:
     return ByteDFA.from_nfa(expr_to_nfa(Repeat(any_char()))).transitions
 
 
+@compiling
 def compile_json_schema(
     schema,
     vocab: Vocabulary,
@@ -188,8 +229,10 @@ def compile_json_schema(
     )
     compiled: list = []
 
-    def build(split: bool, any_rule: bool) -> Grammar:
+    def build(split: bool, any_rule: bool) -> Grammar | None:
         compiled[:] = [schema_to_grammar(schema, dataclasses.replace(options, split=split, any_rule=any_rule))]
+        if compiled[0].bounded_any and whitespace != "pretty":
+            return None  # the grammar engine takes free-form values to any depth
         return compiled[0].grammar
 
     constraint = compile_json_grammar(build, vocab, **budget)

@@ -315,6 +315,7 @@ COUNTED_SCHEMA = {
         "note": {"type": "string", "maxLength": 30, "pattern": "^[^x]*$"},
     },
     "required": ["flag"],
+    "additionalProperties": False,  # (free-form values would send it to the grammar engine)
 }
 
 
@@ -465,7 +466,7 @@ def test_schemas_over_the_nfa_budget_fall_back_to_the_grammar_engine(monkeypatch
     import structgen.compiler as compiler
 
     vocab_case = load_case("smollm2")
-    cases = [(sub, c) for sub in ("Github_easy", "Glaiveai2K", "Snowplow") for c in bench_cases(sub, limit=3)]
+    cases = [(sub, c) for sub in ("Github_easy", "Github_trivial", "Snowplow") for c in bench_cases(sub, limit=3)]
     cases = [(sub, c) for sub, c in cases if type(compile_json_schema(c[1], vocab_case.vocab)).__name__ == "RegularConstraint"]
     assert len(cases) >= 5
     monkeypatch.setattr(compiler, "ONE_DFA_NFA_RATIO", 0.001)
@@ -533,6 +534,8 @@ _FREE_FORM_CASES = {
         {},
     ),
     "split": ({"type": "object", "properties": {"meta": {}, "kids": {"type": "array", "items": {}}}, "additionalProperties": False}, {"max_states": 1000}),
+    # small and not recursive: one DFA would bound free-form values to any_depth levels
+    "plain": ({"type": "object", "properties": {"meta": {}, "kids": {"type": "array", "items": {"type": "object", "properties": {"meta": {}}}}}}, {}),
 }
 
 
@@ -568,7 +571,10 @@ def _free_form_constraint(case: str):
 
 # ---- property order --------------------------------------------------------------------------
 _NAMES = ["a", "b", "cd", "e"]
-_VALUES = [{"type": "integer"}, {"type": "string", "maxLength": 2}, {"type": "object", "properties": {"x": {"type": "boolean"}, "y": {"type": "integer"}}, "required": ["y"]}]
+_VALUES = [
+    {"type": "integer"}, {"type": "string", "maxLength": 2},
+    {"type": "object", "properties": {"x": {"type": "boolean"}, "y": {"type": "integer"}}, "required": ["y"], "additionalProperties": False},
+]
 
 
 @st.composite
@@ -609,7 +615,8 @@ def test_properties_in_any_order_match_the_validator(build, schema, members):
         assert "no JSON value satisfies" in str(exc)
         assert not any(validator.is_valid(dict(pairs)) for pairs in members)
         return
-    assert (type(constraint).__name__ == "GrammarConstraint") == (build == "grammar engine")
+    free_form = schema["additionalProperties"] is True  # (free-form values: the grammar engine)
+    assert (type(constraint).__name__ == "GrammarConstraint") == (build == "grammar engine" or free_form)
     for pairs in members:
         drawn = dict(pairs)  # one member per key, in the drawn order
         instance = {k: v for k, v in drawn.items() if k in schema["properties"]}
@@ -776,6 +783,14 @@ COMBINATOR_CASES = [
         [{"x": "ab"}, {"x": "abc"}, {}],
     ),
     ({**_OBJ, "propertyNames": {"pattern": "^a"}}, [{"ab": 1}, {"b": 1}, {}, {"ab": 1, "ba": 2}]),
+    # parts of an allOf that disagree only on vendor extensions (x-...) and unknown keywords
+    (
+        {"allOf": [
+            {**_OBJ, "x-intellij-html-description": "a", "tsType": "A", "properties": {"n": {"type": "integer", "x-order": 1}}},
+            {**_OBJ, "x-intellij-html-description": "b", "tsType": "B", "properties": {"n": {"maximum": 3, "x-order": 2}}},
+        ]},
+        [{"n": 2}, {"n": 4}, {"n": "2"}, {}],
+    ),
     # a cycle that passes through anyOf branches only (no $ref is compiled as a reference first)
     (
         {"anyOf": [{"$ref": "#/$defs/loop"}], "$defs": {"loop": {**_OBJ, "properties": {"do": {"anyOf": [{"$ref": "#/$defs/loop"}, {"type": "integer"}]}}}}},
@@ -809,6 +824,45 @@ def test_lenient_mode_reports_what_it_did_not_enforce(smol_vocab):
 def test_annotations_and_unknown_keywords_are_ignored(smol_vocab):
     schema = {"title": "t", "description": "d", "examples": [1], "x-custom": 3, "type": "integer", "default": 2}
     compile_json_schema(schema, smol_vocab)
+
+
+def test_validation_keywords_that_disagree_under_allof_still_raise(smol_vocab):
+    schema = {"allOf": [{"type": "string", "format": "date"}, {"format": "email"}]}
+    with pytest.raises(UnsupportedSchemaError) as info:
+        compile_json_schema(schema, smol_vocab)
+    assert info.value.keyword == "format"
+
+
+def test_schemas_nested_past_the_limit_raise_naming_the_pointer(smol_vocab):
+    """A schema whose values nest deeper than MAX_NESTING levels (here written out; in the
+    wild, cycles through merged allOf / anyOf parts that no $ref closes) gets a clear error,
+    not a RecursionError after seconds."""
+    from structgen.json_schema.compiler import MAX_NESTING
+
+    schema: dict = {"type": "integer"}
+    for _ in range(MAX_NESTING + 5):
+        schema = {"type": "object", "properties": {"a": schema}}
+    with pytest.raises(UnsupportedSchemaError) as info:
+        compile_json_schema(schema, smol_vocab)
+    assert info.value.pointer.startswith("/properties/a/properties/a")
+
+
+def test_objects_with_hundreds_of_properties_compile(smol_vocab):
+    """Hundreds of optional properties (taken in the schema's order) nest the IR as deep:
+    lowering it recurses past Python's default limit, which the compile raises for itself."""
+    from jsonschema import Draft202012Validator
+
+    names = [f"p{k}" for k in range(400)]
+    props = {**{n: {"type": "integer"} for n in names}, "self": {"$ref": "#"}}  # recursive: the grammar engine
+    names.append("self")
+    schema = {"type": "object", "properties": props, "additionalProperties": False}
+    constraint = compile_json_schema(schema, smol_vocab)
+    for instance in ({"p0": 1, "p399": 2}, {n: 1 for n in names[:-1:7]}, {"p399": 1, "p0": 2}, {"p5": "x"}, {"p1": 1, "self": {"p2": 2}}):
+        text = json.dumps(instance, separators=(",", ":"))
+        state = constraint.advance_bytes(constraint.initial_state, text.encode())
+        in_order = list(instance) == sorted(instance, key=names.index)
+        expected = Draft202012Validator(schema).is_valid(instance) and in_order  # (more than 8: the schema's order)
+        assert (state is not None and constraint.is_accepting(state)) == expected, text
 
 
 # ---- Python types --------------------------------------------------------------------------

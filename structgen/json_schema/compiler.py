@@ -9,10 +9,9 @@ rules (so only recursive schemas need a parser at run time). Semantics:
   budgets), or in the schema's order; every declared property is optional unless required;
 * additional properties are allowed as the specification says unless ``strict`` (or
   ``additionalProperties: false``); free-form values (``{}``, ``true``, undeclared
-  properties) nest at most ``any_depth`` levels in a schema compiled to one DFA, and to any
-  depth (``any_rule``: one recursive rule) where the grammar engine runs anyway: recursive
-  schemas, and schemas too big for one DFA; not with ``"pretty"`` whitespace, whose
-  indentation follows the depth;
+  properties) nest to any depth (``any_rule``: one recursive rule, so such a schema runs on
+  the grammar engine), except with ``"pretty"`` whitespace, whose indentation follows the
+  depth: there at most ``any_depth`` levels (``bounded_any`` on the result);
 * numbers are written without exponent and never as ``-0``; integers may end in ``.0``;
 * strings are written as JSON serialisers write them (see :mod:`.strings`);
 * whitespace follows the ``whitespace`` option: ``"flexible"`` (one optional space after
@@ -39,24 +38,15 @@ from ..errors import CompileBudgetError, UnsupportedSchemaError
 from ..grammar.ir import EMPTY, Alt, Automaton, Bytes, Expr, Grammar, Ref, Repeat, Seq, literal, nodes
 from . import formats, numbers, overlap
 from .document import Location, SchemaDocument
-from .merge import ANNOTATIONS, TYPES, is_type, json_equal, merge, normalize
+from .merge import ANNOTATIONS, NOT_ENFORCED, TYPES, is_type, json_equal, merge, normalize
 from .strings import EmptyPattern, PatternError, any_char, encode_text, has_one_encoding, pattern_expr, quoted, regex_chars_expr
 
-ENFORCED = {
-    "type", "enum", "const", "nullable", "properties", "required", "additionalProperties", "patternProperties",
-    "propertyNames", "minProperties", "maxProperties", "dependentRequired", "dependentSchemas", "dependencies",
-    "items", "prefixItems", "additionalItems", "minItems", "maxItems", "contains", "minContains", "maxContains",
-    "uniqueItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "multipleOf", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref", "x-patterns",
-}
 # keywords whose meaning depends on another keyword of the same schema
 _INTERACTING = {
     "properties", "patternProperties", "additionalProperties", "items", "prefixItems", "additionalItems", "contains",
     "minContains", "maxContains", "if", "then", "else", "unevaluatedProperties", "unevaluatedItems", "$ref",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
 }
-# validation keywords of the specification that are not enforced (an error unless lenient)
-NOT_ENFORCED = {"unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +70,7 @@ class CompiledSchema:
     grammar: Grammar
     unenforced: list[str] = field(default_factory=list)  # "keyword at pointer" (lenient mode)
     draft: int = 2020
+    bounded_any: bool = False  # whether free-form values nest at most ``any_depth`` levels
 
 
 def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> CompiledSchema:
@@ -94,7 +85,7 @@ def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> Compi
         # the grammar engine runs anyway: free-form values need no depth bound
         compiler = _compiled(schema, dataclasses.replace(options, any_rule=True))
     grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept))
-    return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft)
+    return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft, compiler.bounded_any)
 
 
 def _compiled(schema, options: JsonSchemaOptions) -> "_Compiler":
@@ -171,6 +162,8 @@ class _Compiler:
             raise Unsatisfiable(loc.pointer)
         if not isinstance(schema, dict):
             raise UnsupportedSchemaError("schema", loc.pointer, f"a schema must be an object or a boolean, not {type(schema).__name__}")
+        if depth > MAX_NESTING:  # a cycle that no $ref closes (e.g. through merged allOf / anyOf parts)
+            raise UnsupportedSchemaError("schema", loc.pointer, f"values nest more than {MAX_NESTING} levels deep without a $ref cycle")
         loc = self.doc.enter(schema, loc)
         ref = schema.get("$ref")
         if isinstance(ref, str):
@@ -1003,6 +996,7 @@ ANY_ORDER_STATES = 256
 # In a one-DFA build, an object whose states copy more member automata than this (about
 # NFA states) sends the schema to the grammar engine, where members are shared lexemes.
 ANY_ORDER_COPIES = 12_000
+MAX_NESTING = 100  # levels of values a schema may nest without a $ref cycle (a grammar rule)
 SHARED_STRING_LENGTH = 64  # split builds: strings with a maxLength this large are shared lexemes
 CHUNKED_LENGTH = 2048  # ... and this large, counted in chunks of CHUNK characters by the grammar
 CHUNK = 256

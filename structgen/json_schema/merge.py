@@ -21,6 +21,20 @@ ANNOTATIONS = {
     "$schema", "$id", "id", "$anchor", "$defs", "definitions", "$vocabulary", "contentEncoding", "contentMediaType",
     "contentSchema", "$dynamicAnchor", "$recursiveAnchor", "discriminator", "xml", "externalDocs", "markdownDescription",
 }
+ENFORCED = {
+    "type", "enum", "const", "nullable", "properties", "required", "additionalProperties", "patternProperties",
+    "propertyNames", "minProperties", "maxProperties", "dependentRequired", "dependentSchemas", "dependencies",
+    "items", "prefixItems", "additionalItems", "minItems", "maxItems", "contains", "minContains", "maxContains",
+    "uniqueItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref",
+}
+# validation keywords of the specification that are not enforced (an error unless lenient)
+NOT_ENFORCED = {"unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef"}
+# what the compiler itself writes into schemas it rewrites
+INTERNAL = {"x-normalized", "x-not-values", "x-patterns"}
+# every keyword with a meaning for validation: any other is an annotation (``x-...`` vendor
+# extensions, generators' hints), ignored like ``title``
+VALIDATION = ENFORCED | NOT_ENFORCED | INTERNAL
 _LOWER = {"minimum", "minLength", "minItems", "minProperties", "minContains", "exclusiveMinimum"}
 _UPPER = {"maximum", "maxLength", "maxItems", "maxProperties", "maxContains", "exclusiveMaximum"}
 
@@ -108,7 +122,7 @@ def merge(a: dict, b: dict, pointer: str) -> dict:
             out[key] = v
             continue
         u = out[key]
-        if key in ANNOTATIONS:
+        if key in ANNOTATIONS or key not in VALIDATION:
             continue
         if key == "type":
             out[key] = _intersect_types(u, v)
