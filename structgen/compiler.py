@@ -177,12 +177,12 @@ def compile_json_grammar(build: Callable[[bool, bool], Grammar | None], vocab: V
         states = min(budget.get("max_states", DEFAULT_MAX_STATES), ONE_DFA_STATES)
         one_dfa = {**budget, "max_states": states, "max_nfa_states": int(states * ONE_DFA_NFA_RATIO)}
         grammar = build(False, False)
-        if grammar is None:
-            raise CompileBudgetError("one DFA would bound the depth of free-form values")
-        return compile_ir(grammar, vocab, timeout_s=timeout_s, **one_dfa)
+        if grammar is not None:
+            return compile_ir(grammar, vocab, timeout_s=timeout_s, **one_dfa)
     except CompileBudgetError:
-        remaining = max(0.1, timeout_s - (time.monotonic() - started))
-        return compile_ir(build(True, True), vocab, timeout_s=remaining, **budget)
+        pass
+    remaining = max(0.1, timeout_s - (time.monotonic() - started))
+    return compile_ir(build(True, True), vocab, timeout_s=remaining, **budget)
 
 
 @lru_cache(maxsize=1)

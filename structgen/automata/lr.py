@@ -249,12 +249,11 @@ class LRTable:
                 node = self._handles.get(row)
                 if node is None:
                     fields = self._rows[0][row].tolist()
-                    while fields[lk.FLAG] != lk.DONE:
-                        if lk.viable(self.store, row):
-                            fields = self._rows[0][row].tolist()
-                            break
-                        self._check()
-                        self.reserve(STEP_ROOM)
+                    if fields[lk.FLAG] != lk.DONE:
+                        while not lk.viable(self.store, row):  # (out of rows, or an error _check raises)
+                            self._check()
+                            self.reserve(STEP_ROOM)
+                        fields = self._rows[0][row].tolist()
                     node = self._handles[row] = LRNode(self, row, fields)
         return node
 
