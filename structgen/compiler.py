@@ -150,15 +150,15 @@ def compile_grammar_file(path: str, vocab: Vocabulary, *, start: str = "start", 
 
 
 @compiling
-def compile_json_grammar(build: Callable[[bool, bool], Grammar | None], vocab: Vocabulary, **budget) -> Constraint:
+def compile_json_grammar(build: Callable[[bool, bool], Grammar], vocab: Vocabulary, **budget) -> Constraint:
     """Compiles a grammar made of JSON Schemas (``build(split, any_rule)`` makes it): one DFA
     when it stays under ``ONE_DFA_STATES`` states (and its NFA under ``ONE_DFA_NFA_RATIO``
     times as many); otherwise rebuilt for the grammar engine
     with ``split`` (one grammar rule per object and array) and ``any_rule`` (free-form values
     as one recursive rule, to any depth, instead of ``any_depth`` unrolled levels, each a copy
-    of every key and value lexeme). ``build(False, False)`` answers None when one DFA would
-    not be exact (its free-form values would nest a bounded depth). The attempts share one
-    time budget."""
+    of every key and value lexeme). ``build(False, False)`` may raise
+    :class:`CompileBudgetError` as soon as one DFA would not do (or not be exact: free-form
+    values nesting a bounded depth). The attempts share one time budget."""
     budget.setdefault("eager_masks", 4)  # the rest on first use (a few are met per schema)
     budget.setdefault("share_masks", False)  # schema DFAs: many distinct states, few counters
     budget.setdefault("merge_views", False)  # many sets of allowed terminals, each met a few times
@@ -176,9 +176,7 @@ def compile_json_grammar(build: Callable[[bool, bool], Grammar | None], vocab: V
     try:
         states = min(budget.get("max_states", DEFAULT_MAX_STATES), ONE_DFA_STATES)
         one_dfa = {**budget, "max_states": states, "max_nfa_states": int(states * ONE_DFA_NFA_RATIO)}
-        grammar = build(False, False)
-        if grammar is not None:
-            return compile_ir(grammar, vocab, timeout_s=timeout_s, **one_dfa)
+        return compile_ir(build(False, False), vocab, timeout_s=timeout_s, **one_dfa)
     except CompileBudgetError:
         pass
     remaining = max(0.1, timeout_s - (time.monotonic() - started))
@@ -230,9 +228,10 @@ def compile_json_schema(
     compiled: list = []
 
     def build(split: bool, any_rule: bool) -> Grammar | None:
-        compiled[:] = [schema_to_grammar(schema, dataclasses.replace(options, split=split, any_rule=any_rule))]
-        if compiled[0].bounded_any and whitespace != "pretty":
-            return None  # the grammar engine takes free-form values to any depth
+        # (the attempt at one DFA stops at the first free-form value: the grammar engine takes
+        # them to any depth)
+        one_dfa = not split and not any_rule
+        compiled[:] = [schema_to_grammar(schema, dataclasses.replace(options, split=split, any_rule=any_rule, one_dfa=one_dfa))]
         return compiled[0].grammar
 
     constraint = compile_json_grammar(build, vocab, **budget)

@@ -137,6 +137,30 @@ def test_decimal_ranges_match_decimal_comparison(lo, lo_strict, hi, hi_strict, t
         assert (dfa is not None and dfa.accepts(text.encode())) == expected, (lo, lo_strict, hi, hi_strict, text)
 
 
+_NUMBER_SYNTAX = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")  # RFC 8259's number
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(json.dumps),
+    st.text("0123456789.eE+-", min_size=1, max_size=8),
+), min_size=20, max_size=40))  # fmt: skip
+def test_numbers_without_bounds_take_any_json_number_syntax(texts):
+    """A number schema without bounds accepts exactly RFC 8259's numbers (exponents too, as
+    json.dumps writes 1e-06), but negative zero; bounded ones stay without exponent."""
+    constraints = {s: compile_json_schema(s, load_case("smollm2").vocab) for s in ('{"type":"number"}', '{"type":"number","minimum":-1e9}')}
+    for text in texts + ["1e-06", "-2.5E+300", "-0e1", "0e0"]:
+        valid = bool(_NUMBER_SYNTAX.fullmatch(text))
+        negative_zero = valid and text.startswith("-") and Decimal(text) == 0
+        for schema, constraint in constraints.items():
+            state = constraint.advance_bytes(constraint.initial_state, text.encode())
+            accepted = state is not None and constraint.is_accepting(state)
+            expected = valid and not negative_zero
+            if "minimum" in schema:
+                expected = expected and "e" not in text.lower() and Decimal(text) >= -(10**9)
+            assert accepted == expected, (schema, text)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.sampled_from(["3", "0.5", "0.01", "1.5", "7", "0.25"]), st.lists(_decimal_text, min_size=20, max_size=40))
 def test_multiple_of_matches_decimal_division(step, texts):
@@ -557,6 +581,30 @@ def test_free_form_values_nest_to_any_depth_where_the_grammar_engine_runs(case, 
     constraint = _free_form_constraint(case)
     assert type(constraint).__name__ == "GrammarConstraint"
     for instance in ({"meta": value}, {"kids": [{"meta": [value, {"x": value}]}]}, {"meta": value, "extra": 1}):
+        text = json.dumps(instance, separators=(",", ":"))
+        state = constraint.advance_bytes(constraint.initial_state, text.encode())
+        accepted = state is not None and constraint.is_accepting(state)
+        assert accepted == Draft202012Validator(schema).is_valid(instance), text
+
+
+def test_schemas_whose_branches_are_dropped_compile_without_grammar_warnings():
+    """The compiler builds rules for branches it may then drop (a oneOf branch whose required
+    property is undeclared cannot hold an instance): no GrammarWarning about them reaches the
+    user, and the instances still match the validator. (Github_trivial o10026, shortened.)"""
+    import warnings
+
+    from jsonschema import Draft202012Validator
+
+    from structgen.grammar.ir import GrammarWarning
+
+    item = {"type": "object", "properties": {"key": {"type": "string", "maxLength": 3}, "value": {}}, "required": ["key", "value"], "additionalProperties": False}
+    schema = {"type": "object", "oneOf": [
+        item, {"properties": {"keyValues": {"type": "array", "items": item}}, "required": ["keys"], "additionalProperties": False},
+    ]}  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GrammarWarning)
+        constraint = compile_json_schema(schema, load_case("smollm2").vocab)
+    for instance in ({"key": "a", "value": [1, {"b": None}]}, {"key": "abcd", "value": 1}, {"keyValues": []}, {"key": "a"}):
         text = json.dumps(instance, separators=(",", ":"))
         state = constraint.advance_bytes(constraint.initial_state, text.encode())
         accepted = state is not None and constraint.is_accepting(state)

@@ -109,10 +109,13 @@ class EarleyGrammar:
                         after = first[s] | (after if s in self.nullable else 0)
         return t_follow
 
-    def last_terminals(self) -> int:
-        """The bitset of terminals that can end a sentence (ignored ones aside)."""
+    def follow_and_last(self) -> tuple[list[int], int]:
+        """:meth:`terminal_follow` and the bitset of terminals that can end a sentence
+        (ignored ones aside), from one fixed point."""
         end = self.bnf.n_terminals
-        return sum(1 << t for t, after in enumerate(self.terminal_follow(end)) if after >> end & 1)
+        follow = self.terminal_follow(end)
+        last = sum(1 << t for t, after in enumerate(follow) if after >> end & 1)
+        return [after & ~(1 << end) for after in follow], last
 
     def _first_of(self, rhs: tuple, first: list[int]) -> int:
         bits = 0

@@ -110,7 +110,7 @@ class GrammarConstraint(Constraint):
         self._accepts = words_to_ints(lexer.accepts)
         self._accepting = lexer.accepts.any(axis=1)  # whether a state accepts any terminal
         self._ignore = self.earley.ignore_bits
-        self._last = self.earley.last_terminals()  # (only these can end a sentence: is_accepting steps no others)
+        follow, self._last = self.earley.follow_and_last()  # (only _last can end a sentence: is_accepting steps no others)
         self._flat, self._offsets = vocab.flat_bytes
         self._lock = threading.RLock() if table is None else table.lock
         self._masks: OrderedDict[State, np.ndarray] = OrderedDict()
@@ -121,7 +121,7 @@ class GrammarConstraint(Constraint):
         self._views = LexerViews(lexer, self._ignore, merge=merge_views)
         # lexer states alike for as many bytes as the longest token share lexeme walks
         self._horizon = lexer.horizon_classes(vocab.trie.max_depth).tolist()
-        self._follow_ok = self._follow_table()
+        self._follow_ok = self._follow_table(follow)
         self._deep_landings: dict[int, int] = {}  # see _deep_slice
         self._deep_loop_slices: dict[int, TokenSlice] = {}
         self._landings: dict[int, int] = {}  # see _landing_slice
@@ -151,14 +151,16 @@ class GrammarConstraint(Constraint):
             f"lexer_states={self.lexer.n_states}, {self.vocab!r})"
         )
 
-    def _follow_table(self) -> np.ndarray:
+    def _follow_table(self, follow: list[int]) -> np.ndarray:
         """``[t, b]``: whether byte ``b`` begins some terminal that may follow ``t`` (or an
-        ignored one)."""
+        ignored one); ``follow``: the terminals after each terminal."""
+        words = self.lexer.words
         first_state = self._trans[0]
-        table = np.zeros((max(1, self.bnf.n_terminals), 256), dtype=bool)
-        for t, after in enumerate(self.earley.terminal_follow()):
-            after |= self._ignore
-            table[t] = [q >= 0 and bool(self._live[q] & after) for q in first_state.tolist()]
+        begins = np.where((first_state >= 0)[:, None], self.lexer.live[np.maximum(first_state, 0)], 0)  # (256, words)
+        after = np.stack([bits_to_words(bits | self._ignore, words) for bits in follow]) if follow else np.zeros((1, words), np.uint64)
+        table = np.zeros((after.shape[0], 256), dtype=bool)
+        for w in range(words):  # (a word at a time: terminals x bytes x words could be large)
+            table |= (after[:, w, None] & begins[None, :, w]) != 0
         return table
 
     # ---- the parser table the kernel reads -------------------------------------------------

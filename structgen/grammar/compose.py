@@ -18,6 +18,7 @@ class GrammarBuilder:
     rules: dict[str, Expr] = field(default_factory=dict)
     terminals: dict[str, str] = field(default_factory=dict)
     keep: set[str] = field(default_factory=set)
+    warn_unreachable: bool = True  # (false once a part that does not warn is embedded)
 
     def embed(self, grammar: Grammar, prefix: str) -> Ref:
         """Adds ``grammar``'s rules renamed ``prefix + name``; returns a reference to its start.
@@ -32,6 +33,7 @@ class GrammarBuilder:
         for name, regex in grammar.terminals.items():
             self.terminals[prefix + name] = regex
         self.keep.update(prefix + name for name in grammar.keep)
+        self.warn_unreachable &= grammar.warn_unreachable
         return Ref(prefix + grammar.start)
 
     def add_rule(self, name: str, expr: Expr) -> Ref:
@@ -43,7 +45,10 @@ class GrammarBuilder:
     def build(self, start: Expr) -> Grammar:
         rules = dict(self.rules)
         rules["start"] = start
-        return Grammar(rules=rules, start="start", terminals=dict(self.terminals), source=self.source, keep=frozenset(self.keep))
+        return Grammar(
+            rules=rules, start="start", terminals=dict(self.terminals), source=self.source, keep=frozenset(self.keep),
+            warn_unreachable=self.warn_unreachable,
+        )
 
 
 def text(s: str) -> Expr:

@@ -105,7 +105,9 @@ class Grammar:
     """Rules (name → expression), named terminals (name → regex), the start rule, the
     ignored terminals, and where each rule and terminal was defined (line, column).
     ``keep`` names rules that stay nonterminals even when regular (a front end splitting a
-    language too big for one automaton)."""
+    language too big for one automaton). ``warn_unreachable``: whether unreachable rules are
+    worth a warning (not for a front end that builds rules it may then drop, as the JSON
+    Schema compiler does for branches it finds empty)."""
 
     rules: dict[str, Expr]
     start: str
@@ -114,6 +116,7 @@ class Grammar:
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
     source: str = "<grammar>"
     keep: frozenset[str] = frozenset()
+    warn_unreachable: bool = True
 
     def where(self, name: str) -> str:
         line, col = self.positions.get(name, (0, 0))
@@ -251,6 +254,8 @@ def _check_references(grammar: Grammar, graph: RuleGraph) -> None:
         for term in sorted(graph.terminals[name]):
             if term not in grammar.terminals:
                 raise GrammarError(f"{grammar.where(name)}: terminal {term!r} is used in rule {name!r} but has no pattern")
+    if not grammar.warn_unreachable:
+        return
     reachable = {grammar.start}
     todo = [grammar.start]
     while todo:

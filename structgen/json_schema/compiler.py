@@ -12,7 +12,8 @@ rules (so only recursive schemas need a parser at run time). Semantics:
   properties) nest to any depth (``any_rule``: one recursive rule, so such a schema runs on
   the grammar engine), except with ``"pretty"`` whitespace, whose indentation follows the
   depth: there at most ``any_depth`` levels (``bounded_any`` on the result);
-* numbers are written without exponent and never as ``-0``; integers may end in ``.0``;
+* numbers are never written as ``-0``, and without exponent where bounded, a multiple or an
+  integer (``1e-06`` is a number without bounds); integers may end in ``.0``;
 * strings are written as JSON serialisers write them (see :mod:`.strings`);
 * whitespace follows the ``whitespace`` option: ``"flexible"`` (one optional space after
   ``{ [ , :`` and before ``} ]``: accepts ``json.dumps`` output with its default or compact
@@ -58,6 +59,9 @@ class JsonSchemaOptions:
     any_depth: int = 2
     split: bool = False  # every object and array its own grammar rule (for schemas too big for one DFA)
     any_rule: bool = False  # free-form values as one recursive rule, to any depth (not "pretty")
+    # an attempt at one DFA, dropped where a free-form value would nest a bounded depth (not
+    # "pretty"): the first such value raises CompileBudgetError, not the whole build
+    one_dfa: bool = False
     property_order: str = "any"  # "any" (within ANY_ORDER_* budgets) | "schema"
 
 
@@ -84,7 +88,9 @@ def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> Compi
     if compiler.recursive and compiler.bounded_any and options.whitespace != "pretty":
         # the grammar engine runs anyway: free-form values need no depth bound
         compiler = _compiled(schema, dataclasses.replace(options, any_rule=True))
-    grammar = Grammar(rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept))
+    grammar = Grammar(
+        rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept), warn_unreachable=False
+    )
     return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft, compiler.bounded_any)
 
 
@@ -581,7 +587,8 @@ class _Compiler:
                     return base
                 dfa = product(ByteDFA.from_nfa(expr_to_nfa(base)), numbers.multiple_of(step, integer=True))
             else:
-                dfa = numbers.decimal_range(lo, lo_strict, hi, hi_strict)
+                unbounded = lo is None and hi is None
+                dfa = numbers.any_decimal() if unbounded else numbers.decimal_range(lo, lo_strict, hi, hi_strict)
                 if step is not None:
                     dfa = product(dfa, numbers.multiple_of(step, integer=False))
         except numbers.EmptyRange as exc:
@@ -957,6 +964,8 @@ class _Compiler:
         ``any_rule`` (a rule that refers to itself)."""
         if self.o.any_rule and self.o.whitespace != "pretty":
             return self.any_value_rule()
+        if self.o.one_dfa and self.o.whitespace != "pretty":
+            raise CompileBudgetError("a free-form value nests to any depth: not one DFA")
         self.bounded_any = True
         key = (self.depth_key(depth), levels)
         found = self._any.get(key)
@@ -1083,7 +1092,7 @@ def _undeclared_keys(names: tuple[str, ...]) -> ByteDFA | None:
 
 @lru_cache(maxsize=1)
 def _any_number() -> Automaton:
-    return Automaton(numbers.decimal_range(None, False, None, False))
+    return Automaton(numbers.any_decimal())
 
 def _count(s: dict, key: str, loc: Location) -> int | None:
     v = s.get(key)

@@ -1,8 +1,9 @@
 """JSON numbers with bounds and ``multipleOf`` as exact digit-level automata.
 
-Bounded numbers are written without an exponent (``1.5``, never ``15e-1``) and never as
-``-0``; unbounded ones may use any JSON number syntax. Bounds compare decimal strings digit
-by digit, so ``"minimum": 0.1`` admits ``0.1000001`` and refuses ``0.0999``, exactly.
+Numbers are never written as ``-0``. Bounded ones (and multiples) are written without an
+exponent (``1.5``, never ``15e-1``); a number without bounds may carry one (``1e-06``, as
+Python's json writes small floats: :func:`any_decimal`). Bounds compare decimal strings
+digit by digit, so ``"minimum": 0.1`` admits ``0.1000001`` and refuses ``0.0999``, exactly.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ ANY_INTEGER = Pattern(r"-?(?:0|[1-9][0-9]*)")
 DIGIT = Bytes((((0x30, 0x39),),))
 FRACTION = Seq((literal(b"."), Repeat(DIGIT, 1, None)))
 OPTIONAL_FRACTION = Repeat(FRACTION, 0, 1)
+_E, _SIGN = Bytes((((0x45, 0x45),), ((0x65, 0x65),))), Bytes((((0x2B, 0x2B),), ((0x2D, 0x2D),)))  # E e, + -
+OPTIONAL_EXPONENT = Repeat(Seq((_E, Repeat(_SIGN, 0, 1), Repeat(DIGIT, 1, None))), 0, 1)
 # 1.0 is an integer; one zero only, so that a model cannot run away writing 1.000000...
 INTEGER_FRACTION = Repeat(literal(b".0"), 0, 1)
 
@@ -175,6 +178,13 @@ def _at_most(bound: Decimal, strict: bool) -> ByteDFA:
         return _dfa(Alt((_magnitude_at_most(bound, strict), Seq((literal(b"-"), Automaton(_positive()))))))
     negative = _dfa(_magnitude_at_least(-bound, strict)) if bound < 0 else _positive()
     return _dfa(Seq((literal(b"-"), Automaton(negative))))
+
+
+@lru_cache(maxsize=1)
+def any_decimal() -> ByteDFA:
+    """Any number, in any JSON number syntax (exponents too) but ``-0``."""
+    non_negative = Seq((natural_range(0, None), OPTIONAL_FRACTION, OPTIONAL_EXPONENT))
+    return _dfa(Alt((non_negative, Seq((literal(b"-"), Automaton(_positive()), OPTIONAL_EXPONENT)))))
 
 
 @lru_cache(maxsize=1024)
