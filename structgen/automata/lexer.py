@@ -19,6 +19,7 @@ from ..errors import GrammarError, RegexError
 from .byte_dfa import DEAD, DEFAULT_MAX_STATES, DEFAULT_TIMEOUT_S, determinize, fold_byte_columns, refine
 from .subset_kernel import moore_refine, nfa_co_reachable, quotient_table, restricted_representatives, subset_terminals
 from ..grammar.ir import Expr
+from .arrays import grown
 from .expr_nfa import NfaBuilder
 
 
@@ -80,15 +81,6 @@ def words_to_ints(rows: np.ndarray) -> list[int]:
     for w in range(1, rows.shape[1]):
         ints = [i | (x << (64 * w)) for i, x in zip(ints, rows[:, w].tolist())]
     return ints
-
-
-def grown(rows: np.ndarray, n: int, used: int) -> np.ndarray:
-    """``rows`` with ``n`` rows, its first ``used`` copied and the rest zeros (as ``rows``'
-    own rows past ``used`` must be). The zero rows are left untouched (calloc'd pages): a
-    table grown ahead of use costs memory as rows are written, not when it grows."""
-    out = np.zeros((n,) + rows.shape[1:], dtype=rows.dtype)
-    out[:used] = rows[:used]
-    return out
 
 
 def set_bits(bits: int):

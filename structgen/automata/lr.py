@@ -28,7 +28,8 @@ import numpy as np
 
 from ..grammar.ir import Bnf
 from . import lr_kernels as lk
-from .lexer import bits_to_words, grown, set_bits
+from .arrays import grown
+from .lexer import bits_to_words, set_bits
 
 MAX_PRODUCTIONS = 4000  # larger grammars stay with the Earley parser (building tables costs more)
 # rows a table starts with: zeros that cost no memory until written (calloc'd pages), so that

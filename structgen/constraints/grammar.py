@@ -43,7 +43,8 @@ from ..automata.token_slices import (
 from ..automata.earley import EarleyGrammar, EarleyNode
 from ..automata import lr_kernels
 from ..automata.lr import LRNode, LRTable, lalr_table, no_store
-from ..automata.lexer import Lexer, LexerViews, bits_to_words, grown, set_bits, words_to_ints
+from ..automata.arrays import grown, zeroed
+from ..automata.lexer import Lexer, LexerViews, bits_to_words, set_bits, words_to_ints
 from ..grammar.ir import Bnf
 from ..tokenizers.vocabulary import Vocabulary
 from .base import Constraint
@@ -134,7 +135,7 @@ class GrammarConstraint(Constraint):
         self._n_words = (vocab.logits_width + 31) // 32
         self._marks = TokenMarks(self._n_words)  # tokens crossing boundaries
         self._lexeme_marks = TokenMarks(self._n_words)  # tokens inside lexemes
-        self._records = np.zeros((vocab.trie.n_nodes, 3), dtype=np.int32)
+        self._records = zeroed((vocab.trie.n_nodes, 3), np.int32)  # (boundaries found: a prefix is written)
         self._requests = np.zeros((256, 2), dtype=np.int32)  # children a boundary walk asks for
         self._walk_args: tuple | None = None  # see _walk_tables
         self._spare_rows = min(SPARE_ROWS, max(64, SPARE_CELLS // max(1, bnf.n_terminals)))
@@ -532,7 +533,7 @@ class GrammarConstraint(Constraint):
             if status != gk.RECORDS_FULL:
                 break
             marks.flush_into(np.zeros(self._n_words, dtype=np.uint32), trie)
-            self._records = np.zeros((2 * self._records.shape[0], 3), dtype=np.int32)
+            self._records = zeroed((2 * self._records.shape[0], 3), np.int32)
         marks.flush_into(words, trie)
         if status == gk.TOO_MANY_CONFIGS:
             return None
