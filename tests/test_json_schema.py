@@ -960,21 +960,21 @@ def test_python_types_to_schema(smol_vocab):
 
 # ---- with the real model -------------------------------------------------------------------
 def test_model_outputs_validate(smollm2):
-    """One schema per JSONSchemaBench subset (the first that compiles to one DFA within 3 s):
-    every finished SmolLM2 output validates with jsonschema."""
+    """One schema per JSONSchemaBench subset (the first that compiles within 3 s, on one DFA or
+    on the grammar engine): every finished SmolLM2 output validates with jsonschema."""
     import structgen
 
     model, tokenizer = smollm2
     vocab = structgen.vocabulary_for(model, tokenizer)
     finished = 0
+    engines = collections.Counter()
     for subset in bench_subsets():
         for sid, schema, _ in bench_cases(subset, limit=5):
             try:
                 constraint = compile_json_schema(schema, vocab, whitespace="compact", timeout_s=3)
             except (UnsupportedSchemaError, CompileBudgetError):
                 continue
-            if not isinstance(constraint, structgen.RegularConstraint):
-                continue  # split (grammar) schemas decode slowly while their masks are cold
+            engines[type(constraint).__name__] += 1
             result = structgen.generate(
                 f"Write one JSON instance of this schema:\n{json.dumps(schema)[:600]}",
                 constraint=constraint, model=model, tokenizer=tokenizer, max_new_tokens=128, temperature=0.7, seed=1,
@@ -984,4 +984,5 @@ def test_model_outputs_validate(smollm2):
                 check = validate_json(result.text, schema)
                 assert check.valid, (subset, sid, result.text, check.errors)
             break
-    assert finished >= 3
+    print(dict(engines), "finished", finished)
+    assert finished >= 3 and len(engines) == 2

@@ -371,8 +371,18 @@ def test_shadow_depths_against_enumerated_strings(data):
             frontier = nxt
         return cap
 
-    states, depths = token_slices.shadow_depths(transitions, q, shadow, max_depth, min_depth, 4096, live, allowed)
+    met = np.zeros((2, words), dtype=np.uint64)
+    states, depths = token_slices.shadow_depths(transitions, q, shadow, max_depth, min_depth, 4096, live, allowed, met)
     assume(len(states) > 0)  # (past the search's budget: no answer)
     assert states[0] == q and depths[0] == read_depth(q, max_depth)
     for s, d in zip(states.tolist(), depths.tolist()):
         assert read_depth(s, d) == d
+    # its report of what the answer depends on: every allowed set that meets row 0 and
+    # misses row 1 gets the same answer from its own search
+    if words and met[0, 0]:
+        for other in range(1, 4):
+            if other & int(met[0, 0]) and not other & int(met[1, 0]):
+                again = token_slices.shadow_depths(
+                    transitions, q, shadow, max_depth, min_depth, 4096, live, np.array([other], dtype=np.uint64), met.copy()
+                )
+                assert np.array_equal(again[0], states) and np.array_equal(again[1], depths), other

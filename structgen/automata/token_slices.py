@@ -71,6 +71,7 @@ NO_NODES = np.zeros(0, dtype=np.bool_)  # what kernels get for a walk without a 
 NO_CHAIN = np.zeros((0, 1), dtype=np.int32)  # ... and without a chain (see byte_chain)
 NO_COUNTS = np.zeros(0, dtype=np.int32)
 NO_LIVE = np.zeros((1, 0), dtype=np.uint64)  # shadow_depths over a DFA: every state live
+NO_MET = np.zeros((0, 0), dtype=np.uint64)  # ... and no report of what its answer depends on
 
 
 def _loop_count(transitions: np.ndarray, r: int) -> int:
@@ -457,7 +458,7 @@ def _dead(t: int, live: np.ndarray, allowed: np.ndarray) -> bool:
 @njit(cache=True, nogil=True)
 def shadow_depths(
     transitions: np.ndarray, q: int, shadow: np.ndarray, max_depth: int, min_depth: int, max_pairs: int, live: np.ndarray,
-    allowed: np.ndarray,
+    allowed: np.ndarray, met: np.ndarray,
 ):
     """How many bytes deep (at most ``max_depth``) every string that the table ``shadow``
     reads from its row 0 is read from state ``q`` too: a string whose length is counted,
@@ -475,12 +476,26 @@ def shadow_depths(
     ``min_depth`` kills ``q`` (then ``q`` alone, with that string's length less one: a
     breadth-first numbering meets pairs by depth). For a lexer, a state counts as dead
     unless its row of ``live`` meets ``allowed`` (the terminals the walk allows; rows
-    without columns: every state is live)."""
+    without columns: every state is live).
+
+    ``met`` (rows of ``live``'s width, for a lexer) gets what makes the answer hold for other
+    allowed sets: row 0 the terminals live in every state the search kept (``q`` included),
+    row 1 those live in some state it found dead; any set that meets row 0 and misses row 1
+    keeps and kills the same states, so its search would be this one. Row 0 is left empty
+    (no such promise) when the search stops early."""
     width = shadow.shape[0]
+    words = met.shape[1] if met.shape[0] == 2 else 0
+    for w in range(words):
+        met[0, w] = 0  # (until the search completes)
+        met[1, w] = 0
     if min_depth > 0:  # a first byte that kills ``q`` (most states: a key's names), before any allocation
         for x in range(256):
             if shadow[0, x] >= 0 and _dead(transitions[q, x], live, allowed):
                 return np.full(1, q, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    common = np.empty(words, dtype=np.uint64)
+    killed = np.zeros(words, dtype=np.uint64)
+    for w in range(words):
+        common[w] = live[q, w]
     read_ptr = np.zeros(width + 1, dtype=np.int32)  # the bytes each shadow state reads (a few of 256 in most)
     read = np.empty(width * 256, dtype=np.int32)
     for b in range(width):
@@ -525,7 +540,12 @@ def shadow_depths(
                     fails[i] = True
                     if first[i] < min_depth:
                         return np.full(1, q, dtype=np.int64), np.full(1, first[i], dtype=np.int64)
+                    if t >= 0:
+                        for w in range(words):
+                            killed[w] |= live[t, w]
                     continue
+                for w in range(words):
+                    common[w] &= live[t, w]
                 key = t * width + nb
                 slot = (key * 40503) & (n_slots - 1)
                 while slots[slot] >= 0 and keys[slots[slot]] != key:
@@ -593,6 +613,9 @@ def shadow_depths(
             states[k] = keys[j] // width
             depths[k] = min(dist[j], max_depth - first[j])  # (explored that deep below it)
             k += 1
+    for w in range(words):
+        met[0, w] = common[w]
+        met[1, w] = killed[w]
     return states, depths
 
 
@@ -609,6 +632,9 @@ class StringShadow:
         self.body = body
         self.table = component_table(body, 0, MAX_COMPONENT_STATES, 128, EXCURSION_BYTES)
         self._depths: dict[tuple[int, int], int] = {}
+        # per state, the searches that found its depth under another key, as (terminals live
+        # in every state kept, terminals live in some state killed, that key): see _reused
+        self._searches: dict[int, list[tuple[int, int, int]]] = {}
         # states whose search ran past its budget under some key: searched again under each
         # other key (a key start under each object's names), it ran past it again, each time
         # paying the whole budget (measured: 150 µs a search on JSONSchemaBench objects)
@@ -623,25 +649,51 @@ class StringShadow:
         and the body's slice; (0, None) when less than ``MIN_SHADOW_DEPTH`` bytes or the
         slice is not built."""
         depth = self._depths.get((q, key))
+        if depth is None and q in self._too_wide:
+            return 0, None
+        if depth is None and live.shape[1]:
+            depth = self._reused(q, key)
         if depth is None:
-            if q in self._too_wide:
-                return 0, None
+            met = np.zeros((2, live.shape[1]), dtype=np.uint64)
             states, depths = shadow_depths(
-                transitions, q, self.table, trie.max_depth, MIN_SHADOW_DEPTH, MAX_SHADOW_PAIRS, live, allowed
+                transitions, q, self.table, trie.max_depth, MIN_SHADOW_DEPTH, MAX_SHADOW_PAIRS, live, allowed, met
             )
             if len(states) == 0:  # past the search's budget
                 self._too_wide.add(q)
+            search = (_words_int(met[0]), _words_int(met[1]), key) if met.shape[1] and met[0].any() else None
             for s, d in zip(states.tolist(), depths.tolist()):
                 # (a later position's depth is known as deep as the search went below it: a
                 # small one is searched again from there)
                 if d >= MIN_SHADOW_DEPTH and d > self._depths.get((s, key), -1):
                     self._depths[(s, key)] = d
+                    if search is not None:
+                        self._searches.setdefault(s, []).append(search)
             depth = self._depths.setdefault((q, key), int(depths[0]) if len(depths) else 0)
+            if search is not None and len(states) and states[0] == q:
+                self._searches.setdefault(q, []).append(search)
         if depth < MIN_SHADOW_DEPTH:
             return 0, None
         if self._slice is None:
             self._slice = _table_slice(trie, self.table, n_words, False)  # (closed_slice's table for the body)
         return (0, None) if self._slice is None else (depth, self._slice)
+
+    def _reused(self, q: int, key: int) -> int | None:
+        """``q``'s depth under ``key`` from a search under another key that would have gone
+        alike (see ``met`` in :func:`shadow_depths`: the objects of one schema each allow
+        their own key terminals, and a free key's terminal is live in every state of a
+        string), kept under ``key`` too; None when there is none."""
+        for common, killed, other in self._searches.get(q, ()):
+            if key & common and not key & killed:
+                depth = self._depths.get((q, other))
+                if depth is not None:
+                    self._depths[(q, key)] = depth
+                    return depth
+        return None
+
+
+def _words_int(words: np.ndarray) -> int:
+    """uint64 words as a Python-int bitset."""
+    return int.from_bytes(words.astype("<u8").tobytes(), "little")
 
 
 @njit(cache=True, nogil=True)
@@ -743,7 +795,9 @@ def warm_up() -> None:
     assert trie.subtree_deepest[0] == 2  # compiles its kernel too
     byte_chain(np.zeros((1, 256), dtype=np.int32), 0, 4, MIN_SLICE_BYTES, CHAIN_WIDTH)
     for live in (NO_LIVE, np.ones((1, 1), dtype=np.uint64)):
-        shadow_depths(np.zeros((1, 256), dtype=np.int32), 0, np.zeros((1, 256), dtype=np.int32), 4, 2, MAX_SHADOW_PAIRS, live, live[0])
+        shadow_depths(np.zeros((1, 256), dtype=np.int32), 0, np.zeros((1, 256), dtype=np.int32), 4, 2, MAX_SHADOW_PAIRS, live, live[0], NO_MET)
+        met = np.zeros((2, live.shape[1]), dtype=np.uint64)
+        shadow_depths(np.zeros((1, 256), dtype=np.int32), 0, np.zeros((1, 256), dtype=np.int32), 4, 2, MAX_SHADOW_PAIRS, live, live[0], met)
     words_up_to_length(trie.depth, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, trie.max_depth, 1)
     words = np.ones(1, dtype=np.uint32)
     unmark_subtree(1, trie.subtree_end, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, words)
