@@ -227,7 +227,7 @@ def compile_json_schema(
     )
     compiled: list = []
 
-    def build(split: bool, any_rule: bool) -> Grammar | None:
+    def build(split: bool, any_rule: bool) -> Grammar:
         # (the attempt at one DFA stops at the first free-form value: the grammar engine takes
         # them to any depth)
         one_dfa = not split and not any_rule

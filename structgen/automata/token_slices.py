@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from .lexer import words_to_ints
 from .token_trie import TokenTrie
 
 MIN_SLICE_BYTES = 32  # a state looping on fewer bytes walks the whole trie as before
@@ -660,17 +661,18 @@ class StringShadow:
             )
             if len(states) == 0:  # past the search's budget
                 self._too_wide.add(q)
-            search = (_words_int(met[0]), _words_int(met[1]), key) if met.shape[1] and met[0].any() else None
+            kept = [q]
             for s, d in zip(states.tolist(), depths.tolist()):
                 # (a later position's depth is known as deep as the search went below it: a
                 # small one is searched again from there)
                 if d >= MIN_SHADOW_DEPTH and d > self._depths.get((s, key), -1):
                     self._depths[(s, key)] = d
-                    if search is not None:
-                        self._searches.setdefault(s, []).append(search)
+                    kept.append(s)
             depth = self._depths.setdefault((q, key), int(depths[0]) if len(depths) else 0)
-            if search is not None and len(states) and states[0] == q:
-                self._searches.setdefault(q, []).append(search)
+            if met.shape[1] and met[0].any():
+                search = (*words_to_ints(met), key)
+                for s in dict.fromkeys(kept):
+                    self._searches.setdefault(s, []).append(search)
         if depth < MIN_SHADOW_DEPTH:
             return 0, None
         if self._slice is None:
@@ -689,11 +691,6 @@ class StringShadow:
                     self._depths[(q, key)] = depth
                     return depth
         return None
-
-
-def _words_int(words: np.ndarray) -> int:
-    """uint64 words as a Python-int bitset."""
-    return int.from_bytes(words.astype("<u8").tobytes(), "little")
 
 
 @njit(cache=True, nogil=True)

@@ -17,13 +17,10 @@ from ..automata.byte_dfa import DEAD, ByteDFA, product
 from ..automata.expr_nfa import expr_to_nfa
 from ..grammar.ir import Alt, Automaton, Bytes, Expr, Pattern, Repeat, Seq, literal
 
-ANY_NUMBER = Pattern(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-ANY_INTEGER = Pattern(r"-?(?:0|[1-9][0-9]*)")
 DIGIT = Bytes((((0x30, 0x39),),))
 FRACTION = Seq((literal(b"."), Repeat(DIGIT, 1, None)))
 OPTIONAL_FRACTION = Repeat(FRACTION, 0, 1)
-_E, _SIGN = Bytes((((0x45, 0x45),), ((0x65, 0x65),))), Bytes((((0x2B, 0x2B),), ((0x2D, 0x2D),)))  # E e, + -
-OPTIONAL_EXPONENT = Repeat(Seq((_E, Repeat(_SIGN, 0, 1), Repeat(DIGIT, 1, None))), 0, 1)
+OPTIONAL_EXPONENT = Repeat(Pattern(r"[eE][+-]?[0-9]+"), 0, 1)
 # 1.0 is an integer; one zero only, so that a model cannot run away writing 1.000000...
 INTEGER_FRACTION = Repeat(literal(b".0"), 0, 1)
 
