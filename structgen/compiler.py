@@ -219,6 +219,7 @@ def compile_json_schema(
     ones in the schema's order) or ``"schema"`` (always the schema's order). The constraint
     carries ``.schema`` (the JSON Schema)."""
     from .json_schema import JsonSchemaOptions, schema_to_grammar
+    from .json_schema.document import SchemaDocument
     from .json_schema.python_types import to_json_schema
 
     schema = to_json_schema(schema)
@@ -226,12 +227,14 @@ def compile_json_schema(
         whitespace=whitespace, indent=indent, strict=strict, lenient=lenient, any_depth=any_depth, property_order=property_order
     )
     compiled: list = []
+    document = SchemaDocument(schema)  # (indexed once for both builds)
 
     def build(split: bool, any_rule: bool) -> Grammar:
         # (the attempt at one DFA stops at the first free-form value: the grammar engine takes
         # them to any depth)
         one_dfa = not split and not any_rule
-        compiled[:] = [schema_to_grammar(schema, dataclasses.replace(options, split=split, any_rule=any_rule, one_dfa=one_dfa))]
+        options_now = dataclasses.replace(options, split=split, any_rule=any_rule, one_dfa=one_dfa)
+        compiled[:] = [schema_to_grammar(schema, options_now, document)]
         return compiled[0].grammar
 
     constraint = compile_json_grammar(build, vocab, **budget)

@@ -14,8 +14,6 @@ earlier sets.
 
 from __future__ import annotations
 
-import weakref
-
 from ..grammar.ir import Bnf
 
 _SELF = object()  # stands for "this node" in interning keys
@@ -69,8 +67,10 @@ class EarleyGrammar:
         self.nullable = frozenset(nullable)
         self.closure = [self._predicts(a) for a in range(n + 1)]
         self._predictions: dict[frozenset[int], Predictions] = {}
-        # nodes with the same pending items behave the same from here on: keep one
-        self.interned: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        # nodes with the same pending items behave the same from here on: keep one (a plain
+        # dict: a node lives as long as the root anyway, through its parents' children, and a
+        # WeakValueDictionary's Python-level get and set cost more than the rest of interning)
+        self.interned: dict[tuple, EarleyNode] = {}
         self.ignore_bits = 0
         for t in bnf.ignore:
             self.ignore_bits |= 1 << t
@@ -168,7 +168,7 @@ class EarleyNode:
 
     __slots__ = (
         "grammar", "root", "waiting", "predicted", "scannable", "allowed", "accepting", "children", "index",
-        "targets", "__weakref__",
+        "targets",
     )  # fmt: skip
 
     def _build(self, grammar: EarleyGrammar, kernel: list, root: "EarleyNode") -> None:
@@ -245,11 +245,7 @@ class EarleyNode:
                 else:
                     keyed.append((p, d, o.completion_target(lhs[p])))
         key = (self.accepting, frozenset(keyed), self.predicted.key)
-        found = self.grammar.interned.get(key)
-        if found is not None:
-            return found
-        self.grammar.interned[key] = self
-        return self
+        return self.grammar.interned.setdefault(key, self)
 
     def completion_target(self, symbol: int) -> tuple:
         """Where completing ``symbol`` at this node leads: (symbol, node) after following the

@@ -77,26 +77,30 @@ class CompiledSchema:
     bounded_any: bool = False  # whether free-form values nest at most ``any_depth`` levels
 
 
-def schema_to_grammar(schema, options: JsonSchemaOptions | None = None) -> CompiledSchema:
-    """Compiles a JSON Schema (a dict or bool) to the grammar IR."""
+def schema_to_grammar(schema, options: JsonSchemaOptions | None = None, document: SchemaDocument | None = None) -> CompiledSchema:
+    """Compiles a JSON Schema (a dict or bool) to the grammar IR; ``document``: its
+    :class:`SchemaDocument`, where a caller compiles it more than once."""
     options = options or JsonSchemaOptions()
     if options.whitespace not in ("flexible", "compact", "pretty"):
         raise ValueError(f"whitespace must be 'flexible', 'compact' or 'pretty', not {options.whitespace!r}")
     if options.property_order not in ("any", "schema"):
         raise ValueError(f"property_order must be 'any' or 'schema', not {options.property_order!r}")
-    compiler = _compiled(schema, options)
+    if document is None:
+        document = SchemaDocument(schema)
+    compiler = _compiled(document, options)
     if compiler.recursive and compiler.bounded_any and options.whitespace != "pretty":
         # the grammar engine runs anyway: free-form values need no depth bound
-        compiler = _compiled(schema, dataclasses.replace(options, any_rule=True))
+        compiler = _compiled(document, dataclasses.replace(options, any_rule=True))
     grammar = Grammar(
         rules=compiler.rules, start="root", source="<json schema>", keep=frozenset(compiler.kept), warn_unreachable=False
     )
     return CompiledSchema(grammar, compiler.unenforced, compiler.doc.draft, compiler.bounded_any)
 
 
-def _compiled(schema, options: JsonSchemaOptions) -> "_Compiler":
-    """A compiler that has compiled ``schema`` (its rules; ``root`` the start)."""
-    compiler = _Compiler(SchemaDocument(schema), options)
+def _compiled(document: SchemaDocument, options: JsonSchemaOptions) -> "_Compiler":
+    """A compiler that has compiled the document's schema (its rules; ``root`` the start)."""
+    schema = document.root
+    compiler = _Compiler(document, options)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20000))
     try:
@@ -667,6 +671,10 @@ class _Compiler:
         names_schema = s.get("propertyNames")
         lo = _count(s, "minProperties", loc) or 0
         hi = _count(s, "maxProperties", loc)
+        if extra is True and not patterns and names_schema in (None, True):
+            # undeclared members take free-form values: before the declared ones are built,
+            # the attempt at one DFA stops here (what extra_entries would meet last)
+            self.free_form_here()
         # declared names: schema order, then required names the properties do not declare
         order = list(props) + [n for n in required if n not in props]
         slots = []
@@ -964,8 +972,7 @@ class _Compiler:
         ``any_rule`` (a rule that refers to itself)."""
         if self.o.any_rule and self.o.whitespace != "pretty":
             return self.any_value_rule()
-        if self.o.one_dfa and self.o.whitespace != "pretty":
-            raise CompileBudgetError("a free-form value nests to any depth: not one DFA")
+        self.free_form_here()
         self.bounded_any = True
         key = (self.depth_key(depth), levels)
         found = self._any.get(key)
@@ -973,6 +980,12 @@ class _Compiler:
             inner = self.any_value(depth + 1, levels - 1) if levels > 0 else None
             found = self._any[key] = self._any_of(inner, depth)
         return found
+
+    def free_form_here(self) -> None:
+        """Stops the attempt at one DFA (``one_dfa``), where a free-form value comes: the
+        grammar engine takes those to any depth (pretty whitespace bounds their depth)."""
+        if self.o.one_dfa and self.o.whitespace != "pretty":
+            raise CompileBudgetError("a free-form value nests to any depth: not one DFA")
 
     def any_value_rule(self) -> Expr:
         if ANY_RULE not in self.rules:
