@@ -473,6 +473,26 @@ def test_recursive_schema_uses_the_grammar_engine():
     assert not matcher_accepts(constraint, vocab_case.encode(json.dumps(bad)))
 
 
+def test_one_dfa_attempt_stops_at_an_object_with_free_form_members_before_building_them():
+    """An object whose undeclared members take free-form values (``additionalProperties``
+    absent) ends the attempt at one DFA before its declared members are built: a member the
+    compiler refuses is reported by the grammar engine's build, naming its pointer; with
+    ``additionalProperties: false`` there is nothing to stop at and the member is built."""
+    from structgen.json_schema import JsonSchemaOptions, schema_to_grammar
+
+    refused = {"type": "array", "uniqueItems": True}
+    schema = {"type": "object", "properties": {"a": refused}}
+    with pytest.raises(CompileBudgetError):
+        schema_to_grammar(schema, JsonSchemaOptions(one_dfa=True))
+    with pytest.raises(UnsupportedSchemaError, match="uniqueItems.*/properties/a"):
+        compile_json_schema(schema, load_case("smollm2").vocab)
+    closed = {**schema, "additionalProperties": False}
+    with pytest.raises(UnsupportedSchemaError, match="/properties/a"):
+        schema_to_grammar(closed, JsonSchemaOptions(one_dfa=True))
+    # pretty whitespace bounds free-form values: the attempt goes on
+    assert schema_to_grammar({"type": "object"}, JsonSchemaOptions(one_dfa=True, whitespace="pretty")).bounded_any
+
+
 def test_nfa_budget_stops_at_its_size():
     """``expr_to_nfa`` with ``max_states`` gives up exactly when the NFA it would build has
     more states than that (the one-DFA attempt's early exit)."""
