@@ -72,7 +72,6 @@ NO_NODES = np.zeros(0, dtype=np.bool_)  # what kernels get for a walk without a 
 NO_CHAIN = np.zeros((0, 1), dtype=np.int32)  # ... and without a chain (see byte_chain)
 NO_COUNTS = np.zeros(0, dtype=np.int32)
 NO_LIVE = np.zeros((1, 0), dtype=np.uint64)  # shadow_depths over a DFA: every state live
-NO_MET = np.zeros((0, 0), dtype=np.uint64)  # ... and no report of what its answer depends on
 
 
 def _loop_count(transitions: np.ndarray, r: int) -> int:
@@ -485,7 +484,7 @@ def shadow_depths(
     keeps and kills the same states, so its search would be this one. Row 0 is left empty
     (no such promise) when the search stops early."""
     width = shadow.shape[0]
-    words = met.shape[1] if met.shape[0] == 2 else 0
+    words = met.shape[1]
     for w in range(words):
         met[0, w] = 0  # (until the search completes)
         met[1, w] = 0
@@ -792,7 +791,6 @@ def warm_up() -> None:
     assert trie.subtree_deepest[0] == 2  # compiles its kernel too
     byte_chain(np.zeros((1, 256), dtype=np.int32), 0, 4, MIN_SLICE_BYTES, CHAIN_WIDTH)
     for live in (NO_LIVE, np.ones((1, 1), dtype=np.uint64)):
-        shadow_depths(np.zeros((1, 256), dtype=np.int32), 0, np.zeros((1, 256), dtype=np.int32), 4, 2, MAX_SHADOW_PAIRS, live, live[0], NO_MET)
         met = np.zeros((2, live.shape[1]), dtype=np.uint64)
         shadow_depths(np.zeros((1, 256), dtype=np.int32), 0, np.zeros((1, 256), dtype=np.int32), 4, 2, MAX_SHADOW_PAIRS, live, live[0], met)
     words_up_to_length(trie.depth, np.ones(trie.n_nodes, dtype=np.bool_), trie.token_ptr, trie.token_ids, trie.max_depth, 1)
